@@ -1,0 +1,74 @@
+// The one interface every queue mode implements (memory, Redis, AMQP). The library, the worker
+// and the shell talk only to this; a backend is passed in explicitly, never found globally.
+import type { Outcome, QueuedTask, TaskRecordData } from "./record.js";
+import type { JobDefinition } from "./definitions.js";
+
+/** A task a worker has taken and must finish or give back. Backends extend it with their own fencing data. */
+export interface Lease {
+  readonly task: QueuedTask;
+}
+
+export interface Backend {
+  /** `memory`, `redis` or `amqp` */
+  readonly mode: string;
+  /** where it is connected, any password masked: shown in the shell banner and in logs */
+  readonly location: string;
+
+  // --- the queue ---------------------------------------------------------------------------
+  /** Create the task's record (status `queued`) and enqueue it, in one step.
+   *  Throws QueueFullError, with nothing enqueued, when `limit` tasks are already waiting. */
+  push(task: QueuedTask, limit: number): Promise<void>;
+  /** Wait until tasks are waiting, then take up to `max` of them. Resolves `[]` once `signal` aborts. */
+  take(max: number, signal: AbortSignal): Promise<Lease[]>;
+  /** Mark taken tasks `started` (queued → started, atomically), returning per lease whether the
+   *  worker should run it. A task past its expire ends `expired` here instead and gets `false`;
+   *  so does one that is no longer this worker's. Every `false` lease is finished with the queue. */
+  start(leases: Lease[]): Promise<boolean[]>;
+  /** Store each task's final record and remove it from the queue. Fenced by the lease: a lease
+   *  that is no longer this worker's (it was presumed dead and the task rescued) changes nothing. */
+  finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void>;
+  /** Put tasks that were taken but not started back at the head of the queue. */
+  giveBack(leases: Lease[]): Promise<void>;
+  /** Tasks waiting to be taken. */
+  depth(): Promise<number>;
+
+  // --- task records ------------------------------------------------------------------------
+  /** The record, with a queued task past its expire already shown (and stored) as `expired`;
+   *  `undefined` for a task never issued or older than task_record_ttl. */
+  record(taskid: string): Promise<TaskRecordData | undefined>;
+  /** Resolve with the record as soon as the task has ended (from any process), or with the latest
+   *  record once `timeoutMs` has passed or `signal` aborted; `undefined` if the task is unknown. */
+  waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined>;
+
+  // --- the debug channel -------------------------------------------------------------------
+  publish(line: string): Promise<void>;
+  /** Receive every published line from every process on this queue until the returned stop(). */
+  subscribe(onLine: (line: string) => void): Promise<() => Promise<void>>;
+
+  // --- job definitions shared by every process on this queue ------------------------------
+  readonly jobs: JobStore;
+
+  /** Release connections and timers. Tasks still queued stay queued (except in memory mode). */
+  close(): Promise<void>;
+}
+
+/** Job definitions as every process on the queue sees them. */
+export interface JobStore {
+  list(): Promise<JobDefinition[]>;
+  /** All or nothing. Without `replace`, a name that exists already is refused (JobDefinitionError). */
+  put(definitions: JobDefinition[], replace: boolean): Promise<void>;
+  /** `false` if no job had that name. */
+  remove(name: string): Promise<boolean>;
+  /** Call `onChange` whenever any process changed the set; stop watching with the returned function. */
+  watch(onChange: () => void): Promise<() => Promise<void>>;
+}
+
+/** Parameters every backend is opened with. */
+export interface BackendOptions {
+  /** seconds a task record is kept (task_record_ttl) */
+  taskRecordTtl: number;
+  /** the debug channel's name (debug_channel) */
+  debugChannel: string;
+  /** a prefix or namespace for every key, queue and channel, so that tests and tenants never meet */
+  namespace?: string;
+}

@@ -1,0 +1,77 @@
+// The task as it travels through a queue, and the record of what became of it (SPEC §3).
+
+/** A task as queued: everything a worker on any machine needs to run it. */
+export interface QueuedTask {
+  /** 32 lowercase hex characters (a uuid4 without dashes) */
+  taskid: string;
+  topic: string;
+  content: Record<string, unknown>;
+  /** seconds after `createdAt` by which a job must have started, or the task expires */
+  expire: number;
+  /** epoch milliseconds, with a fractional part down to the microsecond */
+  createdAt: number;
+}
+
+export type TaskStatus = "queued" | "started" | "completed" | "failed" | "expired";
+export type EndStatus = "completed" | "failed" | "expired";
+
+export const endStatuses: readonly TaskStatus[] = ["completed", "failed", "expired"];
+
+export function hasEnded(status: TaskStatus): status is EndStatus {
+  return status === "completed" || status === "failed" || status === "expired";
+}
+
+/** What one job made of the task. */
+export interface JobResult {
+  job: string;
+  status: "completed" | "failed";
+  value?: unknown;
+  /** message and script line:col, when failed */
+  error?: string;
+}
+
+/** The stored record; times are epoch milliseconds and are formatted only when shown. */
+export interface TaskRecordData extends QueuedTask {
+  status: TaskStatus;
+  /** how many times a worker started it (more than 1 after a worker died mid-run) */
+  attempt: number;
+  startedAt?: number;
+  completedAt?: number;
+  results: JobResult[];
+  /** set when the topic had no job, or other notes on the outcome */
+  warning?: string;
+}
+
+/** How a finished task ended, as a worker reports it. */
+export interface Outcome {
+  status: "completed" | "failed";
+  results: JobResult[];
+  completedAt: number;
+  warning?: string;
+}
+
+/** Wall-clock now in epoch milliseconds with microsecond precision. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The task's deadline to be started, in epoch milliseconds. */
+export function expiresAt(task: QueuedTask): number {
+  return task.createdAt + task.expire * 1000;
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+
+/** `2026-11-28T09:47:27.512301+09:00`: local offset and microseconds, as in the source. */
+export function formatTimestamp(epochMs: number): string {
+  const d = new Date(Math.floor(epochMs));
+  const micros = Math.floor((epochMs * 1000) % 1_000_000);
+  const offset = -d.getTimezoneOffset();
+  const sign = offset >= 0 ? "+" : "-";
+  const abs = Math.abs(offset);
+  return (
+    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` +
+    `T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(micros, 6)}` +
+    `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`
+  );
+}
