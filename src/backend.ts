@@ -20,10 +20,10 @@ export interface Backend {
   push(task: QueuedTask, limit: number): Promise<void>;
   /** Wait until tasks are waiting, then take up to `max` of them. Resolves `[]` once `signal` aborts. */
   take(max: number, signal: AbortSignal): Promise<Lease[]>;
-  /** Mark taken tasks `started` (queued → started, atomically), returning per lease whether the
-   *  worker should run it. A task past its expire ends `expired` here instead and gets `false`;
-   *  so does one that is no longer this worker's. Every `false` lease is finished with the queue. */
-  start(leases: Lease[]): Promise<boolean[]>;
+  /** Mark taken tasks `started` (queued → started, atomically), saying per lease whether the worker
+   *  should run it. A task past its expire ends `expired` here instead; one that is no longer this
+   *  worker's (ended, or rescued by another) is `gone`. Either way the queue is done with it. */
+  start(leases: Lease[]): Promise<StartResult[]>;
   /** Store each task's final record and remove it from the queue. Fenced by the lease: a lease
    *  that is no longer this worker's (it was presumed dead and the task rescued) changes nothing. */
   finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void>;
@@ -62,6 +62,8 @@ export interface JobStore {
   /** Call `onChange` whenever any process changed the set; stop watching with the returned function. */
   watch(onChange: () => void): Promise<() => Promise<void>>;
 }
+
+export type StartResult = { started: true; attempt: number } | { started: false; why: "expired" | "gone" };
 
 /** Parameters every backend is opened with. */
 export interface BackendOptions {

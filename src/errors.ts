@@ -62,6 +62,14 @@ export class JobDefinitionError extends JobshellError {
   }
 }
 
+/** A job script ran longer than job_script_timeout. */
+export class ScriptTimeoutError extends JobshellError {
+  override readonly code = "SCRIPT_TIMEOUT";
+  constructor(readonly seconds: number) {
+    super(`the script ran longer than job_script_timeout (${seconds} s)`);
+  }
+}
+
 /** A parameter (flag, variable, config file or `open()` option) has a bad value. */
 export class ParameterError extends JobshellError {
   override readonly code = "BAD_PARAMETER";

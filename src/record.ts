@@ -10,6 +10,8 @@ export interface QueuedTask {
   expire: number;
   /** epoch milliseconds, with a fractional part down to the microsecond */
   createdAt: number;
+  /** only this job runs it (a Slack bot's direct message), instead of every job on the topic */
+  job?: string;
 }
 
 export type TaskStatus = "queued" | "started" | "completed" | "failed" | "expired";
