@@ -1,0 +1,309 @@
+// AMQP mode: tasks queued on RabbitMQ (AMQP 0-9-1). The layout is in ./amqp/layout.ts and
+// docs/amqp.md; in short:
+// - a task is one persistent message in a durable queue capped by the broker at job_queue_size
+//   (x-max-length, x-overflow reject-publish); task() waits for the publisher confirm, so a refused
+//   task throws QueueFullError and a task() that returned is in the broker;
+// - a worker consumes with prefetch job_queue_bulk_read_size and acknowledges a task only after all
+//   its jobs finished and its record was written: a worker that dies leaves it to be redelivered;
+// - records live in a stream every process reads (./amqp/records.ts); job definitions in a shared
+//   document (./amqp/document.ts); the debug channel is a fanout exchange (./amqp/debug.ts).
+import { hostname } from "node:os";
+import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../backend.js";
+import { mergeDefinitions, type JobDefinition } from "../definitions.js";
+import { ConnectionError, QueueFullError } from "../errors.js";
+import { expiresAt, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
+import { AmqpConnection } from "./amqp/connection.js";
+import { DebugChannel } from "./amqp/debug.js";
+import { SharedDocument } from "./amqp/document.js";
+import { Layout, taskQueueOptions } from "./amqp/layout.js";
+import { isNack, RecordLog, type RecordEvent } from "./amqp/records.js";
+import { Taker, type AmqpLease } from "./amqp/taker.js";
+import type { ConfirmChannel, ChannelModel } from "amqplib";
+
+export interface AmqpBackendOptions extends BackendOptions {
+  /** shown by the broker (management UI, `rabbitmqctl list_connections name`) */
+  connectionName?: string;
+  /** the consumer prefetch; by default the `max` of the worker's first take(), job_queue_bulk_read_size */
+  prefetch?: number;
+  /** errors of the connection that are handled (reconnects): for logs */
+  onError?: (err: unknown) => void;
+}
+
+export async function createAmqpBackend(url: string, options: AmqpBackendOptions): Promise<Backend> {
+  const backend = new AmqpBackend(url, options);
+  await backend.open();
+  return backend;
+}
+
+/** How long task() keeps trying through a lost connection before it gives up. */
+const publishPatienceMs = 30_000;
+
+export class AmqpBackend implements Backend {
+  readonly mode = "amqp";
+  location: string;
+  readonly jobs: JobStore;
+  readonly layout: Layout;
+  private conn!: AmqpConnection;
+  private records!: RecordLog;
+  private debug!: DebugChannel;
+  private definitions!: SharedDocument<JobDefinition[]>;
+  /** every task queue size any process used, so that workers consume them all */
+  private sizes!: SharedDocument<number[]>;
+  private declared = new Map<number, Promise<void>>();
+  private publisher?: ConfirmChannel;
+  private taker?: Taker;
+  private takerReady?: Promise<Taker>;
+  private stopWatchingSizes?: () => Promise<void>;
+  private readonly onError: (err: unknown) => void;
+
+  constructor(
+    private readonly url: string,
+    private readonly options: AmqpBackendOptions,
+  ) {
+    this.layout = new Layout(options.namespace ?? "jobshell", options.debugChannel);
+    this.location = url;
+    this.onError = options.onError ?? (() => {});
+    this.jobs = new AmqpJobStore(() => this.definitions);
+  }
+
+  async open(): Promise<void> {
+    const name = this.options.connectionName ?? `jobshell ${this.layout.namespace} ${hostname()} pid ${process.pid}`;
+    this.conn = await AmqpConnection.open(this.url, name, this.onError);
+    this.location = this.conn.location;
+    this.records = new RecordLog(this.conn, this.layout, this.options.taskRecordTtl, this.onError);
+    this.debug = new DebugChannel(this.conn, this.options.debugChannel);
+    this.definitions = new SharedDocument(this.conn, this.layout, "jobs", () => []);
+    this.sizes = new SharedDocument(this.conn, this.layout, "queues", () => []);
+    try {
+      await this.conn.addSetup(this.setupPublisher);
+      await this.conn.addSetup(this.records.setup);
+      await this.conn.addSetup(this.debug.setup);
+      await this.conn.addSetup(this.definitions.setup);
+      await this.conn.addSetup(this.sizes.setup);
+      // Read the records other processes made before answering for them.
+      await this.records.sync();
+    } catch (err) {
+      await this.conn.close();
+      throw err instanceof ConnectionError ? err : new ConnectionError(`RabbitMQ at ${this.location}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private readonly setupPublisher = async (model: ChannelModel): Promise<void> => {
+    const ch = await this.conn.channel(model, true);
+    ch.on("close", () => {
+      if (this.publisher === ch) this.publisher = undefined;
+    });
+    // Queues may have been deleted while we were away: declare them again.
+    for (const size of this.declared.keys()) await ch.assertQueue(this.layout.taskQueue(size), taskQueueOptions(size));
+    this.publisher = ch;
+  };
+
+  // --- the queue ---------------------------------------------------------------------------
+
+  async push(task: QueuedTask, limit: number): Promise<void> {
+    await this.declare(limit);
+    const queued = this.records.append([{ t: "queued", task, at: nowMs() }]);
+    try {
+      await this.publishTask(task, limit);
+    } catch (err) {
+      queued.catch(() => {});
+      await this.records.append([{ t: "refused", taskid: task.taskid, at: nowMs() }]).catch(this.onError);
+      throw err;
+    }
+    await queued;
+  }
+
+  async take(max: number, signal: AbortSignal): Promise<Lease[]> {
+    const taker = await (this.takerReady ??= this.startTaking(this.options.prefetch ?? max));
+    return taker.take(max, signal);
+  }
+
+  async start(leases: Lease[]): Promise<StartResult[]> {
+    const held = leases as AmqpLease[];
+    // A redelivered task may have been started by a worker that died: read its record first.
+    if (held.some((l) => l.message.fields.redelivered)) await this.records.sync();
+    const now = nowMs();
+    const events: RecordEvent[] = [];
+    const results = held.map((lease): StartResult => {
+      const { task } = lease;
+      const rec = this.records.stored(task.taskid);
+      let attempt: number;
+      if (rec && rec.status !== "queued" && rec.status !== "started") {
+        this.taker?.ack(lease);
+        return { started: false, why: "gone" };
+      } else if (rec?.status === "started") {
+        // Started already: a redelivery after its worker died runs again; a plain copy is a duplicate.
+        if (!lease.message.fields.redelivered) {
+          this.taker?.ack(lease);
+          return { started: false, why: "gone" };
+        }
+        attempt = rec.attempt + 1;
+      } else if (now > expiresAt(task)) {
+        this.taker?.ack(lease);
+        return { started: false, why: "expired" };
+      } else {
+        attempt = (rec?.attempt ?? 0) + 1;
+      }
+      lease.attempt = attempt;
+      events.push({ t: "started", task, attempt, at: now });
+      return { started: true, attempt };
+    });
+    // Not awaited: the task's end is written on the same channel after it, and acknowledged only then.
+    if (events.length > 0) this.records.append(events).catch(this.onError);
+    return results;
+  }
+
+  async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
+    const now = nowMs();
+    const events: RecordEvent[] = done.map(({ lease, outcome }) => {
+      const attempt = (lease as AmqpLease).attempt ?? this.records.stored(lease.task.taskid)?.attempt ?? 1;
+      return { t: "ended", task: lease.task, attempt, outcome, at: now };
+    });
+    await this.records.append(events);
+    for (const { lease } of done) this.taker?.ack(lease as AmqpLease);
+  }
+
+  async giveBack(leases: Lease[]): Promise<void> {
+    for (const lease of leases) this.taker?.requeue(lease as AmqpLease);
+  }
+
+  async depth(): Promise<number> {
+    const sizes = new Set([...this.declared.keys(), ...(await this.sizes.read())]);
+    let total = 0;
+    for (const size of sizes) {
+      total += await this.conn
+        .scratch((ch) => ch.checkQueue(this.layout.taskQueue(size)))
+        .then((q) => q.messageCount, () => 0);
+    }
+    return total;
+  }
+
+  // --- task records ------------------------------------------------------------------------
+
+  async record(taskid: string): Promise<TaskRecordData | undefined> {
+    if (!this.records.stored(taskid)) await this.records.sync();
+    return this.records.read(taskid);
+  }
+
+  waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
+    return this.records.waitEnded(taskid, timeoutMs, signal);
+  }
+
+  // --- the debug channel -------------------------------------------------------------------
+
+  publish(line: string): Promise<void> {
+    return this.debug.publish(line);
+  }
+
+  subscribe(onLine: (line: string) => void): Promise<() => Promise<void>> {
+    return this.debug.subscribe(onLine);
+  }
+
+  async close(): Promise<void> {
+    await this.stopWatchingSizes?.().catch(() => {});
+    await this.taker?.close();
+    await this.records.close();
+    await this.conn.close();
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  /** Declare the task queue of that size once, and list it for every worker. */
+  private declare(size: number): Promise<void> {
+    let declaring = this.declared.get(size);
+    if (!declaring) {
+      declaring = (async () => {
+        await this.conn.scratch((ch) => ch.assertQueue(this.layout.taskQueue(size), taskQueueOptions(size)));
+        await this.sizes.update((known) => (known.includes(size) ? undefined : [...known, size]));
+        await this.taker?.add(size);
+      })();
+      this.declared.set(size, declaring);
+      declaring.catch(() => this.declared.delete(size));
+    }
+    return declaring;
+  }
+
+  /** Publish with a confirm; through a lost connection it is published again on the next one. */
+  private async publishTask(task: QueuedTask, limit: number): Promise<void> {
+    const body = Buffer.from(JSON.stringify(task));
+    const queue = this.layout.taskQueue(limit);
+    const giveUp = Date.now() + publishPatienceMs;
+    for (;;) {
+      const ch = this.publisher ?? (await this.conn.current().then(() => this.publisher));
+      if (ch) {
+        const remaining = Math.max(1, Math.ceil(expiresAt(task) - nowMs()));
+        const outcome = await new Promise<unknown>((resolve) => {
+          ch.sendToQueue(
+            queue,
+            body,
+            { persistent: true, expiration: String(remaining), messageId: task.taskid, contentType: "application/json" },
+            (err) => resolve(err),
+          );
+        });
+        if (!outcome) return;
+        if (isNack(outcome)) throw new QueueFullError(limit);
+      }
+      if (Date.now() > giveUp) throw new ConnectionError(`could not enqueue the task: no connection to ${this.location}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  private async startTaking(prefetch: number): Promise<Taker> {
+    const taker = new Taker(this.conn, this.layout, prefetch, this.onError);
+    await this.conn.addSetup(taker.setup);
+    this.taker = taker;
+    const consumeAll = async () => {
+      for (const size of [...this.declared.keys(), ...(await this.sizes.read())]) await taker.add(size);
+    };
+    this.stopWatchingSizes = await this.sizes.watch(() => void consumeAll().catch(this.onError));
+    await consumeAll();
+    return taker;
+  }
+}
+
+/** Job definitions as one shared document: every worker sees an upload at once. */
+class AmqpJobStore implements JobStore {
+  constructor(private readonly document: () => SharedDocument<JobDefinition[]>) {}
+
+  list(): Promise<JobDefinition[]> {
+    return this.document().read();
+  }
+
+  async put(definitions: JobDefinition[], replace: boolean): Promise<void> {
+    await this.document().update((current) => mergeDefinitions(current, definitions, replace));
+  }
+
+  async remove(name: string): Promise<boolean> {
+    let removed = false;
+    await this.document().update((current) => {
+      const kept = current.filter((d) => d.name !== name);
+      removed = kept.length < current.length;
+      return removed ? kept : undefined;
+    });
+    return removed;
+  }
+
+  watch(onChange: () => void): Promise<() => Promise<void>> {
+    return this.document().watch(onChange);
+  }
+}
+
+/** Delete every queue and exchange a namespace declared (tests; tearing down a tenant). */
+export async function deleteAmqpNamespace(url: string, namespace: string, debugChannel?: string): Promise<void> {
+  const layout = new Layout(namespace, debugChannel ?? "");
+  const conn = await AmqpConnection.open(url, `jobshell cleanup ${namespace}`);
+  try {
+    const sizes = await new SharedDocument<number[]>(conn, layout, "queues", () => []).read().catch(() => []);
+    const drop = (fn: (ch: import("amqplib").Channel) => Promise<unknown>) => conn.scratch(fn).catch(() => {});
+    for (const size of sizes) await drop((ch) => ch.deleteQueue(layout.taskQueue(size)));
+    await drop((ch) => ch.deleteQueue(layout.records));
+    for (const doc of ["jobs", "queues"]) {
+      await drop((ch) => ch.deleteQueue(layout.documentQueue(doc)));
+      await drop((ch) => ch.deleteQueue(layout.documentLock(doc)));
+      await drop((ch) => ch.deleteExchange(layout.documentChanged(doc)));
+    }
+    if (debugChannel) await drop((ch) => ch.deleteExchange(debugChannel));
+  } finally {
+    await conn.close();
+  }
+}

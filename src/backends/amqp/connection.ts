@@ -1,0 +1,168 @@
+// One AMQP connection that comes back by itself: on loss it reconnects with backoff and runs every
+// registered setup again (re-declare, re-consume), in order, before anyone may use it.
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from "amqplib";
+import { ConnectionError } from "../../errors.js";
+
+/** Re-creates a part's channels on a fresh connection. Runs once per connection, in registration order. */
+export type Setup = (model: ChannelModel) => Promise<void>;
+
+export class AmqpConnection {
+  /** Bumped on every new connection: leases and channels of an older generation are stale. */
+  generation = 0;
+  private model?: ChannelModel;
+  private setups: Setup[] = [];
+  private waiters: { resolve: (m: ChannelModel) => void; reject: (e: Error) => void }[] = [];
+  private closed = false;
+  private retry?: NodeJS.Timeout;
+  private failures = 0;
+  /** connections that closed: one that closes while its setups run is not adopted */
+  private lost = new WeakSet<ChannelModel>();
+
+  private constructor(
+    private readonly url: string,
+    readonly location: string,
+    private readonly name: string,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Connect once; an unreachable broker or refused credentials throw ConnectionError at once. */
+  static async open(url: string, name: string, onError: (err: unknown) => void = () => {}): Promise<AmqpConnection> {
+    const conn = new AmqpConnection(url, maskUrl(url), name, onError);
+    try {
+      const model = await conn.dial();
+      conn.watch(model);
+      conn.adopt(model);
+    } catch (err) {
+      throw new ConnectionError(`cannot connect to RabbitMQ at ${conn.location}: ${describe(err)}`, { cause: err });
+    }
+    return conn;
+  }
+
+  /** Setups run with the connection they are given: one that waited for current() there would wait forever. */
+  /** Register a setup, run it now on the current connection, and again after every reconnect. */
+  async addSetup(setup: Setup): Promise<void> {
+    this.setups.push(setup);
+    const model = await this.current();
+    try {
+      await setup(model);
+    } catch (err) {
+      if (this.model === model) throw err;
+      // The connection dropped meanwhile: the reconnect runs the setup again.
+    }
+  }
+
+  /** The live connection, waiting for a reconnect if there is none right now. */
+  current(): Promise<ChannelModel> {
+    if (this.model) return Promise.resolve(this.model);
+    if (this.closed) return Promise.reject(new ConnectionError(`the connection to ${this.location} is closed`));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** A channel whose unexpected closing brings the whole connection down and back (and every setup with it). */
+  async channel(model: ChannelModel, confirm: false): Promise<Channel>;
+  async channel(model: ChannelModel, confirm: true): Promise<ConfirmChannel>;
+  async channel(model: ChannelModel, confirm: boolean): Promise<Channel | ConfirmChannel> {
+    const ch = confirm ? await model.createConfirmChannel() : await model.createChannel();
+    ch.on("error", (err) => this.onError(err));
+    ch.on("close", () => {
+      if (!this.closed && !(ch as unknown as { expectedClose?: boolean }).expectedClose) model.close().catch(() => {});
+    });
+    return ch;
+  }
+
+  /** Close a channel made by channel() without bringing the connection down. */
+  static async closeChannel(ch: Channel): Promise<void> {
+    (ch as unknown as { expectedClose?: boolean }).expectedClose = true;
+    await ch.close().catch(() => {});
+  }
+
+  /** Run `fn` on a throw-away channel: for operations whose failure closes the channel (passive checks, locks). */
+  async scratch<T>(fn: (ch: Channel) => Promise<T>, on?: ChannelModel): Promise<T> {
+    const model = on ?? (await this.current());
+    const ch = await model.createChannel();
+    let failed = false;
+    ch.on("error", () => (failed = true));
+    try {
+      return await fn(ch);
+    } finally {
+      if (!failed) await ch.close().catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    for (const w of this.waiters.splice(0)) w.reject(new ConnectionError(`the connection to ${this.location} is closed`));
+    const model = this.model;
+    this.model = undefined;
+    await model?.close().catch(() => {});
+  }
+
+  private dial(): Promise<ChannelModel> {
+    return amqp.connect(this.url, { clientProperties: { connection_name: this.name }, timeout: 10_000 });
+  }
+
+  private watch(model: ChannelModel): void {
+    model.on("error", (err) => this.onError(err));
+    model.on("close", () => {
+      this.lost.add(model);
+      if (this.model !== model) return;
+      this.model = undefined;
+      if (!this.closed) this.reconnect();
+    });
+  }
+
+  private adopt(model: ChannelModel): void {
+    this.generation += 1;
+    this.model = model;
+  }
+
+  private reconnect(): void {
+    const delay = Math.min(100 * 2 ** this.failures, 5000) * (0.8 + Math.random() * 0.4);
+    this.retry = setTimeout(async () => {
+      if (this.closed) return;
+      let model: ChannelModel | undefined;
+      try {
+        model = await this.dial();
+        this.watch(model);
+        if (this.closed) return void model.close().catch(() => {});
+        for (const setup of this.setups) await setup(model);
+        if (this.lost.has(model)) throw new Error("the connection closed while it was being set up");
+        this.adopt(model);
+        this.failures = 0;
+        for (const w of this.waiters.splice(0)) w.resolve(model);
+      } catch (err) {
+        this.failures += 1;
+        this.onError(new ConnectionError(`reconnecting to ${this.location}: ${describe(err)}`, { cause: err }));
+        // a setup failed on a live connection: drop it and start over
+        await model?.close().catch(() => {});
+        if (!this.closed) this.reconnect();
+      }
+    }, delay);
+  }
+}
+
+/** The URL as it may be shown: the password replaced by `***`. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@");
+  }
+}
+
+/** One line saying why a connection failed. */
+function describe(err: unknown): string {
+  const e = err as { code?: string | number; message?: string; errors?: { code?: string }[] };
+  const code = e?.code ?? e?.errors?.[0]?.code;
+  if (code === "ECONNREFUSED") return "connection refused (is RabbitMQ running there?)";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
+  if (code === "ETIMEDOUT") return "timed out";
+  const message = String(e?.message ?? err).split("\n")[0];
+  if (/ACCESS_REFUSED|403/.test(message)) return "access refused: wrong user name or password";
+  if (/NOT_ALLOWED|530/.test(message)) return "the virtual host does not exist or the user may not use it";
+  return message;
+}
+

@@ -1,0 +1,297 @@
+// Task records over AMQP: every change of a record (queued, started, ended) is an event appended to
+// one RabbitMQ stream per namespace, and every process folds the stream into its own view of the
+// records. A process that starts reads the stream from task_record_ttl ago, so it also knows the
+// records other processes made; a marker it appends and reads back tells it that it has caught up.
+// The fold is the same everywhere, so every process comes to the same record:
+// - a record is created by whichever of its events arrives first (each carries the whole task);
+// - `started` raises the attempt; an end is accepted only for the attempt that was started last,
+//   and only the first end counts, so a task is never finished twice in its record;
+// - a queued task past its expire *is* expired: readers derive it, with no worker needed.
+import { randomUUID } from "node:crypto";
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
+import { ConnectionError } from "../../errors.js";
+import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
+import type { AmqpConnection } from "./connection.js";
+import { recordStreamOptions, type Layout } from "./layout.js";
+
+export type RecordEvent =
+  | { t: "queued"; task: QueuedTask; at: number }
+  | { t: "started"; task: QueuedTask; attempt: number; at: number }
+  | { t: "ended"; task: QueuedTask; attempt: number; outcome: Outcome; at: number }
+  /** the queue refused the task: it never existed */
+  | { t: "refused"; taskid: string; at: number }
+  /** a process's own marker: once it reads it back, it has read everything appended before */
+  | { t: "marker"; id: string; at: number };
+
+/** One stream message: the events one process appended in one turn. */
+interface EventBatch {
+  origin: string;
+  events: RecordEvent[];
+}
+
+interface StoredRecord extends TaskRecordData {
+  /** the time of its latest event: the record is dropped task_record_ttl after it */
+  touchedAt: number;
+}
+
+interface Pending {
+  events: RecordEvent[];
+  done: { resolve: () => void; reject: (err: Error) => void }[];
+}
+
+/** Events per stream message at most: big enough to carry a burst, small enough for one frame set. */
+const maxBatch = 500;
+
+export class RecordLog {
+  /** every process on the queue has a different one; it skips its own events, already applied */
+  readonly origin = randomUUID();
+  private view = new Map<string, StoredRecord>();
+  private waiters = new Map<string, Set<() => void>>();
+  private markers = new Map<string, () => void>();
+  private outbox: Pending[] = [];
+  private inflight = new Set<Pending>();
+  private flushScheduled = false;
+  private publisher?: ConfirmChannel;
+  private reader?: Channel;
+  /** the offset of the last stream message read: a reconnect resumes right after it */
+  private offset?: number;
+  private sweeper: NodeJS.Timeout;
+  private closed = false;
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly conn: AmqpConnection,
+    private readonly layout: Layout,
+    private readonly ttlSeconds: number,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    this.ttlMs = ttlSeconds * 1000;
+    this.sweeper = setInterval(() => this.dropOld(), Math.min(this.ttlMs, 1000)).unref();
+  }
+
+  /** Declare the stream, read it from where this process stopped, and send what was not confirmed. */
+  readonly setup = async (model: ChannelModel): Promise<void> => {
+    await ensureStream(this.conn, model, this.layout.records, this.ttlSeconds);
+    const publisher = await this.conn.channel(model, true);
+    const reader = await this.conn.channel(model, false);
+    await reader.prefetch(2000);
+    publisher.on("close", () => {
+      if (this.publisher === publisher) this.publisher = undefined;
+    });
+    const from = this.offset === undefined ? { "!": "timestamp", value: Math.floor((nowMs() - this.ttlMs) / 1000) } : this.offset + 1;
+    await reader.consume(this.layout.records, (msg) => msg && this.receive(reader, msg), {
+      noAck: false,
+      arguments: { "x-stream-offset": from },
+    });
+    this.publisher = publisher;
+    this.reader = reader;
+    // What was sent but not confirmed on the lost connection is sent again: the fold ignores repeats.
+    const unconfirmed = [...this.inflight];
+    this.inflight.clear();
+    this.outbox.unshift(...unconfirmed);
+    this.scheduleFlush();
+  };
+
+  /** Resolves once every event appended to the stream before now has been read. */
+  async sync(): Promise<void> {
+    const id = randomUUID();
+    const seen = new Promise<void>((resolve) => this.markers.set(id, resolve));
+    await this.append([{ t: "marker", id, at: nowMs() }]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ConnectionError("the record stream did not answer within 30 s")), 30_000);
+    });
+    try {
+      await Promise.race([seen, late]);
+    } finally {
+      clearTimeout(timer);
+      this.markers.delete(id);
+    }
+  }
+
+  /** Apply events here at once and append them to the stream; resolves when the broker has them. */
+  append(events: RecordEvent[]): Promise<void> {
+    for (const ev of events) this.apply(ev);
+    if (this.closed) return Promise.reject(new ConnectionError("the record stream is closed"));
+    return new Promise((resolve, reject) => {
+      const last = this.outbox[this.outbox.length - 1];
+      if (last && last.events.length + events.length <= maxBatch) {
+        last.events.push(...events);
+        last.done.push({ resolve, reject });
+      } else {
+        this.outbox.push({ events: [...events], done: [{ resolve, reject }] });
+      }
+      this.scheduleFlush();
+    });
+  }
+
+  /** The record as stored, without derived expiry: what a worker decides on. */
+  stored(taskid: string): TaskRecordData | undefined {
+    const rec = this.view.get(taskid);
+    if (!rec || rec.touchedAt < nowMs() - this.ttlMs) return undefined;
+    return rec;
+  }
+
+  /** The record as shown: a queued task past its expire is expired. */
+  read(taskid: string): TaskRecordData | undefined {
+    const rec = this.stored(taskid);
+    if (!rec || rec.status !== "queued") return rec && { ...rec };
+    const deadline = expiresAt(rec);
+    if (nowMs() <= deadline) return { ...rec };
+    return { ...rec, status: "expired", completedAt: deadline, results: [] };
+  }
+
+  async waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
+    const deadline = nowMs() + timeoutMs;
+    if (!this.stored(taskid)) await this.sync();
+    for (;;) {
+      const rec = this.read(taskid);
+      if (!rec || hasEnded(rec.status) || signal?.aborted) return rec;
+      const now = nowMs();
+      if (now >= deadline) return rec;
+      const until = rec.status === "queued" ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
+      await this.waitForChange(taskid, until - now, signal);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Let what is already sent be confirmed: a worker's last outcomes must reach the stream.
+    const deadline = Date.now() + 5000;
+    while ((this.outbox.length > 0 || this.inflight.size > 0) && Date.now() < deadline && this.publisher) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const p of [...this.outbox, ...this.inflight]) for (const d of p.done) d.reject(new ConnectionError("closed"));
+    for (const set of this.waiters.values()) for (const wake of set) wake();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const ch = this.publisher;
+    if (!ch) return;
+    while (this.outbox.length > 0) {
+      const pending = this.outbox.shift()!;
+      this.inflight.add(pending);
+      const body = Buffer.from(JSON.stringify({ origin: this.origin, events: pending.events } satisfies EventBatch));
+      ch.sendToQueue(this.layout.records, body, { persistent: true }, (err) => {
+        if (!this.inflight.has(pending)) return; // sent again on a new connection
+        if (err && !isNack(err)) return; // the channel went: setup sends it again on the next one
+        this.inflight.delete(pending);
+        for (const d of pending.done) {
+          if (err) d.reject(new ConnectionError(`the record stream refused an event: ${err.message ?? err}`));
+          else d.resolve();
+        }
+      });
+    }
+  }
+
+  private receive(ch: Channel, msg: ConsumeMessage): void {
+    const offset = msg.properties.headers?.["x-stream-offset"];
+    if (typeof offset === "number") this.offset = offset;
+    try {
+      const batch = JSON.parse(msg.content.toString()) as EventBatch;
+      const own = batch.origin === this.origin;
+      for (const ev of batch.events) {
+        if (ev.t === "marker") {
+          if (own) this.markers.get(ev.id)?.();
+        } else if (!own) this.apply(ev);
+      }
+    } catch (err) {
+      this.onError(err);
+    }
+    if (ch === this.reader) ch.ack(msg);
+  }
+
+  private apply(ev: RecordEvent): void {
+    if (ev.t === "marker") return;
+    if (ev.at < nowMs() - this.ttlMs) return;
+    if (ev.t === "refused") {
+      this.view.delete(ev.taskid);
+      return;
+    }
+    const id = ev.task.taskid;
+    let rec = this.view.get(id);
+    if (!rec) {
+      rec = { ...ev.task, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
+      this.view.set(id, rec);
+    }
+    if (hasEnded(rec.status)) return;
+    if (ev.t === "started") {
+      if (ev.attempt <= rec.attempt) return;
+      rec.status = "started";
+      rec.attempt = ev.attempt;
+      rec.startedAt = ev.at;
+    } else if (ev.t === "ended") {
+      // An end from an attempt that is no longer the latest was made by a worker presumed dead.
+      if (rec.status === "started" && ev.attempt !== rec.attempt) return;
+      rec.attempt = Math.max(rec.attempt, ev.attempt);
+      rec.status = ev.outcome.status;
+      rec.results = ev.outcome.results;
+      rec.completedAt = ev.outcome.completedAt;
+      if (ev.outcome.warning !== undefined) rec.warning = ev.outcome.warning;
+    } else if (rec.status !== "queued") {
+      return;
+    }
+    this.touch(rec, ev.at);
+  }
+
+  private touch(rec: StoredRecord, at: number): void {
+    rec.touchedAt = Math.max(rec.touchedAt, at);
+    // Re-insert so that the map stays ordered by touchedAt for the sweep.
+    this.view.delete(rec.taskid);
+    this.view.set(rec.taskid, rec);
+    const waiting = this.waiters.get(rec.taskid);
+    if (waiting) {
+      this.waiters.delete(rec.taskid);
+      for (const wake of waiting) wake();
+    }
+  }
+
+  private waitForChange(taskid: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(taskid);
+      if (!set) this.waiters.set(taskid, (set = new Set()));
+      const wake = () => {
+        clearTimeout(timer);
+        set.delete(wake);
+        if (set.size === 0 && this.waiters.get(taskid) === set) this.waiters.delete(taskid);
+        signal?.removeEventListener("abort", wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      set.add(wake);
+      signal?.addEventListener("abort", wake, { once: true });
+    });
+  }
+
+  private dropOld(): void {
+    const oldest = nowMs() - this.ttlMs;
+    for (const rec of this.view.values()) {
+      if (rec.touchedAt > oldest) break;
+      this.view.delete(rec.taskid);
+    }
+  }
+}
+
+/** Declare the stream; one declared already with another task_record_ttl is used as it is. */
+async function ensureStream(conn: AmqpConnection, model: ChannelModel, name: string, ttlSeconds: number): Promise<void> {
+  try {
+    await conn.scratch((ch) => ch.assertQueue(name, recordStreamOptions(ttlSeconds)), model);
+  } catch {
+    await conn.scratch((ch) => ch.checkQueue(name), model);
+  }
+}
+
+/** amqplib reports a broker's refusal (basic.nack) so; anything else means the channel closed first. */
+export function isNack(err: unknown): boolean {
+  return (err as Error)?.message === "message nacked";
+}

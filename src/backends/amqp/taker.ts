@@ -1,0 +1,110 @@
+// The worker's side of the task queues: one consumer per task queue on one channel whose prefetch
+// is job_queue_bulk_read_size, so the broker hands this worker at most that many tasks at a time
+// and keeps each one (unacknowledged) until the worker is done with it.
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import type { Lease } from "../../backend.js";
+import type { QueuedTask } from "../../record.js";
+import { AmqpConnection } from "./connection.js";
+import type { Layout } from "./layout.js";
+
+/** A taken task: the delivery that holds it in the broker until it is acknowledged. */
+export interface AmqpLease extends Lease {
+  readonly channel: Channel;
+  readonly message: ConsumeMessage;
+  /** set when the lease is started: its end is accepted only for this attempt */
+  attempt?: number;
+}
+
+export class Taker {
+  private channel?: Channel;
+  private consumed = new Set<number>();
+  private wanted = new Set<number>();
+  private delivered: AmqpLease[] = [];
+  private wake = new Set<() => void>();
+
+  constructor(
+    private readonly conn: AmqpConnection,
+    private readonly layout: Layout,
+    private readonly prefetch: number,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Consume again on a new connection; deliveries of the old one went back to the queue. */
+  readonly setup = async (model: ChannelModel): Promise<void> => {
+    const ch = await this.conn.channel(model, false);
+    // global: one limit for all the consumers of this channel, whatever the number of task queues
+    await ch.prefetch(this.prefetch, true);
+    this.delivered = [];
+    this.consumed = new Set();
+    this.channel = ch;
+    for (const size of this.wanted) await this.consumeOn(ch, size);
+  };
+
+  /** Consume the task queue of that size too (a process started with another job_queue_size fills it). */
+  async add(size: number): Promise<void> {
+    if (this.wanted.has(size)) return;
+    this.wanted.add(size);
+    if (this.channel) await this.consumeOn(this.channel, size);
+  }
+
+  /** Up to `max` delivered tasks, waiting for at least one; `[]` once `signal` aborts. */
+  async take(max: number, signal: AbortSignal): Promise<AmqpLease[]> {
+    while (this.delivered.length === 0) {
+      if (signal.aborted) return [];
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.wake.delete(done);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        this.wake.add(done);
+        signal.addEventListener("abort", done, { once: true });
+      });
+    }
+    return this.delivered.splice(0, max);
+  }
+
+  /** Whether the lease's delivery still belongs to this worker (its channel is the live one). */
+  holds(lease: AmqpLease): boolean {
+    return lease.channel === this.channel;
+  }
+
+  ack(lease: AmqpLease): void {
+    if (this.holds(lease)) lease.channel.ack(lease.message);
+  }
+
+  /** Back to the queue, where it was: a delivery not yet started keeps its place. */
+  requeue(lease: AmqpLease): void {
+    if (this.holds(lease)) lease.channel.nack(lease.message, false, true);
+  }
+
+  async close(): Promise<void> {
+    const ch = this.channel;
+    this.channel = undefined;
+    for (const done of this.wake) done();
+    if (!ch) return;
+    // Deliveries not taken go back to the queue when the channel closes.
+    await AmqpConnection.closeChannel(ch);
+  }
+
+  private async consumeOn(ch: Channel, size: number): Promise<void> {
+    if (this.consumed.has(size)) return;
+    this.consumed.add(size);
+    await ch.consume(this.layout.taskQueue(size), (msg) => msg && this.deliver(ch, msg), { noAck: false });
+  }
+
+  private deliver(ch: Channel, message: ConsumeMessage): void {
+    if (ch !== this.channel) return;
+    let task: QueuedTask;
+    try {
+      task = JSON.parse(message.content.toString()) as QueuedTask;
+    } catch (err) {
+      // Not a task of ours: drop it rather than loop on it.
+      this.onError(new Error(`dropped a message that is not a task: ${(err as Error).message}`));
+      ch.ack(message);
+      return;
+    }
+    this.delivered.push({ task, channel: ch, message });
+    for (const done of this.wake) done();
+  }
+}
