@@ -1,0 +1,105 @@
+// The block rules of the shell (SPEC §6), apart from any terminal: lines are collected into a
+// block; an empty line runs it when it is complete and is kept when it is not; a syntax error is
+// reported as soon as the line that causes it is entered; a shell command alone on the first line
+// of a block runs at once.
+import { BlockSyntaxError, transformBlock, type TransformedBlock, type TransformOptions } from "./transform.js";
+
+export const shellCommandNames = ["debug", "help", "commands", "jobs", "stats", "exit", "quit"] as const;
+export type ShellCommandName = (typeof shellCommandNames)[number];
+
+export type BlockEvent =
+  /** a line was added: show `... ` */
+  | { kind: "more" }
+  /** nothing to do (an empty line at `>>> `): show `>>> ` again */
+  | { kind: "idle" }
+  /** a shell command typed alone on the `>>> ` line */
+  | { kind: "command"; name: ShellCommandName; args: number[]; line: string }
+  /** a complete block to run */
+  | { kind: "run"; source: string; program: TransformedBlock; firstLine: number }
+  /** the block is not valid; it was dropped */
+  | { kind: "error"; error: BlockSyntaxError; source: string; firstLine: number };
+
+const commandPattern = new RegExp(`^\\s*(${shellCommandNames.join("|")})\\s*(?:\\(\\s*(\\d*)\\s*\\))?\\s*;?\\s*$`);
+
+/** `debug()`, `exit(1)`; `exit` and `quit` are also accepted without parentheses, as in Python. */
+export function parseShellCommand(line: string): { name: ShellCommandName; args: number[] } | undefined {
+  const m = commandPattern.exec(line);
+  if (!m) return undefined;
+  const name = m[1] as ShellCommandName;
+  const hasParens = /\(/.test(line);
+  if (!hasParens && name !== "exit" && name !== "quit") return undefined;
+  if (m[2] && name !== "exit" && name !== "quit") return undefined;
+  return { name, args: m[2] ? [Number(m[2])] : [] };
+}
+
+export class BlockReader {
+  private lines: string[] = [];
+  /** the input line number (from 1) of the block's first line */
+  private start = 1;
+  private lineNumber = 0;
+
+  constructor(private readonly transformOptions: TransformOptions) {}
+
+  /** Whether a block is being collected (the prompt is `... `). */
+  get collecting(): boolean {
+    return this.lines.length > 0;
+  }
+
+  push(line: string): BlockEvent {
+    this.lineNumber++;
+    const empty = line.trim() === "";
+    if (!this.collecting) {
+      this.start = this.lineNumber;
+      if (empty) return { kind: "idle" };
+      const command = parseShellCommand(line);
+      if (command) return { kind: "command", ...command, line };
+    }
+    if (!empty) {
+      this.lines.push(line);
+      const checked = this.check();
+      return checked.kind === "error" ? checked : { kind: "more" };
+    }
+    const checked = this.check();
+    if (checked.kind === "more") this.lines.push(line);
+    else this.lines = [];
+    return checked;
+  }
+
+  /** The end of the input: the block being collected runs (or fails) as if an empty line came. */
+  end(): BlockEvent | undefined {
+    if (!this.collecting) return undefined;
+    const checked = this.check();
+    if (checked.kind !== "more") {
+      this.lines = [];
+      return checked;
+    }
+    const source = this.take();
+    const error = new BlockSyntaxError("Unexpected end of input", source.split("\n").length, 1, false);
+    return { kind: "error", error, source, firstLine: this.start };
+  }
+
+  /** Forget the block being collected (Ctrl-C). */
+  clear(): void {
+    this.lines = [];
+  }
+
+  private check(): BlockEvent {
+    const source = this.lines.join("\n");
+    try {
+      const program = transformBlock(source, this.transformOptions);
+      // Complete: an empty line will run it.
+      return { kind: "run", source, program, firstLine: this.start };
+    } catch (err) {
+      if (!(err instanceof BlockSyntaxError)) throw err;
+      if (err.incomplete) return { kind: "more" };
+      this.lines = [];
+      return { kind: "error", error: err, source, firstLine: this.start };
+    }
+  }
+
+  private take(): string {
+    const source = this.lines.join("\n");
+    this.lines = [];
+    return source;
+  }
+}
