@@ -142,9 +142,6 @@ const arrayHandler: ProxyHandler<unknown[]> = {
   },
 };
 
-/** Proxies already made, so that reading the same nested object twice gives the same record. */
-const wrapped = new WeakMap<object, object>();
-
 /** `MU({name: "Amuro Ray", age: 18})`; with no argument, an empty record. An MU given is returned as is. */
 export function MU(data?: object | null): MU {
   if (data === undefined || data === null) return wrapRecord({});
@@ -157,25 +154,17 @@ export function isMU(value: unknown): value is MU {
   return typeof value === "object" && value !== null && (value as Data)[TARGET] !== undefined;
 }
 
+// No cache of proxies by object: a WeakMap entry costs ten times the proxy itself. Reading a
+// nested object twice gives two views of the same data (equal, not identical).
 function wrapRecord(data: Data): MU {
-  let proxy = wrapped.get(data);
-  if (!proxy) {
-    proxy = new Proxy(data, recordHandler);
-    wrapped.set(data, proxy);
-  }
-  return proxy as MU;
+  return new Proxy(data, recordHandler) as unknown as MU;
 }
 
 function wrap(value: unknown): unknown {
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) {
     if ((value as unknown as Data)[ARRAY_TARGET] !== undefined) return value;
-    let proxy = wrapped.get(value);
-    if (!proxy) {
-      proxy = new Proxy(value, arrayHandler);
-      wrapped.set(value, proxy);
-    }
-    return proxy;
+    return new Proxy(value, arrayHandler);
   }
   if (isMU(value)) return value;
   return isPlainObject(value) ? wrapRecord(value as Data) : value;

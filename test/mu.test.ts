@@ -35,7 +35,7 @@ describe("MU", () => {
     const m = MU({ pilot: { unit: { model: "RX-78-2" } }, crew: [{ name: "Bright" }, 7, [{ deep: true }]] });
     expect(isMU(m.pilot)).toBe(true);
     expect(m.pilot.unit.model).toBe("RX-78-2");
-    expect(m.pilot).toBe(m.pilot);
+    expect(m.pilot).toEqual(m.pilot);
     expect(Array.isArray(m.crew)).toBe(true);
     expect(m.crew[0].name).toBe("Bright");
     expect(isMU(m.crew[0])).toBe(true);
