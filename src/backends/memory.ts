@@ -1,0 +1,224 @@
+// The embedded default: the queue, the records and the debug channel in this process's memory.
+// Nothing survives the process; everything else behaves as in the server-backed modes.
+import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../backend.js";
+import type { JobDefinition } from "../definitions.js";
+import { mergeDefinitions } from "../definitions.js";
+import { QueueFullError } from "../errors.js";
+import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
+
+export class MemoryBackend implements Backend {
+  readonly mode = "memory";
+  readonly location = "memory (this process)";
+  readonly jobs: JobStore = new MemoryJobStore();
+
+  /** waiting tasks; `head` is the index of the oldest, so taking is O(1) */
+  private queue: QueuedTask[] = [];
+  private head = 0;
+  /** Map iteration order is insertion order: the oldest record comes first, for the sweep. */
+  private records = new Map<string, TaskRecordData>();
+  private waiters = new Map<string, Set<() => void>>();
+  private takers = new Set<() => void>();
+  private listeners = new Set<(line: string) => void>();
+  private sweeper: NodeJS.Timeout;
+  private readonly ttlMs: number;
+
+  constructor(options: BackendOptions) {
+    this.ttlMs = options.taskRecordTtl * 1000;
+    this.sweeper = setInterval(() => this.dropOldRecords(), Math.min(this.ttlMs, 1000)).unref();
+  }
+
+  async push(task: QueuedTask, limit: number): Promise<void> {
+    if (this.depthNow() >= limit) this.dropExpiredAtHead();
+    if (this.depthNow() >= limit) throw new QueueFullError(limit);
+    this.records.set(task.taskid, { ...task, status: "queued", attempt: 0, results: [] });
+    this.queue.push(task);
+    if (this.takers.size > 0) {
+      for (const wake of this.takers) wake();
+      this.takers.clear();
+    }
+  }
+
+  async take(max: number, signal: AbortSignal): Promise<Lease[]> {
+    while (this.depthNow() === 0) {
+      if (signal.aborted) return [];
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.takers.delete(wake);
+          signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        this.takers.add(wake);
+        signal.addEventListener("abort", wake, { once: true });
+      });
+    }
+    const end = Math.min(this.queue.length, this.head + max);
+    const leases: Lease[] = [];
+    for (let i = this.head; i < end; i++) leases.push({ task: this.queue[i] });
+    this.head = end;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return leases;
+  }
+
+  async start(leases: Lease[]): Promise<StartResult[]> {
+    const now = nowMs();
+    return leases.map(({ task }): StartResult => {
+      const rec = this.records.get(task.taskid);
+      if (!rec || rec.status !== "queued") return { started: false, why: "gone" };
+      if (now > expiresAt(rec)) {
+        this.end(rec, { status: "expired", completedAt: now });
+        return { started: false, why: "expired" };
+      }
+      rec.status = "started";
+      rec.startedAt = now;
+      rec.attempt += 1;
+      return { started: true, attempt: rec.attempt };
+    });
+  }
+
+  async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
+    for (const { lease, outcome } of done) {
+      const rec = this.records.get(lease.task.taskid);
+      if (rec && rec.status === "started") this.end(rec, outcome);
+    }
+  }
+
+  async giveBack(leases: Lease[]): Promise<void> {
+    const tasks = leases.map((l) => l.task);
+    this.queue = [...tasks, ...this.queue.slice(this.head)];
+    this.head = 0;
+    if (tasks.length > 0) for (const wake of this.takers) wake();
+  }
+
+  async depth(): Promise<number> {
+    return this.depthNow();
+  }
+
+  async record(taskid: string): Promise<TaskRecordData | undefined> {
+    return this.current(taskid);
+  }
+
+  async waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
+    const deadline = nowMs() + timeoutMs;
+    for (;;) {
+      const rec = this.current(taskid);
+      if (!rec || hasEnded(rec.status) || signal?.aborted) return rec;
+      const now = nowMs();
+      if (now >= deadline) return rec;
+      // A queued task may expire before anyone touches it: wake up then to report it.
+      const until = rec.status === "queued" ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
+      await this.waitForChange(taskid, until - now, signal);
+    }
+  }
+
+  async publish(line: string): Promise<void> {
+    for (const listener of this.listeners) listener(line);
+  }
+
+  async subscribe(onLine: (line: string) => void): Promise<() => Promise<void>> {
+    const listener = (line: string) => onLine(line);
+    this.listeners.add(listener);
+    return async () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    for (const wake of this.takers) wake();
+  }
+
+  private depthNow(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** The record with lazy expiry applied: a queued task past its expire is expired from now on. */
+  private current(taskid: string): TaskRecordData | undefined {
+    const rec = this.records.get(taskid);
+    if (rec && rec.status === "queued") {
+      const now = nowMs();
+      if (now > expiresAt(rec)) this.end(rec, { status: "expired", completedAt: now });
+    }
+    return rec;
+  }
+
+  private end(rec: TaskRecordData, outcome: Outcome | { status: "expired"; completedAt: number }) {
+    Object.assign(rec, outcome);
+    const waiting = this.waiters.get(rec.taskid);
+    if (waiting) {
+      this.waiters.delete(rec.taskid);
+      for (const wake of waiting) wake();
+    }
+  }
+
+  private waitForChange(taskid: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(taskid);
+      if (!set) this.waiters.set(taskid, (set = new Set()));
+      const wake = () => {
+        clearTimeout(timer);
+        set.delete(wake);
+        if (set.size === 0 && this.waiters.get(taskid) === set) this.waiters.delete(taskid);
+        signal?.removeEventListener("abort", wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      set.add(wake);
+      signal?.addEventListener("abort", wake, { once: true });
+    });
+  }
+
+  /** A full queue first sheds the tasks at its head that can no longer start. */
+  private dropExpiredAtHead(): void {
+    const now = nowMs();
+    while (this.head < this.queue.length && now > expiresAt(this.queue[this.head])) {
+      const rec = this.records.get(this.queue[this.head].taskid);
+      if (rec && rec.status === "queued") this.end(rec, { status: "expired", completedAt: now });
+      this.head += 1;
+    }
+  }
+
+  /** Records live task_record_ttl from their task's creation. */
+  private dropOldRecords(): void {
+    const oldest = nowMs() - this.ttlMs;
+    for (const rec of this.records.values()) {
+      if (rec.createdAt > oldest) break;
+      this.records.delete(rec.taskid);
+    }
+  }
+}
+
+class MemoryJobStore implements JobStore {
+  private definitions: JobDefinition[] = [];
+  private watchers = new Set<() => void>();
+
+  async list(): Promise<JobDefinition[]> {
+    return [...this.definitions];
+  }
+
+  async put(definitions: JobDefinition[], replace: boolean): Promise<void> {
+    this.definitions = mergeDefinitions(this.definitions, definitions, replace);
+    this.changed();
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const before = this.definitions.length;
+    this.definitions = this.definitions.filter((d) => d.name !== name);
+    if (this.definitions.length === before) return false;
+    this.changed();
+    return true;
+  }
+
+  async watch(onChange: () => void): Promise<() => Promise<void>> {
+    this.watchers.add(onChange);
+    return async () => {
+      this.watchers.delete(onChange);
+    };
+  }
+
+  private changed() {
+    for (const watcher of this.watchers) watcher();
+  }
+}

@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+// The command line (SPEC §10). Every command is built on the library API, like any user's program.
+import { readFileSync } from "node:fs";
+import { JobshellError, ParameterError } from "./errors.js";
+import { open, type JobShell } from "./jobshell.js";
+import { kebabName, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
+
+const usage = `Usage:
+  jobshell [shell] [--jobs PATH]... [--redis URL | --amqp URL] [--no-worker] [params]
+  jobshell worker  [--jobs PATH]... (--redis URL | --amqp URL) [params]
+  jobshell serve   [--port 8080] [--host 127.0.0.1] [--no-worker] [--jobs PATH]... [params]
+  jobshell task    TOPIC [JSON] [--expire S] [--wait [--timeout S]] (--redis URL | --amqp URL)
+  jobshell check   PATH...
+
+Options:
+  --jobs PATH       a job YAML file or a folder of them; may repeat
+  --no-worker       do not run a worker in this process
+  --config FILE     read parameters from FILE (default: ./jobshell.yaml if present)
+  --help, --version
+
+Parameters (flag, then JOBSHELL_<NAME> variable, then config file, then default):
+${paramsHelp()}`;
+
+const commands = ["shell", "worker", "serve", "task", "check"] as const;
+type Command = (typeof commands)[number];
+
+/** Flags that are not parameters, with whether they take a value. */
+const commandFlags: Record<string, boolean> = {
+  jobs: true, config: true, "no-worker": false, port: true, host: true, expire: true, wait: false, timeout: true,
+  help: false, version: false,
+};
+
+interface Parsed {
+  command: Command;
+  positional: string[];
+  flags: Map<string, string[]>;
+  given: Partial<Record<ParamName, string>>;
+}
+
+function parseArgs(argv: string[]): Parsed {
+  const byFlag = new Map<string, ParamName>();
+  for (const name of paramNames) {
+    byFlag.set(kebabName(name), name);
+    const short = (paramSpecs[name] as { flag?: string }).flag;
+    if (short) byFlag.set(short, name);
+  }
+  let command: Command = "shell";
+  const positional: string[] = [];
+  const flags = new Map<string, string[]>();
+  const given: Partial<Record<ParamName, string>> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith("--")) {
+      if (positional.length === 0 && command === "shell" && i === 0 && (commands as readonly string[]).includes(arg)) {
+        command = arg as Command;
+      } else positional.push(arg);
+      continue;
+    }
+    const [flag, inline] = arg.slice(2).split(/=(.*)/s, 2);
+    const param = byFlag.get(flag);
+    const takesValue = param !== undefined || commandFlags[flag] === true;
+    if (param === undefined && !(flag in commandFlags)) throw new ParameterError(`unknown option --${flag} (see jobshell --help)`);
+    let value = inline;
+    if (takesValue && value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new ParameterError(`--${flag} needs a value`);
+    }
+    if (param) given[param] = value;
+    else flags.set(flag, [...(flags.get(flag) ?? []), value ?? "true"]);
+  }
+  return { command, positional, flags, given };
+}
+
+function numberFlag(parsed: Parsed, flag: string, fallback: number): number {
+  const raw = parsed.flags.get(flag)?.at(-1);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new ParameterError(`--${flag} must be a number, got ${raw}`);
+  return n;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+async function openFrom(parsed: Parsed, params: Params, worker: boolean): Promise<JobShell> {
+  return open({ params, jobs: parsed.flags.get("jobs") ?? [], worker });
+}
+
+function requireServerMode(params: Params, command: string): void {
+  if (!params.redisUrl && !params.amqpUrl) {
+    throw new ParameterError(`jobshell ${command} needs a shared queue: give --redis URL or --amqp URL (or REDIS_URL / AMQP_URL)`);
+  }
+}
+
+/** Close on SIGTERM/SIGINT: held tasks finish, then the process exits. A second signal exits at once. */
+function stopOnSignals(js: JobShell, what: string): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      process.stderr.write(`jobshell ${what}: ${signal}: finishing the tasks held, then stopping\n`);
+      js.close().then(resolve, (err) => {
+        process.stderr.write(`jobshell ${what}: ${(err as Error).message}\n`);
+        resolve();
+      });
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseArgs(argv);
+  if (parsed.flags.has("help")) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (parsed.flags.has("version")) {
+    process.stdout.write(`jobshell ${version()}\n`);
+    return 0;
+  }
+  if (parsed.command === "check") return check(parsed.positional);
+  const params = resolveParams({ given: parsed.given, env: process.env, configFile: parsed.flags.get("config")?.at(-1) });
+  const noWorker = parsed.flags.has("no-worker");
+  switch (parsed.command) {
+    case "shell": {
+      const { runShell } = await import("./shell/repl.js");
+      const js = await openFrom(parsed, params, !noWorker);
+      return runShell(js, { color: process.stdout.isTTY === true, worker: !noWorker });
+    }
+    case "worker": {
+      requireServerMode(params, "worker");
+      const js = await openFrom(parsed, params, true);
+      process.stderr.write(
+        `jobshell worker: ${js.location}, ${js.jobs().length} jobs, up to ${params.jobQueueBulkReadSize} tasks at once\n`,
+      );
+      await stopOnSignals(js, "worker");
+      return 0;
+    }
+    case "serve":
+      throw new ParameterError("jobshell serve is not in this build yet");
+    case "task":
+      return issueOne(parsed, params);
+  }
+}
+
+async function issueOne(parsed: Parsed, params: Params): Promise<number> {
+  requireServerMode(params, "task");
+  const [topic, content, extra] = parsed.positional;
+  if (topic === undefined) throw new ParameterError("jobshell task needs a TOPIC");
+  if (extra !== undefined) throw new ParameterError(`unexpected argument ${extra}`);
+  let body: unknown = {};
+  if (content !== undefined) {
+    try {
+      body = JSON.parse(content);
+    } catch (err) {
+      throw new ParameterError(`the task content is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const js = await open({ params, worker: false });
+  try {
+    const taskid = await js.task(topic, body as Record<string, unknown>, numberFlag(parsed, "expire", 10));
+    if (!parsed.flags.has("wait")) {
+      process.stdout.write(`${taskid}\n`);
+      return 0;
+    }
+    const record = await js.waitfor(taskid, numberFlag(parsed, "timeout", 60));
+    process.stdout.write(record.yaml_format);
+    return record.status === "completed" ? 0 : 1;
+  } finally {
+    await js.close();
+  }
+}
+
+async function check(paths: string[]): Promise<number> {
+  if (paths.length === 0) throw new ParameterError("jobshell check needs at least one PATH");
+  const { loadDefinitionFiles } = await import("./definitions.js");
+  try {
+    const definitions = await loadDefinitionFiles(paths);
+    process.stdout.write(`ok: ${definitions.length} jobs (${definitions.map((d) => d.name).join(", ")})\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof JobshellError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // Our own errors are one clear line; anything else is a bug, shown in full.
+    const message = err instanceof JobshellError || err instanceof TypeError ? err.message : (err as Error)?.stack ?? String(err);
+    process.stderr.write(`jobshell: ${message}\n`);
+    process.exitCode = err instanceof ParameterError ? 2 : 1;
+  },
+);

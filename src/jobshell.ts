@@ -1,0 +1,269 @@
+// The library API (SPEC §11): what the shell, the worker command and the REST server are built on.
+import { format } from "node:util";
+import type { Backend } from "./backend.js";
+import { openBackend } from "./backends/index.js";
+import { json, sleep, stderrLogSink, type LogSink, type SharedBuiltins } from "./builtins.js";
+import { callout, type CalloutRequest } from "./callout.js";
+import { loadDefinitionFiles, parseDefinitions, type JobDefinition } from "./definitions.js";
+import { ClosedError, TimeoutError, UnknownTaskError } from "./errors.js";
+import { Metrics } from "./metrics.js";
+import { MU } from "./mu.js";
+import { resolveParams, type Params } from "./params.js";
+import { expiresAt, formatTimestamp, hasEnded, type TaskRecordData } from "./record.js";
+import { Registry } from "./registry.js";
+import { newTask, type ExpireArgument } from "./task.js";
+import { Worker } from "./worker.js";
+
+export interface OpenOptions extends Partial<Params> {
+  /** job files or folders to load (and, on a shared queue, publish to every worker) */
+  jobs?: string[];
+  /** run a worker in this process (default true) */
+  worker?: boolean;
+  /** use this backend instead of one made from redisUrl / amqpUrl (the caller keeps ownership) */
+  backend?: Backend;
+  /** a prefix for every key, queue and channel on the server, so that deployments never meet */
+  namespace?: string;
+  /** where job scripts' logger lines go (default: stderr) */
+  log?: LogSink;
+  /** parameters already resolved from flags, variables and the config file (the command line does this) */
+  params?: Params;
+  /** token for callout(path=...) to the REST API (default JOBSHELL_API_TOKEN) */
+  apiToken?: string;
+}
+
+export type RecordMU = ReturnType<typeof MU>;
+
+/** A stop function that also tells when the subscription is live. */
+export type DebugSubscription = (() => Promise<void>) & { ready: Promise<void> };
+
+export interface Stats {
+  mode: string;
+  location: string;
+  jobs: number;
+  queueDepth: number;
+  inFlight: number;
+  issued: number;
+  completed: number;
+  failed: number;
+  expired: number;
+}
+
+export async function open(options: OpenOptions = {}): Promise<JobShell> {
+  const { jobs, worker, backend, namespace, log, params: resolved, apiToken, ...given } = options;
+  const params = resolved ?? resolveParams({ given, env: {}, configFile: false });
+  const files = jobs && jobs.length > 0 ? await loadDefinitionFiles(jobs) : [];
+  const ownBackend = !backend;
+  const queue = backend ?? (await openBackend(params, namespace));
+  try {
+    // Files given at start are this deployment's jobs: they replace what the store had under those names.
+    if (files.length > 0) await queue.jobs.put(files, true);
+    const js = new JobShell(queue, params, {
+      ownBackend,
+      log: log ?? stderrLogSink,
+      apiToken: apiToken ?? process.env.JOBSHELL_API_TOKEN,
+    });
+    await js.refreshJobs();
+    await js.startWatchingJobs();
+    if (worker ?? true) js.startWorker();
+    return js;
+  } catch (err) {
+    if (ownBackend) await queue.close().catch(() => {});
+    throw err;
+  }
+}
+
+export class JobShell {
+  readonly metrics = new Metrics();
+  /** taskids issued through this instance whose end nobody has seen yet, with their expire deadline */
+  readonly issued = new Map<string, number>();
+  private readonly registry = new Registry();
+  private worker?: Worker;
+  private stopWatching?: () => Promise<void>;
+  private subscriptions = new Set<() => Promise<void>>();
+  private closed = false;
+
+  constructor(
+    readonly backend: Backend,
+    readonly params: Params,
+    readonly options: { ownBackend: boolean; log: LogSink; apiToken?: string },
+  ) {}
+
+  get mode(): string {
+    return this.backend.mode;
+  }
+
+  get location(): string {
+    return this.backend.location;
+  }
+
+  /** Whether this process runs a worker. */
+  get hasWorker(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** Issue a task to every job on `topic`; resolves with its taskid once it is safely queued. */
+  async task(topic: string, content?: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
+    if (this.closed) throw new ClosedError();
+    const queued = newTask(topic, content, expire);
+    await this.backend.push(queued, this.params.jobQueueSize);
+    this.metrics.countTask("issued", topic);
+    this.forgetOldIssued(queued.createdAt);
+    this.issued.set(queued.taskid, expiresAt(queued));
+    return queued.taskid;
+  }
+
+  /** The record of SPEC §3 once the task has ended; TimeoutError when it has not within `timeout` seconds. */
+  async waitfor(taskid: string, timeout: number | { timeout?: number; signal?: AbortSignal } = 60): Promise<RecordMU> {
+    const { timeout: seconds = 60, signal } = typeof timeout === "number" ? { timeout } : timeout;
+    if (typeof taskid !== "string" || taskid === "") throw new TypeError(`waitfor(): taskid must be a string, got ${String(taskid)}`);
+    if (typeof seconds !== "number" || !(seconds >= 0)) throw new TypeError(`waitfor(): timeout must be a number of seconds, got ${String(seconds)}`);
+    const record = await this.backend.waitEnded(taskid, seconds * 1000, signal);
+    signal?.throwIfAborted();
+    if (!record) throw new UnknownTaskError(taskid);
+    if (!hasEnded(record.status)) throw new TimeoutError(taskid, seconds, record.status);
+    this.issued.delete(taskid);
+    return recordMU(record);
+  }
+
+  /** The record as it is now, without waiting; undefined for an unknown task. */
+  async record(taskid: string): Promise<RecordMU | undefined> {
+    const record = await this.backend.record(taskid);
+    if (record && hasEnded(record.status)) this.issued.delete(taskid);
+    return record && recordMU(record);
+  }
+
+  /** Receive every qprint line of every worker on this queue. */
+  onDebug(onLine: (line: string) => void): DebugSubscription {
+    const subscribed = this.backend.subscribe(onLine);
+    const stop = (async () => {
+      const unsubscribe = await subscribed;
+      this.subscriptions.delete(stop);
+      await unsubscribe();
+    }) as DebugSubscription;
+    stop.ready = subscribed.then(() => undefined);
+    this.subscriptions.add(stop);
+    return stop;
+  }
+
+  /** Add the jobs of a YAML text, all or nothing; returns their names. */
+  async upload(yamlText: string, options: { replace?: boolean; source?: string } = {}): Promise<string[]> {
+    const definitions = parseDefinitions(yamlText, options.source ?? "<upload>");
+    return this.addJobs(definitions, options.replace ?? false);
+  }
+
+  /** Add the jobs of files and folders, all or nothing; returns their names. */
+  async load(paths: string | string[], options: { replace?: boolean } = {}): Promise<string[]> {
+    const definitions = await loadDefinitionFiles(typeof paths === "string" ? [paths] : paths);
+    return this.addJobs(definitions, options.replace ?? false);
+  }
+
+  /** The job definitions known now. */
+  jobs(): JobDefinition[] {
+    return this.registry.list();
+  }
+
+  async removeJob(name: string): Promise<boolean> {
+    const removed = await this.backend.jobs.remove(name);
+    await this.refreshJobs();
+    return removed;
+  }
+
+  async stats(): Promise<Stats> {
+    const totals = this.metrics.totals();
+    return {
+      mode: this.mode,
+      location: this.location,
+      jobs: this.registry.size,
+      queueDepth: await this.backend.depth(),
+      inFlight: this.worker?.inFlight ?? 0,
+      ...totals,
+    };
+  }
+
+  /** Stop taking tasks, let held ones finish, then let go of the queue. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.worker?.stop();
+    await this.stopWatching?.();
+    await Promise.all([...this.subscriptions].map((stop) => stop()));
+    if (this.options.ownBackend) await this.backend.close();
+  }
+
+  /** Reload the definitions from the store (another process may have uploaded some). */
+  async refreshJobs(): Promise<void> {
+    this.registry.set(await this.backend.jobs.list());
+  }
+
+  /** @internal used by open() */
+  async startWatchingJobs(): Promise<void> {
+    this.stopWatching = await this.backend.jobs.watch(() => {
+      this.refreshJobs().catch((err) => this.logQueueError(err));
+    });
+  }
+
+  /** @internal used by open() */
+  startWorker(): void {
+    this.worker = new Worker(this.backend, this.registry, {
+      bulk: this.params.jobQueueBulkReadSize,
+      scriptTimeout: this.params.jobScriptTimeout,
+      shared: this.shared,
+      log: this.options.log,
+      refreshJobs: () => this.refreshJobs(),
+      metrics: this.metrics,
+      onError: (err) => this.logQueueError(err),
+    });
+    this.worker.start();
+  }
+
+  /** The builtins every job script shares (SPEC §4); the shell offers them too. */
+  readonly shared: SharedBuiltins = {
+    qprint: (...args) => {
+      this.backend.publish(format(...args)).catch((err) => this.logQueueError(err));
+    },
+    MU,
+    json,
+    sleep,
+    issue: (topic, content, expire) => this.task(topic, content, expire),
+    waitfor: (taskid, timeout) => this.waitfor(taskid, timeout),
+    callout: (request) => callout(request as CalloutRequest, this.params.apiUrl, this.options.apiToken),
+  };
+
+  private async addJobs(definitions: JobDefinition[], replace: boolean): Promise<string[]> {
+    await this.backend.jobs.put(definitions, replace);
+    await this.refreshJobs();
+    return definitions.map((d) => d.name);
+  }
+
+  private logQueueError(err: unknown): void {
+    this.options.log({ level: "error", message: `queue: ${(err as Error)?.message ?? String(err)}` });
+  }
+
+  /** Forget issued tasks whose records are gone anyway, so a long-lived producer does not grow. */
+  private forgetOldIssued(now: number): void {
+    if (this.issued.size < 10_000) return;
+    const horizon = now - this.params.taskRecordTtl * 1000;
+    for (const [taskid, deadline] of this.issued) {
+      if (deadline > horizon) break;
+      this.issued.delete(taskid);
+    }
+  }
+}
+
+/** The record as users see it: SPEC §3's fields in that order, times formatted. */
+export function recordMU(record: TaskRecordData): RecordMU {
+  const shown: Record<string, unknown> = {
+    taskid: record.taskid,
+    topic: record.topic,
+    status: record.status,
+    createdAt: formatTimestamp(record.createdAt),
+  };
+  if (record.startedAt !== undefined) shown.startedAt = formatTimestamp(record.startedAt);
+  if (record.completedAt !== undefined) shown.completedAt = formatTimestamp(record.completedAt);
+  shown.expire = record.expire;
+  shown.attempt = record.attempt;
+  shown.content = record.content;
+  shown.results = record.results;
+  if (record.warning !== undefined) shown.warning = record.warning;
+  return MU(shown);
+}

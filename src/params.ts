@@ -1,0 +1,188 @@
+// Every parameter of the service in one table (SPEC §10): its default, its type and a line on what
+// it does. Flags, `JOBSHELL_*` variables, `jobshell.yaml`, `open()` options, `--help` and the
+// README table all come from here.
+import { existsSync, readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { ParameterError } from "./errors.js";
+
+type Kind = "int" | "seconds" | "bool" | "string" | "url";
+
+interface ParamSpec<K extends Kind = Kind> {
+  kind: K;
+  default: K extends "bool" ? boolean : K extends "int" | "seconds" ? number : string | undefined;
+  help: string;
+  /** extra environment variables read after JOBSHELL_<NAME> */
+  env?: string[];
+  /** extra short flags */
+  flag?: string;
+}
+
+export const paramSpecs = {
+  job_queue_size: { kind: "int", default: 65535, help: "tasks that may wait in the queue; past it task() throws QueueFullError" },
+  job_queue_bulk_read_size: { kind: "int", default: 32, help: "tasks a worker takes per read, and the most it runs at once" },
+  redis_url: { kind: "url", default: undefined, help: "Redis mode: the server (redis://[:password@]host:port[/db])", env: ["REDIS_URL"], flag: "redis" },
+  amqp_url: { kind: "url", default: undefined, help: "AMQP mode: the RabbitMQ server (amqp://user:pass@host:5672[/vhost])", env: ["AMQP_URL"], flag: "amqp" },
+  job_transaction_event: { kind: "bool", default: false, help: "issue a Transaction.<Status> task on every transaction status change" },
+  job_script_timeout: { kind: "seconds", default: 300, help: "a job script running longer than this fails with a timeout" },
+  task_record_ttl: { kind: "seconds", default: 3600, help: "how long a task's record is kept for waitfor() and GET /tasks/{id}" },
+  debug_channel: { kind: "string", default: "xaas.hotspot.channel", help: "the pub/sub channel qprint() publishes to and debug() shows" },
+  api_url: { kind: "url", default: "http://127.0.0.1:8080", help: "where callout(path=...) sends requests (the REST API of `jobshell serve`)" },
+  slack_api_url: { kind: "url", default: "https://slack.com/api", help: "the Slack Web API base URL (a local fake in tests)" },
+} satisfies Record<string, ParamSpec>;
+
+export type ParamName = keyof typeof paramSpecs;
+
+type CamelCase<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
+type ValueOf<N extends ParamName> = (typeof paramSpecs)[N]["kind"] extends "bool"
+  ? boolean
+  : (typeof paramSpecs)[N]["kind"] extends "int" | "seconds"
+    ? number
+    : (typeof paramSpecs)[N]["default"];
+
+/** Resolved parameters, camelCase (`jobQueueSize`, `redisUrl`, ...). */
+export type Params = { [N in ParamName as CamelCase<N>]: ValueOf<N> };
+
+export const paramNames = Object.keys(paramSpecs) as ParamName[];
+
+export function camelName(name: string): string {
+  return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function kebabName(name: string): string {
+  return name.replace(/_/g, "-");
+}
+
+export function envName(name: string): string {
+  return `JOBSHELL_${name.toUpperCase()}`;
+}
+
+/** Check and convert one value, naming the parameter and where the value came from when it is wrong. */
+export function convertParam(name: ParamName, raw: unknown, from: string): unknown {
+  const spec: ParamSpec = paramSpecs[name];
+  const bad = (what: string) =>
+    new ParameterError(`${name} (from ${from}) must be ${what}, got ${JSON.stringify(raw)}`);
+  switch (spec.kind) {
+    case "int": {
+      const n = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw;
+      if (typeof n !== "number" || !Number.isInteger(n) || n < 1) throw bad("a positive integer");
+      return n;
+    }
+    case "seconds": {
+      const n = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw;
+      if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) throw bad("a positive number of seconds");
+      return n;
+    }
+    case "bool": {
+      if (typeof raw === "boolean") return raw;
+      if (typeof raw === "string" && /^(true|1|yes|on)$/i.test(raw)) return true;
+      if (typeof raw === "string" && /^(false|0|no|off)$/i.test(raw)) return false;
+      throw bad("true or false");
+    }
+    case "string":
+      if (typeof raw !== "string" || raw === "") throw bad("a non-empty string");
+      return raw;
+    case "url": {
+      if (typeof raw !== "string") throw bad("a URL");
+      try {
+        new URL(raw);
+      } catch {
+        throw new ParameterError(`${name} (from ${from}) is not a valid URL: ${maskUrl(raw)}`);
+      }
+      return raw;
+    }
+  }
+}
+
+export interface ParamSources {
+  /** values given on the command line or to open(), by parameter name (snake or camel case) */
+  given?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** a config file; without it `jobshell.yaml` in the working directory is read if present; `false` reads none */
+  configFile?: string | false;
+}
+
+/** Flags and open() options first, then environment variables, then the config file, then defaults. */
+export function resolveParams(sources: ParamSources = {}): Params {
+  const env = sources.env ?? process.env;
+  const fromFile = readConfigFile(sources.configFile);
+  const given = new Map<string, unknown>();
+  for (const [key, value] of Object.entries(sources.given ?? {})) {
+    if (value !== undefined) given.set(key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`).replace(/-/g, "_"), value);
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of paramNames) {
+    const spec: ParamSpec = paramSpecs[name];
+    let value: unknown = spec.default;
+    if (given.has(name)) value = convertParam(name, given.get(name), "options");
+    else {
+      const envVar = [envName(name), ...(spec.env ?? [])].find((v) => env[v] !== undefined && env[v] !== "");
+      if (envVar) value = convertParam(name, env[envVar], envVar);
+      else if (fromFile.values[name] !== undefined) value = convertParam(name, fromFile.values[name], fromFile.path);
+    }
+    out[camelName(name)] = value;
+  }
+  const params = out as Params;
+  if (params.redisUrl && params.amqpUrl) {
+    throw new ParameterError("redis_url and amqp_url are both set: choose one queue mode");
+  }
+  return params;
+}
+
+function readConfigFile(path: string | false | undefined): { path: string; values: Record<string, unknown> } {
+  if (path === false) return { path: "", values: {} };
+  const file = path ?? "jobshell.yaml";
+  if (!existsSync(file)) {
+    if (path) throw new ParameterError(`config file ${path} does not exist`);
+    return { path: file, values: {} };
+  }
+  let values: unknown;
+  try {
+    values = parseYaml(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new ParameterError(`config file ${file} is not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  if (values == null) return { path: file, values: {} };
+  if (typeof values !== "object" || Array.isArray(values)) {
+    throw new ParameterError(`config file ${file} must be a mapping of parameter: value`);
+  }
+  for (const key of Object.keys(values)) {
+    if (!(key in paramSpecs)) throw new ParameterError(`config file ${file}: unknown parameter ${key}`);
+  }
+  return { path: file, values: values as Record<string, unknown> };
+}
+
+/** A URL with its password replaced by `***`, safe to print. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString().replace(/\/$/, url.endsWith("/") ? "/" : "");
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
+  }
+}
+
+/** The parameters section of `--help`. */
+export function paramsHelp(): string {
+  const rows = paramNames.map((name) => {
+    const spec: ParamSpec = paramSpecs[name];
+    const flag = `--${kebabName(name)}${spec.flag ? `, --${spec.flag}` : ""}`;
+    const vars = [envName(name), ...(spec.env ?? [])].join(", ");
+    const def = spec.default === undefined ? "none" : String(spec.default);
+    return `  ${flag}\n      ${spec.help}\n      default: ${def}; env: ${vars}`;
+  });
+  return rows.join("\n");
+}
+
+/** The README's parameters table, from the same source as `--help`. */
+export function paramsMarkdown(): string {
+  const head = "| parameter | flag | variable | default | what it does |\n|---|---|---|---|---|";
+  const rows = paramNames.map((name) => {
+    const spec: ParamSpec = paramSpecs[name];
+    const flag = `\`--${kebabName(name)}\`${spec.flag ? ` / \`--${spec.flag}\`` : ""}`;
+    const vars = [envName(name), ...(spec.env ?? [])].map((v) => `\`${v}\``).join(" / ");
+    const def = spec.default === undefined ? "none" : `\`${spec.default}\``;
+    return `| \`${name}\` | ${flag} | ${vars} | ${def} | ${spec.help} |`;
+  });
+  return [head, ...rows].join("\n");
+}

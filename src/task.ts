@@ -1,0 +1,80 @@
+// The arguments of task() checked and turned into a task ready to queue (SPEC §3).
+import { randomUUID } from "node:crypto";
+import { isMU } from "./mu.js";
+import { nowMs, type QueuedTask } from "./record.js";
+
+export const defaultExpire = 10;
+
+export type ExpireArgument = number | { expire?: number } | undefined;
+
+/** Build a new task, or throw a TypeError that names the argument at fault. */
+export function newTask(topic: unknown, content: unknown = {}, expire: ExpireArgument = undefined): QueuedTask {
+  if (typeof topic !== "string" || topic.length === 0) {
+    throw new TypeError(`task(): topic must be a non-empty string, got ${describe(topic)}`);
+  }
+  const plain = isMU(content) ? (content as { dictionary: unknown }).dictionary : content;
+  if (!isPlainObject(plain)) {
+    throw new TypeError(`task(): content must be a plain object of JSON data, got ${describe(content)}`);
+  }
+  const problem = jsonProblem(plain, "content", new Set());
+  if (problem) throw new TypeError(`task(): ${problem}`);
+  const seconds = expire !== null && typeof expire === "object" ? expire.expire ?? defaultExpire : expire ?? defaultExpire;
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new TypeError(`task(): expire must be a positive number of seconds, got ${describe(seconds)}`);
+  }
+  return {
+    taskid: randomUUID().replace(/-/g, ""),
+    topic,
+    // A copy: the caller may change its object after issuing, the queued task must not change.
+    content: structuredClone(plain),
+    expire: seconds,
+    createdAt: nowMs(),
+  };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Where a value stops being JSON data, or undefined when all of it is. */
+function jsonProblem(value: unknown, path: string, seen: Set<object>): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON cannot hold`;
+    case "object": {
+      if (value === null) return undefined;
+      if (seen.has(value)) return `${path} refers back to itself`;
+      seen.add(value);
+      const inner = isMU(value) ? (value as { dictionary: unknown }).dictionary : value;
+      if (Array.isArray(inner)) {
+        for (let i = 0; i < inner.length; i++) {
+          const p = jsonProblem(inner[i], `${path}[${i}]`, seen);
+          if (p) return p;
+        }
+      } else if (isPlainObject(inner)) {
+        for (const [k, v] of Object.entries(inner)) {
+          const p = jsonProblem(v, `${path}.${k}`, seen);
+          if (p) return p;
+        }
+      } else {
+        return `${path} is a ${(inner as object).constructor?.name ?? "object"}, not JSON data`;
+      }
+      seen.delete(value);
+      return undefined;
+    }
+    default:
+      return `${path} is a ${typeof value}, not JSON data`;
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || value === undefined || typeof value === "number" || typeof value === "boolean") return String(value);
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? `a ${(value as object).constructor?.name ?? "object"}` : `a ${typeof value}`;
+}

@@ -1,0 +1,232 @@
+// The in-process worker: takes tasks from the backend in batches of job_queue_bulk_read_size,
+// runs every job on each task's topic, and records the outcome. At most that many tasks run at once.
+import type { Backend, Lease } from "./backend.js";
+import { TaskLogger, type LogSink, type ScriptBuiltins, type SharedBuiltins } from "./builtins.js";
+import { ScriptTimeoutError } from "./errors.js";
+import type { Metrics } from "./metrics.js";
+import { MU } from "./mu.js";
+import { nowMs, type JobResult, type Outcome, type QueuedTask } from "./record.js";
+import type { RegisteredJob, Registry } from "./registry.js";
+import { describeScriptError } from "./script.js";
+
+export interface WorkerOptions {
+  /** job_queue_bulk_read_size */
+  bulk: number;
+  /** job_script_timeout, seconds */
+  scriptTimeout: number;
+  /** the builtins every script shares */
+  shared: SharedBuiltins;
+  /** where scripts' logger lines go */
+  log: LogSink;
+  /** runs a job that has no script of its own (a Slack job with code_injection) */
+  runWithoutScript?: (job: RegisteredJob, builtins: ScriptBuiltins) => Promise<unknown>;
+  /** reload the job definitions from the shared store: a task may name a job uploaded a moment ago */
+  refreshJobs: () => Promise<void>;
+  metrics: Metrics;
+  /** reports errors of the queue itself (a lost connection, say); the worker retries */
+  onError: (err: unknown) => void;
+}
+
+/** A job run the watchdog may have to end. */
+interface Run {
+  deadline: number;
+  job: string;
+  settle: (result: JobResult) => void;
+}
+
+export class Worker {
+  private running = 0;
+  private readonly stopping = new AbortController();
+  private slotFreed?: () => void;
+  private loopDone?: Promise<void>;
+  private toFinish: { lease: Lease; outcome: Outcome }[] = [];
+  private flushing = new Set<Promise<void>>();
+  private idle?: () => void;
+  /** job runs in progress: one timer checks them all, rather than one timer per run */
+  private runs = new Set<Run>();
+  private watchdog?: NodeJS.Timeout;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly registry: Registry,
+    private readonly options: WorkerOptions,
+  ) {}
+
+  /** Tasks being run right now. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  start(): void {
+    this.loopDone ??= this.loop();
+  }
+
+  /** Take no new tasks; let those held finish and their records be written. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    this.slotFreed?.();
+    await this.loopDone;
+    if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    await this.flush();
+    await Promise.all(this.flushing);
+    clearInterval(this.watchdog);
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.stopping.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      if (this.running >= this.options.bulk) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        continue;
+      }
+      try {
+        const leases = await this.backend.take(this.options.bulk - this.running, signal);
+        if (signal.aborted) {
+          if (leases.length > 0) await this.backend.giveBack(leases);
+          break;
+        }
+        if (leases.length === 0) continue;
+        const started = await this.backend.start(leases);
+        for (let i = 0; i < leases.length; i++) {
+          const s = started[i];
+          if (s.started) void this.run(leases[i].task, leases[i], s.attempt);
+          else if (s.why === "expired") this.options.metrics.countTask("expired", leases[i].task.topic);
+        }
+        failures = 0;
+      } catch (err) {
+        this.options.onError(err);
+        failures += 1;
+        await pause(Math.min(100 * 2 ** failures, 5000), signal);
+      }
+    }
+  }
+
+  private async run(task: QueuedTask, lease: Lease, attempt: number): Promise<void> {
+    this.running += 1;
+    let jobs = this.registry.jobsFor(task.topic, task.job);
+    if (jobs.length === 0) {
+      await this.options.refreshJobs().catch(this.options.onError);
+      jobs = this.registry.jobsFor(task.topic, task.job);
+    }
+    const taskMU = MU({ ...task, attempt });
+    const results: JobResult[] =
+      jobs.length === 1 ? [await this.runJob(jobs[0], taskMU)] : await Promise.all(jobs.map((j) => this.runJob(j, taskMU)));
+    let failed = false;
+    for (const r of results) if (r.status === "failed") failed = true;
+    const outcome: Outcome = { status: failed ? "failed" : "completed", results, completedAt: nowMs() };
+    if (jobs.length === 0) outcome.warning = task.job ? `no job named ${task.job}` : `no job handles topic ${task.topic}`;
+    this.options.metrics.countTask(outcome.status, task.topic);
+    this.toFinish.push({ lease, outcome });
+    if (this.toFinish.length === 1) setImmediate(() => void this.flush());
+    this.running -= 1;
+    this.slotFreed?.();
+    this.slotFreed = undefined;
+    if (this.running === 0) this.idle?.();
+  }
+
+  /** One job on one task; never rejects: a failure is a result. */
+  private runJob(job: RegisteredJob, task: MU): Promise<JobResult> {
+    const name = job.definition.name;
+    return new Promise<JobResult>((resolve) => {
+      const began = performance.now();
+      const settle = (result: JobResult) => {
+        if (!this.runs.delete(run)) return; // the watchdog ended it already
+        this.options.metrics.countJobRun(name, result.status === "completed", (performance.now() - began) / 1000);
+        resolve(result);
+      };
+      const run: Run = { deadline: began + this.options.scriptTimeout * 1000, job: name, settle };
+      this.runs.add(run);
+      this.armWatchdog();
+      let running: Promise<unknown>;
+      try {
+        const logger = new TaskLogger(this.options.log, name, task.taskid as string);
+        running = job.run ? job.run(task, logger, this.options.shared) : this.runWithoutScript(job, task, logger);
+      } catch (err) {
+        running = Promise.reject(err);
+      }
+      running.then(
+        (value) => {
+          const result: JobResult = { job: name, status: "completed" };
+          try {
+            if (value !== undefined) result.value = storable(value);
+            settle(result);
+          } catch (err) {
+            settle({ job: name, status: "failed", error: describeScriptError(name, err) });
+          }
+        },
+        (err: unknown) => settle({ job: name, status: "failed", error: describeScriptError(name, err) }),
+      );
+    });
+  }
+
+  private runWithoutScript(job: RegisteredJob, task: MU, logger: TaskLogger): Promise<unknown> {
+    if (!this.options.runWithoutScript) throw new Error(`job ${job.definition.name} has no script`);
+    return this.options.runWithoutScript(job, { ...this.options.shared, task, logger });
+  }
+
+  /** Fails the runs past job_script_timeout. A script stuck in a synchronous loop blocks the whole
+   *  process and cannot be stopped this way; an awaiting one is left behind and its result ignored. */
+  private armWatchdog(): void {
+    if (this.watchdog) return;
+    const every = Math.min(1000, Math.max(10, (this.options.scriptTimeout * 1000) / 10));
+    this.watchdog = setInterval(() => {
+      const now = performance.now();
+      for (const run of this.runs) {
+        if (now < run.deadline) continue;
+        run.settle({ job: run.job, status: "failed", error: new ScriptTimeoutError(this.options.scriptTimeout).message });
+      }
+      if (this.runs.size === 0) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+      }
+    }, every);
+    this.watchdog.unref();
+  }
+
+  /** Outcomes are written in batches: one backend call for all the tasks that ended in one turn. */
+  private async flush(): Promise<void> {
+    if (this.toFinish.length === 0) return;
+    const batch = this.toFinish;
+    this.toFinish = [];
+    const writing = this.writeOutcomes(batch);
+    this.flushing.add(writing);
+    await writing;
+    this.flushing.delete(writing);
+  }
+
+  private async writeOutcomes(batch: { lease: Lease; outcome: Outcome }[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.backend.finish(batch);
+        return;
+      } catch (err) {
+        this.options.onError(err);
+        // Past this the tasks stay held in the queue server, which hands them to another worker.
+        if (attempt >= 8) return;
+        await pause(Math.min(100 * 2 ** attempt, 5000));
+      }
+    }
+  }
+}
+
+/** A value the script returned, as it will be stored: JSON data. */
+function storable(value: unknown): unknown {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new Error(`the script returned a value that is not JSON data: ${(err as Error).message}`);
+  }
+  return text === undefined ? undefined : JSON.parse(text);
+}
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

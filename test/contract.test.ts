@@ -1,0 +1,306 @@
+// Every behaviour of SPEC §2–§5 and §11, specified once and run on every backend of backends.ts.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Backend } from "../src/backend.js";
+import { JobDefinitionError, QueueFullError, TimeoutError, UnknownTaskError } from "../src/errors.js";
+import { open, type JobShell, type OpenOptions } from "../src/jobshell.js";
+import { backends, requireServer, uniqueNamespace } from "./backends.js";
+
+const timestamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d$/;
+
+const exampleJobs = `
+- name: example
+  topics: [hello, world]
+  script: |-
+    if (task.topic == "hello") qprint(\`Hello, \${task.content.name}\`)
+    else if (task.topic == "world") qprint(\`Bye, \${task.content.name}\`)
+- name: echo
+  topics: [echo, fanout]
+  script: |-
+    return { got: task.content, attempt: task.attempt, topic: task.topic }
+- name: second
+  topics: [fanout]
+  script: return "second ran"
+- name: broken
+  topics: [fanout, broken]
+  script: |-
+    const x = 1
+    throw new Error("boom at line 2")
+- name: slow
+  topics: [slow]
+  script: await sleep(task.content.seconds); return "slept"
+- name: chain
+  topics: [chain]
+  script: |-
+    const id = await issue("echo", { from: "chain" }, 30)
+    const r = await waitfor(id, 20)
+    return r.results[0].value.got.from
+- name: logs
+  topics: [logs]
+  script: logger.info("hello %s", task.content.name); logger.error("bad")
+- name: builtins
+  topics: [builtins]
+  script: |-
+    const m = MU({ a: 1 })
+    m.b = 2
+    return { keys: [...m], parsed: json.loads('{"x": 5}').x, dumped: json.dumps({ y: 1 }), name: task.content.who.name }
+`;
+
+for (const backend of backends) {
+  describe(`contract on ${backend.name}`, () => {
+    let available = false;
+    const namespaces: string[] = [];
+    const opened: JobShell[] = [];
+    const connections: Backend[] = [];
+
+    beforeAll(async () => {
+      available = await requireServer(backend);
+    });
+
+    afterAll(async () => {
+      await Promise.allSettled(opened.map((js) => js.close()));
+      await Promise.allSettled(connections.map((b) => b.close()));
+      for (const ns of namespaces) await backend.cleanup?.(ns);
+    });
+
+    /** A JobShell on a fresh queue (or on `namespace`, to be a second process on the same queue). */
+    async function start(options: OpenOptions & { label?: string; yaml?: string | false } = {}) {
+      const { label = "t", yaml = exampleJobs, namespace = uniqueNamespace(label), ...rest } = options;
+      if (!namespaces.includes(namespace)) namespaces.push(namespace);
+      const b = await backend.connect({
+        namespace,
+        taskRecordTtl: rest.taskRecordTtl ?? 3600,
+        debugChannel: rest.debugChannel ?? `${namespace}.debug`,
+      });
+      connections.push(b);
+      const logs: { level: string; message: string; job?: string; taskid?: string }[] = [];
+      const js = await open({ backend: b, log: (e) => logs.push(e), ...rest });
+      opened.push(js);
+      if (yaml) await js.upload(yaml, { replace: true });
+      return { js, logs, namespace };
+    }
+
+    const maybe = (name: string, fn: () => Promise<void>, timeout?: number) =>
+      it(name, async (ctx) => {
+        if (!available) return ctx.skip();
+        await fn();
+      }, timeout);
+
+    maybe("task() returns a 32-hex taskid and waitfor() the completed record of SPEC §3", async () => {
+      const { js } = await start();
+      const taskid = await js.task("echo", { name: "amuro" }, { expire: 30 });
+      expect(taskid).toMatch(/^[0-9a-f]{32}$/);
+      const r = await js.waitfor(taskid, { timeout: 10 });
+      expect(r.taskid).toBe(taskid);
+      expect(r.topic).toBe("echo");
+      expect(r.status).toBe("completed");
+      expect(r.createdAt).toMatch(timestamp);
+      expect(r.completedAt).toMatch(timestamp);
+      expect(r.attempt).toBe(1);
+      expect(r.dictionary.results).toEqual([
+        { job: "echo", status: "completed", value: { got: { name: "amuro" }, attempt: 1, topic: "echo" } },
+      ]);
+      expect(r.yaml_format).toContain(`taskid: ${taskid}`);
+    });
+
+    maybe("one task runs every job on its topic, and a failing job does not stop the others", async () => {
+      const { js } = await start();
+      const r = await js.waitfor(await js.task("fanout", { n: 1 }), 10);
+      expect(r.status).toBe("failed");
+      const results = [...r.dictionary.results].sort((a: { job: string }, b: { job: string }) => a.job.localeCompare(b.job));
+      expect(results.map((x: { job: string; status: string }) => [x.job, x.status])).toEqual([
+        ["broken", "failed"],
+        ["echo", "completed"],
+        ["second", "completed"],
+      ]);
+      expect(results[0].error).toBe("boom at line 2 (line 2:7)");
+      expect(results[2].value).toBe("second ran");
+    });
+
+    maybe("a topic no job handles completes with no results and a warning", async () => {
+      const { js } = await start();
+      const r = await js.waitfor(await js.task("nobody.listens"), 10);
+      expect(r.status).toBe("completed");
+      expect(r.dictionary.results).toEqual([]);
+      expect(r.warning).toContain("nobody.listens");
+    });
+
+    maybe("qprint lines reach every debug subscriber", async () => {
+      const { js, namespace } = await start();
+      const { js: other } = await start({ namespace, worker: false, yaml: false });
+      const mine: string[] = [];
+      const theirs: string[] = [];
+      const stopMine = js.onDebug((line) => mine.push(line));
+      const stopTheirs = other.onDebug((line) => theirs.push(line));
+      await Promise.all([stopMine.ready, stopTheirs.ready]);
+      await js.waitfor(await other.task("hello", { name: "amuro" }), 10);
+      await js.waitfor(await other.task("world", { name: "amuro" }), 10);
+      await expect.poll(() => theirs, { timeout: 5000 }).toEqual(["Hello, amuro", "Bye, amuro"]);
+      expect(mine).toEqual(["Hello, amuro", "Bye, amuro"]);
+      await stopTheirs();
+      await js.waitfor(await js.task("hello", { name: "again" }), 10);
+      await expect.poll(() => mine.length, { timeout: 5000 }).toBe(3);
+      expect(theirs).toHaveLength(2);
+    });
+
+    maybe("a task that no job starts within expire ends expired, with no worker running", async () => {
+      const { js } = await start({ worker: false });
+      const taskid = await js.task("echo", {}, 0.3);
+      const r = await js.waitfor(taskid, 10);
+      expect(r.status).toBe("expired");
+      expect(r.dictionary.results).toEqual([]);
+    });
+
+    maybe("a task waiting behind a busy worker expires, and a started job is never cut off by expire", async () => {
+      const { js } = await start({ jobQueueBulkReadSize: 1 });
+      const busy = await js.task("slow", { seconds: 1.5 }, 0.5);
+      await new Promise((r) => setTimeout(r, 200));
+      const starved = await js.task("echo", {}, 0.3);
+      expect((await js.waitfor(starved, 10)).status).toBe("expired");
+      const done = await js.waitfor(busy, 10);
+      expect(done.status).toBe("completed");
+      expect(done.dictionary.results[0].value).toBe("slept");
+    });
+
+    maybe("job_queue_size: a task past the cap throws QueueFullError and nothing is enqueued", async () => {
+      const { js } = await start({ worker: false, jobQueueSize: 3 });
+      for (let i = 0; i < 3; i++) await js.task("echo", { i }, 60);
+      await expect(js.task("echo", { i: 3 }, 60)).rejects.toBeInstanceOf(QueueFullError);
+      await expect(js.task("echo", { i: 4 }, 60)).rejects.toMatchObject({ code: "QUEUE_FULL", limit: 3 });
+      expect((await js.stats()).queueDepth).toBe(3);
+    });
+
+    maybe("10,000 tasks issued at once with bulk 32 never run more than 32 at a time", async () => {
+      const { js } = await start({ jobQueueBulkReadSize: 32, yaml: false });
+      const key = `conc_${Math.random().toString(36).slice(2)}`;
+      await js.upload(`
+- name: counted
+  topics: [counted]
+  script: |-
+    const s = globalThis.${key} ??= { now: 0, max: 0 }
+    s.now++; s.max = Math.max(s.max, s.now)
+    await sleep(0.001)
+    s.now--
+`);
+      const ids = await Promise.all(Array.from({ length: 10_000 }, () => js.task("counted", {}, 120)));
+      const records = await Promise.all(ids.map((id) => js.waitfor(id, 120)));
+      expect(records.every((r) => r.status === "completed")).toBe(true);
+      const seen = (globalThis as Record<string, unknown>)[key] as { max: number };
+      expect(seen.max).toBeLessThanOrEqual(32);
+      expect(seen.max).toBeGreaterThan(1);
+    }, 180_000);
+
+    maybe("waitfor() throws TimeoutError naming the task and its last status, and rejects an unknown task at once", async () => {
+      const { js } = await start({ worker: false });
+      const taskid = await js.task("echo", {}, 60);
+      const err = await js.waitfor(taskid, 0.3).catch((e) => e);
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(err).toMatchObject({ code: "TIMEOUT", taskid, lastStatus: "queued" });
+      expect(err.message).toContain(taskid);
+      const began = Date.now();
+      await expect(js.waitfor("0".repeat(32), 30)).rejects.toBeInstanceOf(UnknownTaskError);
+      expect(Date.now() - began).toBeLessThan(5000);
+    });
+
+    maybe("task() arguments are checked: a TypeError names the argument and nothing is enqueued", async () => {
+      const { js } = await start({ worker: false });
+      const bad: [unknown[], RegExp][] = [
+        [[""], /topic/],
+        [[42], /topic/],
+        [["echo", [1, 2]], /content/],
+        [["echo", "text"], /content/],
+        [["echo", { f: () => 1 }], /content\.f is a function/],
+        [["echo", { d: new Date() }], /content\.d is a Date/],
+        [["echo", { n: Number.NaN }], /content\.n/],
+        [["echo", {}, 0], /expire/],
+        [["echo", {}, -1], /expire/],
+        [["echo", {}, "10"], /expire/],
+        [["echo", {}, { expire: Number.POSITIVE_INFINITY }], /expire/],
+      ];
+      const circular: Record<string, unknown> = {};
+      circular.self = circular;
+      bad.push([["echo", circular], /content\.self refers back/]);
+      for (const [args, message] of bad) {
+        const err = await (js.task as (...a: unknown[]) => Promise<string>)(...args).catch((e) => e);
+        expect(err, String(message)).toBeInstanceOf(TypeError);
+        expect(err.message).toMatch(message);
+      }
+      expect((await js.stats()).queueDepth).toBe(0);
+    });
+
+    maybe("job scripts get task, logger, MU, json, issue and waitfor", async () => {
+      const { js, logs } = await start();
+      const r = await js.waitfor(await js.task("builtins", { who: { name: "char" } }), 10);
+      expect(r.dictionary.results[0].value).toEqual({ keys: ["a", "b"], parsed: 5, dumped: '{"y":1}', name: "char" });
+      const chained = await js.waitfor(await js.task("chain"), 30);
+      expect(chained.dictionary.results[0]).toEqual({ job: "chain", status: "completed", value: "chain" });
+      const logged = await js.task("logs", { name: "amuro" });
+      await js.waitfor(logged, 10);
+      expect(logs).toContainEqual({ level: "info", message: "hello amuro", job: "logs", taskid: logged });
+      expect(logs).toContainEqual({ level: "error", message: "bad", job: "logs", taskid: logged });
+    });
+
+    maybe("a script running past job_script_timeout fails with a timeout", async () => {
+      const { js } = await start({ jobScriptTimeout: 0.3 });
+      const r = await js.waitfor(await js.task("slow", { seconds: 5 }), 10);
+      expect(r.status).toBe("failed");
+      expect(r.dictionary.results[0].error).toContain("job_script_timeout");
+    });
+
+    maybe("upload() is all or nothing, refuses duplicates and replaces only when asked", async () => {
+      const { js } = await start({ worker: false });
+      const before = js.jobs().map((j) => j.name).sort();
+      const err = await js
+        .upload(`
+- name: fresh
+  topics: [fresh]
+  script: return 1
+- name: bad
+  topics: [bad]
+  script: |-
+    const ok = 1
+    if (ok {
+`)
+        .catch((e) => e);
+      expect(err).toBeInstanceOf(JobDefinitionError);
+      expect(err.message).toMatch(/<upload>: job bad: script: line 2:8: /);
+      expect(js.jobs().map((j) => j.name).sort()).toEqual(before);
+      await expect(js.upload(`- {name: echo, topics: [x], script: "return 2"}`)).rejects.toThrow(/echo.*already exists/);
+      await js.upload(`- {name: echo, topics: [echo], script: "return 'replaced'"}`, { replace: true });
+      expect(js.jobs().find((j) => j.name === "echo")?.script).toBe("return 'replaced'");
+    });
+
+    maybe("jobs uploaded in one process run in another process's worker without a restart", async () => {
+      const { js: producer, namespace } = await start({ worker: false, yaml: false });
+      const { js: worker } = await start({ namespace, yaml: false });
+      await producer.upload(`- {name: late, topics: [late], script: "return 'late job ran'"}`);
+      const r = await producer.waitfor(await producer.task("late"), 10);
+      expect(r.dictionary.results).toEqual([{ job: "late", status: "completed", value: "late job ran" }]);
+      await expect.poll(() => worker.jobs().map((j) => j.name), { timeout: 5000 }).toContain("late");
+    });
+
+    maybe("waitfor() in one process sees a task another process's worker ran", async () => {
+      const { js: waiter, namespace } = await start({ worker: false });
+      await start({ namespace, yaml: false });
+      const r = await waiter.waitfor(await waiter.task("echo", { from: "afar" }), 10);
+      expect(r.status).toBe("completed");
+    });
+
+    maybe("close() is graceful: a task being run finishes and its record is written", async () => {
+      const { js, namespace } = await start();
+      const taskid = await js.task("slow", { seconds: 0.5 }, 30);
+      await new Promise((r) => setTimeout(r, 150));
+      await js.close();
+      const { js: reader } = await start({ namespace, worker: false, yaml: false });
+      const r = await reader.record(taskid);
+      expect(r?.status).toBe("completed");
+    });
+
+    maybe("records are dropped after task_record_ttl", async () => {
+      const { js } = await start({ taskRecordTtl: 1 });
+      const taskid = await js.task("echo", {});
+      expect((await js.waitfor(taskid, 10)).status).toBe("completed");
+      await new Promise((r) => setTimeout(r, 3000));
+      await expect(js.waitfor(taskid, 1)).rejects.toBeInstanceOf(UnknownTaskError);
+    });
+  });
+}
