@@ -109,7 +109,8 @@ export class Worker {
       await this.options.refreshJobs().catch(this.options.onError);
       jobs = this.registry.jobsFor(task.topic, task.job);
     }
-    const taskMU = MU({ ...task, attempt });
+    const { taskid, topic, content, expire, createdAt } = task;
+    const taskMU = MU({ taskid, topic, content, expire, createdAt, attempt });
     const results: JobResult[] =
       jobs.length === 1 ? [await this.runJob(jobs[0], taskMU)] : await Promise.all(jobs.map((j) => this.runJob(j, taskMU)));
     let failed = false;
