@@ -129,9 +129,10 @@ describe("the shell's block transform", () => {
   });
 
   it("keeps the block's line numbers in the program it makes", () => {
-    const { code, prefixLength } = transformBlock("const a = 1\n\nfoo()", options);
-    expect(code.split("\n")[2]).toContain("foo()");
-    expect(code.split("\n")[0].indexOf("void")).toBeLessThanOrEqual(prefixLength);
+    const program = transformBlock("const a = 1\n\nx = foo(a)", options);
+    expect(program.code.split("\n")[2]).toContain("foo(a)");
+    const column = program.code.split("\n")[2].indexOf("foo") + 1;
+    expect(program.originalPosition(3, column)).toEqual({ line: 3, column: 5 });
   });
 
   it("tells an incomplete block from a wrong one", () => {

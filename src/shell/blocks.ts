@@ -32,6 +32,10 @@ export function parseShellCommand(line: string): { name: ShellCommandName; args:
   return { name, args: m[2] ? [Number(m[2])] : [] };
 }
 
+function isComment(line: string): boolean {
+  return /^\s*(\/\/|#(\s|$))/.test(line);
+}
+
 export class BlockReader {
   private lines: string[] = [];
   /** the input line number (from 1) of the block's first line */
@@ -51,8 +55,14 @@ export class BlockReader {
     if (!this.collecting) {
       this.start = this.lineNumber;
       if (empty) return { kind: "idle" };
+    }
+    // Comment lines in front of a command (as in a pasted tutorial) do not make it part of a block.
+    if (this.lines.every(isComment)) {
       const command = parseShellCommand(line);
-      if (command) return { kind: "command", ...command, line };
+      if (command) {
+        this.lines = [];
+        return { kind: "command", ...command, line };
+      }
     }
     if (!empty) {
       this.lines.push(line);

@@ -9,7 +9,7 @@
 //   `task("t", __keywords__({expire: 30}))`, and the builtin sorts them out (see keywords.ts).
 //
 // The source keeps its lines: the wrapper sits on the first line, so line N of the program is line N
-// of the block, and only columns on line 1 move (by `prefixLength`).
+// of the block; `originalPosition` maps columns back through the insertions.
 import * as acorn from "acorn";
 import * as walk from "acorn-walk";
 
@@ -27,6 +27,8 @@ export interface TransformedBlock {
   declared: string[];
   /** how far the block's first line moved to the right */
   prefixLength: number;
+  /** the line and column (from 1) in the block of a line and column in `code` */
+  originalPosition(line: number, column: number): { line: number; column: number };
 }
 
 /** The block is not valid JavaScript, or is incomplete (more lines may make it valid). */
@@ -55,9 +57,12 @@ const parseOptions: acorn.Options = {
   locations: true,
 };
 
-/** Python comment lines (`# ...`) read as `// ...`: the source's tutorials are full of them. */
+/**
+ * Python comment lines (`# ...`) read as `//...`: the source's tutorials are full of them. The text
+ * keeps its length, so positions in it are positions in the block.
+ */
 export function pythonComments(source: string): string {
-  return source.replace(/^([ \t]*)#(?=[ \t]|$)/gm, "$1//");
+  return source.replace(/^([ \t]*)#([ \t]|$)/gm, (_, indent: string, after: string) => (after ? `${indent}//` : `${indent} `));
 }
 
 export function transformBlock(block: string, options: TransformOptions): TransformedBlock {
@@ -85,10 +90,21 @@ export function transformBlock(block: string, options: TransformOptions): Transf
   const hoist = hoisted.length > 0 ? `var ${hoisted.join(", ")}; ` : "";
   const exportFunctions = functions.map((f) => `this.${f} = ${f}; `).join("");
   const prefix = `${hoist}(async () => { ${exportFunctions}`;
+  const body = edits.apply();
+  const code = `${prefix}${body}\n})()`;
+  const lineStarts = [0];
+  for (let i = 0; i < code.length; i++) if (code[i] === "\n") lineStarts.push(i + 1);
   return {
-    code: `${prefix}${edits.apply()}\n})()`,
+    code,
     declared: [...new Set([...hoisted, ...functions])],
     prefixLength: prefix.length + (wrapped ? 1 : 0),
+    originalPosition(line, column) {
+      const offset = (lineStarts[line - 1] ?? 0) + column - 1 - prefix.length;
+      const original = Math.max(0, edits.originalOffset(Math.max(0, offset)) - (wrapped ? 1 : 0));
+      const before = block.slice(0, original);
+      const row = before.split("\n").length;
+      return { line: row, column: original - (before.lastIndexOf("\n") + 1) + 1 };
+    },
   };
 }
 
@@ -301,6 +317,8 @@ function rewriteCompletion(program: acorn.Program, edits: Edits): void {
 /** Insertions and replacements at positions of the original text, applied at once. */
 class Edits {
   private readonly list: { start: number; end: number; text: string; seq: number }[] = [];
+  /** runs of the original text in the applied text */
+  private copied: { from: number; to: number; length: number }[] = [];
   constructor(readonly source: string) {}
 
   insert(at: number, text: string): void {
@@ -317,11 +335,28 @@ class Edits {
     const sorted = [...this.list].sort((a, b) => a.start - b.start || a.seq - b.seq);
     let out = "";
     let at = 0;
+    this.copied = [];
+    const copy = (end: number) => {
+      this.copied.push({ from: out.length, to: at, length: end - at });
+      out += this.source.slice(at, end);
+    };
     for (const e of sorted) {
       if (e.start < at) continue; // overlapping edits never happen by construction; keep the first
-      out += this.source.slice(at, e.start) + e.text;
+      copy(e.start);
+      out += e.text;
       at = e.end;
     }
-    return out + this.source.slice(at);
+    copy(this.source.length);
+    return out;
+  }
+
+  /** The offset in the original text of an offset in the applied text (inserted text maps to where it was inserted). */
+  originalOffset(offset: number): number {
+    let best = 0;
+    for (const run of this.copied) {
+      if (offset < run.from) break;
+      best = offset < run.from + run.length ? run.to + (offset - run.from) : run.to + run.length;
+    }
+    return best;
   }
 }

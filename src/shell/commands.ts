@@ -1,0 +1,148 @@
+// The shell commands (SPEC §6): `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
+import { readFileSync } from "node:fs";
+import type { Colors } from "./output.js";
+import type { DebugSubscription, JobShell } from "../jobshell.js";
+import type { ShellOutput } from "./output.js";
+
+/** What `commands()` lists: every name the shell defines, with a line on each. */
+export const commandHelp: [string, string][] = [
+  ["debug()", "toggle the debug channel: every job's qprint line is shown above the prompt"],
+  ["help()", "how the shell works"],
+  ["commands()", "this list"],
+  ["jobs()", "the jobs loaded, with their topics"],
+  ["stats()", "counters of this shell and the depth of the queue"],
+  ["exit() / quit()", "leave the shell (Ctrl-D too); the in-process worker finishes what it holds"],
+  ['task(topic, content={}, expire=10)', "issue a task to every job on the topic; returns its taskid"],
+  ["waitfor(taskid, timeout=60)", "wait for a task to end; returns its record (an MU)"],
+  ["record(taskid)", "a task's record as it is now, without waiting"],
+  ["upload(yamlText, replace=False)", "add jobs from YAML text; returns their names"],
+  ["load(path, replace=False)", "add jobs from a YAML file or a folder of them"],
+  ["dict(name=value, ...)", "a plain object from keyword arguments"],
+  ["MU(name=value, ...)", "an attribute-access record: .dictionary, .yaml_format, .json_format, .b64"],
+  ["print(...values, sep=' ', end='\\n')", "print values"],
+  ["json.loads(text) / json.dumps(value, indent)", "JSON text to value and back"],
+  ["callout(path=, method=, body=, headers=, url=, timeout=)", "HTTP request (a path goes to the REST API at api_url)"],
+  ["sleep(seconds)", "wait"],
+  ["issue(topic, content, expire)", "the same as task(), under the name job scripts use"],
+  ["qprint(...values)", "print values (in a job script it publishes to the debug channel)"],
+  ["logger.debug/info/warning/error/critical(...)", "log lines"],
+  ["True, False, None", "true, false, null"],
+];
+
+export const helpText = `Type JavaScript at the >>> prompt. Every line goes into a block (the prompt becomes ...);
+an empty line runs the whole block as one async program, so 'await' works anywhere.
+An unfinished block (an open brace, call or template) keeps reading; a syntax error is shown at once.
+Names you declare (const, let, var, function, class, or a bare x = ...) stay defined for later blocks.
+Python-style keyword arguments work in calls to the shell's builtins:
+    taskid = await task("hello", dict(name="amuro"), expire=30)
+    r = await waitfor(taskid, timeout=5)
+    print(r.yaml_format)
+debug(), help(), commands(), jobs(), stats(), exit() typed alone on the >>> line run at once.
+Ctrl-C clears the block being typed, or stops waiting for the running one; Ctrl-D on an empty
+prompt leaves the shell. Type commands() for every builtin.`;
+
+export interface CommandsOptions {
+  js: JobShell;
+  out: ShellOutput;
+  colors: Colors;
+}
+
+export class ShellCommands {
+  private debugSubscription?: DebugSubscription;
+
+  constructor(private readonly options: CommandsOptions) {}
+
+  get debugOn(): boolean {
+    return this.debugSubscription !== undefined;
+  }
+
+  /** Toggle the subscription to the debug channel, with the messages of the source's shell. */
+  async debug(): Promise<void> {
+    const { js, out } = this.options;
+    const channel = `['${js.params.debugChannel}']`;
+    if (this.debugSubscription) {
+      const stop = this.debugSubscription;
+      this.debugSubscription = undefined;
+      await stop();
+      out.line(`Disconnected the debug channel ${channel}`);
+      return;
+    }
+    out.line(`Disconnected the currently subscribed channel and connected to the debug channel ${channel}`);
+    const subscription = js.onDebug((line) => out.line(line));
+    this.debugSubscription = subscription;
+    try {
+      await subscription.ready;
+    } catch (err) {
+      this.debugSubscription = undefined;
+      throw err;
+    }
+    out.line("debug channel connected");
+  }
+
+  /** Stop showing the debug channel (when the shell ends). */
+  async stopDebug(): Promise<void> {
+    const stop = this.debugSubscription;
+    this.debugSubscription = undefined;
+    await stop?.();
+  }
+
+  help(): void {
+    this.options.out.line(helpText);
+  }
+
+  commands(): void {
+    const { out, colors } = this.options;
+    const width = Math.max(...commandHelp.map(([name]) => name.length));
+    for (const [name, text] of commandHelp) out.line(`  ${colors.bold(name.padEnd(width))}  ${text}`);
+  }
+
+  jobs(): void {
+    const { js, out, colors } = this.options;
+    const jobs = js.jobs();
+    if (jobs.length === 0) {
+      out.line("No jobs loaded. Add some with upload(yamlText) or load(path).");
+      return;
+    }
+    const width = Math.max(...jobs.map((j) => j.name.length));
+    for (const job of jobs) {
+      const slack = job.slack ? colors.dim(job.slack.code_injection ? " (slack bot, code injection)" : " (slack bot)") : "";
+      out.line(`  ${colors.bold(job.name.padEnd(width))}  topics: ${job.topics.join(", ")}${slack}  ${colors.dim(job.source)}`);
+    }
+  }
+
+  async stats(): Promise<void> {
+    const { js, out } = this.options;
+    const stats = await js.stats();
+    const width = Math.max(...Object.keys(stats).map((k) => k.length));
+    for (const [key, value] of Object.entries(stats)) out.line(`  ${`${key}:`.padEnd(width + 1)} ${String(value)}`);
+  }
+}
+
+/** The product's version, from its package.json. */
+export function productVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
+    return pkg.version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** A URL with its password (and a user name that is only a token) replaced by `****`. */
+export function maskPassword(location: string): string {
+  return location.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/gi, (_, scheme: string, auth: string) => {
+    const at = auth.indexOf(":");
+    return at < 0 ? `${scheme}****@` : `${scheme}${auth.slice(0, at)}:****@`;
+  });
+}
+
+export function banner(js: JobShell, colors: Colors, now = new Date()): string {
+  const jobs = js.jobs().length;
+  const worker = js.hasWorker ? "worker in this process" : "no worker in this process (--no-worker)";
+  const when = now.toString().replace(/ \(.*\)$/, "");
+  return [
+    `${colors.bold("jobshell")} ${productVersion()} — ${js.mode} mode, ${maskPassword(js.location)}, ${worker}, ${jobs} job${jobs === 1 ? "" : "s"} loaded`,
+    `${when}`,
+    'Type "help", "commands" for more information.',
+  ].join("\n");
+}

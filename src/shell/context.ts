@@ -1,0 +1,152 @@
+// The names a shell block can use: the builtins of job scripts (SPEC §4, from the same list, so the
+// two never drift apart), the shell's commands, and the source's Python-isms (`dict`, `print`,
+// `True`/`False`/`None`, keyword arguments).
+import { Console } from "node:console";
+import { Writable } from "node:stream";
+import { inspect } from "node:util";
+import vm from "node:vm";
+import { json, sharedBuiltinNames, TaskLogger, type LogSink } from "../builtins.js";
+import { callout, type CalloutRequest } from "../callout.js";
+import type { JobShell } from "../jobshell.js";
+import { isMU, MU } from "../mu.js";
+import type { ShellCommands } from "./commands.js";
+import { keywords, namedParameters, recordArguments, splitArguments } from "./keywords.js";
+import type { Colors, ShellOutput } from "./output.js";
+
+/** The global function the transform wraps keyword arguments in. */
+export const keywordsFunction = "__keywords__";
+
+/** `exit()` / `quit()` called inside a block: the shell ends once the block has unwound. */
+export class ShellExit {
+  constructor(readonly code: number) {}
+}
+
+export interface ShellContextOptions {
+  js: JobShell;
+  out: ShellOutput;
+  commands: ShellCommands;
+  colors: Colors;
+  /** the running block's signal: Ctrl-C aborts it, which ends waitfor() and sleep() at once */
+  signal(): AbortSignal | undefined;
+  /** a command called inside a block (`debug()`) that the block must let finish before it ends */
+  track(done: Promise<unknown>): void;
+}
+
+/** Every name in scope of a job script: the shared builtins, plus `task` and `logger`. */
+type ScriptBuiltinName = (typeof sharedBuiltinNames)[number] | "task" | "logger";
+
+/** Host values a block may use besides the builtins (a new context has only the language's own). */
+const hostGlobals = [
+  "setTimeout", "clearTimeout", "setInterval", "clearInterval", "setImmediate", "clearImmediate", "queueMicrotask",
+  "structuredClone", "URL", "URLSearchParams", "TextEncoder", "TextDecoder", "Buffer", "fetch", "AbortController",
+  "AbortSignal", "performance", "process", "crypto", "atob", "btoa",
+] as const;
+
+export function shellBuiltins(options: ShellContextOptions): Record<string, unknown> {
+  const { js, out, commands, colors } = options;
+
+  const print = (...args: unknown[]) => {
+    const { positional, named } = splitArguments(args);
+    for (const key of Object.keys(named)) {
+      if (key !== "sep" && key !== "end") throw new TypeError(`print() got an unexpected keyword argument '${key}' (it takes sep, end)`);
+    }
+    const sep = named.sep === undefined || named.sep === null ? " " : String(named.sep);
+    const end = named.end === undefined || named.end === null ? "\n" : String(named.end);
+    out.write(positional.map((v) => (typeof v === "string" ? v : inspect(v, { colors: colors.isColorSupported }))).join(sep) + end);
+  };
+
+  const sleep = (seconds: unknown) =>
+    new Promise<void>((resolve, reject) => {
+      if (typeof seconds !== "number" || !(seconds >= 0)) throw new TypeError(`sleep(): seconds must be a number, got ${String(seconds)}`);
+      const signal = options.signal();
+      const timer = setTimeout(resolve, seconds * 1000);
+      signal?.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      }, { once: true });
+    });
+
+  const logSink: LogSink = ({ level, message }) => out.line(`${level.toUpperCase()} ${message}`);
+  const issue = namedParameters("task", ["topic", "content", "expire"], (topic, content, expire) => js.task(topic, content, expire));
+
+  const script: Record<ScriptBuiltinName, unknown> = {
+    task: issue,
+    qprint: print,
+    logger: new TaskLogger(logSink),
+    MU: (...args: unknown[]) => {
+      if (args.length === 1 && isMU(args[0])) return args[0];
+      return MU(recordArguments("MU", args));
+    },
+    json: {
+      loads: namedParameters("json.loads", ["text"], (text) => json.loads(text)),
+      dumps: namedParameters("json.dumps", ["value", "indent"], (value, indent) => json.dumps(value, indent)),
+    },
+    sleep: namedParameters("sleep", ["seconds"], sleep),
+    issue: namedParameters("issue", ["topic", "content", "expire"], (topic, content, expire) => js.task(topic, content, expire)),
+    waitfor: namedParameters("waitfor", ["taskid", "timeout"], (taskid, timeout = 60) =>
+      js.waitfor(taskid, { timeout, signal: options.signal() }),
+    ),
+    callout: (...args: unknown[]) =>
+      callout(recordArguments("callout", args) as CalloutRequest, js.params.apiUrl, process.env.JOBSHELL_API_TOKEN),
+  };
+
+  // A command called inside a block prints when it has finished, before the block ends.
+  const command = (run: () => void | Promise<void>) => () => {
+    const done = run();
+    if (done) options.track(done);
+  };
+  const exit = namedParameters("exit", ["code"], (code = 0) => {
+    throw new ShellExit(Number(code) || 0);
+  });
+
+  return {
+    ...script,
+    dict: (...args: unknown[]) => recordArguments("dict", args),
+    print,
+    True: true,
+    False: false,
+    None: null,
+    debug: command(() => commands.debug()),
+    help: command(() => commands.help()),
+    commands: command(() => commands.commands()),
+    jobs: command(() => commands.jobs()),
+    stats: command(() => commands.stats()),
+    exit,
+    quit: exit,
+    upload: namedParameters("upload", ["yaml", "replace"], (yaml, replace) => js.upload(yaml, { replace: Boolean(replace) })),
+    load: namedParameters("load", ["path", "replace"], (path, replace) => js.load(path, { replace: Boolean(replace) })),
+    record: namedParameters("record", ["taskid"], (taskid) => js.record(taskid)),
+  };
+}
+
+/** The callees whose `name=value` arguments are keyword arguments (see transform.ts). */
+export function keywordCallees(builtins: Record<string, unknown>): Set<string> {
+  const names = new Set<string>();
+  for (const [name, value] of Object.entries(builtins)) {
+    if (typeof value === "function") names.add(name);
+    else if (value && typeof value === "object" && !isMU(value)) {
+      for (const [member, fn] of Object.entries(value)) if (typeof fn === "function") names.add(`${name}.${member}`);
+    }
+  }
+  return names;
+}
+
+/** A fresh context holding the builtins, a console that prints through the shell, and the host's timers and web APIs. */
+export function createShellContext(options: ShellContextOptions): { context: vm.Context; keywordCallees: Set<string> } {
+  const builtins = shellBuiltins(options);
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      options.out.write(String(chunk));
+      done();
+    },
+  });
+  const sandbox: Record<string, unknown> = {
+    console: new Console({ stdout: sink, stderr: sink, colorMode: options.colors.isColorSupported }),
+  };
+  for (const name of hostGlobals) {
+    if (name in globalThis) sandbox[name] = (globalThis as Record<string, unknown>)[name];
+  }
+  Object.assign(sandbox, builtins);
+  Object.defineProperty(sandbox, keywordsFunction, { value: keywords, enumerable: false, writable: false });
+  return { context: vm.createContext(sandbox, { name: "jobshell" }), keywordCallees: keywordCallees(builtins) };
+}

@@ -1,0 +1,92 @@
+// Running one block in the shell's context, and telling the user what went wrong in terms of the
+// block they typed: the error, the line and column in the block, and that line; never the shell's
+// own stack frames.
+import vm from "node:vm";
+import { inspect } from "node:util";
+import type { TransformedBlock } from "./transform.js";
+import { ShellExit } from "./context.js";
+import type { Colors } from "./output.js";
+
+export const blockFilename = "<shell>";
+
+export type BlockOutcome =
+  | { kind: "value"; value: unknown }
+  | { kind: "error"; error: unknown }
+  | { kind: "cancelled" }
+  | { kind: "exit"; code: number };
+
+/** The reason a block's wait is abandoned when the user presses Ctrl-C. */
+export class BlockCancelled extends Error {
+  readonly code = "CANCELLED";
+  constructor() {
+    super("cancelled");
+    this.name = "BlockCancelled";
+  }
+}
+
+/**
+ * Run the block; `signal` abandons the wait (the code already running cannot be stopped, but the
+ * shell's own waits — waitfor, sleep — end at once).
+ */
+export async function runBlock(
+  program: TransformedBlock,
+  context: vm.Context,
+  signal: AbortSignal,
+  settle: () => Promise<void>,
+): Promise<BlockOutcome> {
+  let running: Promise<{ value?: unknown } | undefined>;
+  try {
+    running = new vm.Script(program.code, { filename: blockFilename }).runInContext(context, { displayErrors: false });
+  } catch (error) {
+    return { kind: "error", error };
+  }
+  const cancelled = new Promise<"cancelled">((resolve) => {
+    if (signal.aborted) resolve("cancelled");
+    signal.addEventListener("abort", () => resolve("cancelled"), { once: true });
+  });
+  try {
+    const result = await Promise.race([running, cancelled]);
+    if (result === "cancelled") {
+      running.catch(() => {}); // whatever it does later is no longer ours to report
+      return { kind: "cancelled" };
+    }
+    await Promise.race([settle(), cancelled]);
+    return { kind: "value", value: result?.value };
+  } catch (error) {
+    if (error instanceof ShellExit) return { kind: "exit", code: error.code };
+    if (signal.aborted) return { kind: "cancelled" };
+    return { kind: "error", error };
+  }
+}
+
+/** Where in the block an error happened, from its stack (line 1 moved right by the wrapper). */
+export function errorPosition(error: unknown, program: Pick<TransformedBlock, "originalPosition">): { line: number; column: number } | undefined {
+  const stack = typeof (error as { stack?: unknown })?.stack === "string" ? (error as { stack: string }).stack : "";
+  const match = /<shell>:(\d+)(?::(\d+))?/.exec(stack);
+  if (!match) return undefined;
+  const line = Number(match[1]);
+  if (!match[2]) return { line, column: 0 };
+  return program.originalPosition(line, Number(match[2]));
+}
+
+/** `Name: message`, then where in the block and that line of it. */
+export function formatError(
+  error: unknown,
+  block: string,
+  program: Pick<TransformedBlock, "originalPosition"> | undefined,
+  colors: Colors,
+  position?: { line: number; column: number },
+): string {
+  const isError = typeof error === "object" && error !== null && typeof (error as Error).message === "string" && "stack" in error;
+  if (!isError) return colors.red(`Uncaught ${inspect(error, { colors: false })}`);
+  const e = error as Error;
+  const name = e.name || "Error";
+  const lines = [colors.red(`${name}: ${e.message}`)];
+  const at = position ?? (program ? errorPosition(e, program) : undefined);
+  if (at) {
+    const text = block.split("\n")[at.line - 1];
+    const where = at.column > 0 ? `line ${at.line}, column ${at.column}` : `line ${at.line}`;
+    lines.push(colors.red(`    at ${where} of the block${text !== undefined ? `: ${text.trim()}` : ""}`));
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,320 @@
+// The interactive `>>>` shell (SPEC §6) on node:readline, for a terminal and for piped input.
+//
+// Lines go through one queue and one loop, so a block runs only after the previous one has ended
+// (lines typed meanwhile wait their turn). On a terminal, readline draws the prompt and the line
+// being typed, and ShellOutput prints everything else above them. Piped: the same block rules,
+// no prompts, no colours; at the end of the input the shell waits for the tasks it issued.
+import * as readline from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import { inspect } from "node:util";
+import type { JobShell } from "../jobshell.js";
+import { BlockReader, type BlockEvent } from "./blocks.js";
+import { banner, ShellCommands } from "./commands.js";
+import { createShellContext, keywordsFunction } from "./context.js";
+import { BlockCancelled, formatError, runBlock } from "./evaluate.js";
+import { historyPath, historySize, HistoryWriter, readHistory } from "./history.js";
+import { makeColors, ShellOutput, type Colors } from "./output.js";
+
+export interface ShellOptions {
+  /** the history file; "" turns history off; undefined: JOBSHELL_HISTORY, else ~/.jobshell_history */
+  history?: string;
+  /** colours wanted (the shell also turns them off for NO_COLOR and for output that is not a terminal) */
+  color: boolean;
+  /** whether this process runs a worker (shown in the banner) */
+  worker: boolean;
+  input?: Readable;
+  output?: Writable;
+}
+
+const primaryPrompt = ">>> ";
+const continuationPrompt = "... ";
+
+/** Run the shell until exit(), Ctrl-D or the end of the input; resolves with the exit code. */
+export async function runShell(js: JobShell, options: ShellOptions): Promise<number> {
+  const input = options.input ?? process.stdin;
+  const output = options.output ?? process.stdout;
+  const terminal = (input as { isTTY?: boolean }).isTTY === true && (output as { isTTY?: boolean }).isTTY === true;
+  const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "";
+  const colors = makeColors(options.color && terminal && !noColor);
+  const session = new ShellSession(js, { input, output, terminal, colors, history: options.history });
+  return session.run();
+}
+
+interface SessionOptions {
+  input: Readable;
+  output: Writable;
+  terminal: boolean;
+  colors: Colors;
+  history?: string;
+}
+
+class ShellSession {
+  private readonly out: ShellOutput;
+  private readonly colors: Colors;
+  private readonly commands: ShellCommands;
+  private readonly reader: BlockReader;
+  private readonly context: ReturnType<typeof createShellContext>["context"];
+  /** lines entered and not handled yet (typed while a block runs, or read ahead from a pipe) */
+  private readonly pending: string[] = [];
+  /** a block or a command is running */
+  private busy = false;
+  private inputEnded = false;
+  private finished?: () => void;
+  private rl?: readline.Interface;
+  private history?: HistoryWriter;
+  /** the running block's controller: Ctrl-C aborts it */
+  private running?: AbortController;
+  private tracked: Promise<unknown>[] = [];
+  private failed = false;
+  private exitCode?: number;
+
+  constructor(
+    private readonly js: JobShell,
+    private readonly options: SessionOptions,
+  ) {
+    this.out = new ShellOutput(options.output);
+    this.colors = options.colors;
+    this.commands = new ShellCommands({ js, out: this.out, colors: this.colors });
+    const { context, keywordCallees } = createShellContext({
+      js,
+      out: this.out,
+      commands: this.commands,
+      colors: this.colors,
+      signal: () => this.running?.signal,
+      track: (done) => this.track(done),
+    });
+    this.context = context;
+    this.reader = new BlockReader({ keywordCallees, keywordsFunction });
+  }
+
+  async run(): Promise<number> {
+    const { terminal } = this.options;
+    const onRejection = (reason: unknown) => this.report(reason, "Uncaught (in promise)");
+    const onException = (error: unknown) => this.report(error, "Uncaught");
+    process.on("unhandledRejection", onRejection);
+    process.on("uncaughtException", onException);
+    try {
+      const finished = new Promise<void>((resolve) => (this.finished = resolve));
+      this.open();
+      if (terminal) this.out.line(banner(this.js, this.colors));
+      this.prompt();
+      await finished;
+      if (!terminal && this.exitCode === undefined) {
+        const last = this.reader.end();
+        if (last) await this.handle(last);
+        if (this.exitCode === undefined) await this.waitForIssued();
+      }
+    } finally {
+      this.history?.flush();
+      this.out.flush();
+      if (terminal && this.exitCode === undefined) this.options.output.write("\n");
+      this.out.detach();
+      this.rl?.close();
+      await this.commands.stopDebug().catch(() => {});
+      await this.js.close().catch((err) => this.options.output.write(`${this.colors.red(`closing: ${(err as Error).message}`)}\n`));
+      process.off("unhandledRejection", onRejection);
+      process.off("uncaughtException", onException);
+    }
+    return this.exitCode ?? (this.failed && !terminal ? 1 : 0);
+  }
+
+  /**
+   * Handle the lines waiting, one block at a time. Lines that only add to the block are handled at
+   * once, inside readline's own line event, so that the `... ` prompt is drawn before readline echoes
+   * the next line of a paste.
+   */
+  private pump(): void {
+    while (!this.busy && this.exitCode === undefined) {
+      const line = this.pending.shift();
+      if (line === undefined) break;
+      const event = this.reader.push(line);
+      if (event.kind === "run" || event.kind === "command") {
+        this.busy = true;
+        void this.handle(event).then(() => {
+          this.busy = false;
+          if (this.pending.length === 0) this.prompt();
+          this.pump();
+        });
+        return;
+      }
+      void this.handle(event);
+      if (this.pending.length === 0) this.prompt();
+    }
+    if (!this.busy && (this.exitCode !== undefined || (this.inputEnded && this.pending.length === 0))) this.finished?.();
+  }
+
+  private open(): void {
+    const { input, output, terminal } = this.options;
+    let history: string[] = [];
+    if (terminal) {
+      const file = this.options.history === undefined ? historyPath() : this.options.history.trim() || undefined;
+      if (file) {
+        history = readHistory(file, (m) => this.warn(m));
+        this.history = new HistoryWriter(file, (m) => this.warn(m));
+      }
+    }
+    const rl = readline.createInterface({
+      input,
+      output: terminal ? output : undefined,
+      terminal,
+      history,
+      historySize,
+      prompt: primaryPrompt,
+      completer: terminal ? (line: string) => this.complete(line) : undefined,
+    });
+    this.rl = rl;
+    if (terminal) this.out.attach(rl);
+    rl.on("line", (line) => {
+      this.pending.push(line);
+      this.pump();
+    });
+    rl.on("close", () => {
+      // Ctrl-D: stop waiting for the running block. (Piped input ends long before its blocks have run.)
+      if (terminal) this.running?.abort(new BlockCancelled());
+      this.inputEnded = true;
+      this.pump();
+    });
+    rl.on("history", (entries: string[]) => this.history?.update(entries));
+    if (terminal) rl.on("SIGINT", () => this.interrupt());
+  }
+
+  private prompt(): void {
+    if (!this.options.terminal || !this.rl || this.exitCode !== undefined) return;
+    this.rl.setPrompt(this.reader.collecting ? continuationPrompt : primaryPrompt);
+    this.rl.prompt(true);
+  }
+
+  private async handle(event: BlockEvent): Promise<void> {
+    switch (event.kind) {
+      case "more":
+      case "idle":
+        return;
+      case "command":
+        return this.command(event.name, event.args);
+      case "error": {
+        this.failed = true;
+        const { line, column } = event.error;
+        const where = this.options.terminal ? undefined : event.firstLine + line - 1;
+        this.out.line(formatError(event.error, event.source, undefined, this.colors, { line, column }));
+        if (where !== undefined) this.out.line(this.colors.red(`    (line ${where} of the input)`));
+        return;
+      }
+      case "run":
+        return this.runBlock(event);
+    }
+  }
+
+  private async command(name: string, args: number[]): Promise<void> {
+    try {
+      switch (name) {
+        case "exit":
+        case "quit":
+          this.exitCode = args[0] ?? 0;
+          return;
+        case "debug":
+          return await this.commands.debug();
+        case "help":
+          return this.commands.help();
+        case "commands":
+          return this.commands.commands();
+        case "jobs":
+          return this.commands.jobs();
+        case "stats":
+          return await this.commands.stats();
+      }
+    } catch (err) {
+      this.failed = true;
+      this.out.line(formatError(err, "", undefined, this.colors));
+    }
+  }
+
+  private async runBlock(event: Extract<BlockEvent, { kind: "run" }>): Promise<void> {
+    const controller = new AbortController();
+    this.running = controller;
+    this.rl?.setPrompt("");
+    const settle = async () => {
+      while (this.tracked.length > 0) await Promise.all(this.tracked.splice(0));
+    };
+    const outcome = await runBlock(event.program, this.context, controller.signal, settle);
+    this.running = undefined;
+    this.tracked = [];
+    this.out.flush();
+    switch (outcome.kind) {
+      case "value":
+        if (outcome.value !== undefined) this.out.line(inspect(outcome.value, { colors: this.colors.isColorSupported }));
+        break;
+      case "error":
+        this.failed = true;
+        this.out.line(formatError(outcome.error, event.source, event.program, this.colors));
+        break;
+      case "cancelled":
+        this.out.line(this.colors.yellow("KeyboardInterrupt: stopped waiting for the block (tasks it issued go on)"));
+        break;
+      case "exit":
+        this.exitCode = outcome.code;
+        return;
+    }
+    if (this.options.terminal) this.out.line("");
+  }
+
+  /** Ctrl-C: stop waiting for the running block, or drop the block being typed. */
+  private interrupt(): void {
+    const rl = this.rl as (readline.Interface & { line: string; cursor: number; prevRows?: number }) | undefined;
+    if (!rl) return;
+    if (this.running) {
+      this.pending.length = 0;
+      this.running.abort(new BlockCancelled());
+      return;
+    }
+    const typed = rl.line.length > 0 || this.reader.collecting;
+    rl.write(null, { ctrl: true, name: "e" });
+    this.options.output.write("^C\n");
+    rl.line = "";
+    rl.cursor = 0;
+    rl.prevRows = 0;
+    this.reader.clear();
+    if (!typed) this.out.line(this.colors.dim("(To exit, press Ctrl-D or type exit())"));
+    this.prompt();
+  }
+
+  private track(done: Promise<unknown>): void {
+    if (this.running) this.tracked.push(done);
+    else done.catch((err) => this.report(err, "Uncaught"));
+  }
+
+  /** At the end of piped input: wait for the tasks issued to end, bounded by their expire, so that their debug output is shown. */
+  private async waitForIssued(): Promise<void> {
+    const { js } = this;
+    const waits = [...js.issued].map(async ([taskid, deadline]) => {
+      const untilExpired = Math.max(0, deadline - Date.now()) / 1000 + 1;
+      try {
+        await js.waitfor(taskid, { timeout: untilExpired });
+      } catch (err) {
+        // A task a job has started is never cut off by expire: let it finish.
+        if ((err as { lastStatus?: string }).lastStatus === "started") {
+          await js.waitfor(taskid, { timeout: js.params.jobScriptTimeout }).catch(() => {});
+        }
+      }
+    });
+    await Promise.all(waits);
+    // Lines published just before a task ended may still be on their way from the server.
+    if (this.commands.debugOn) await new Promise((resolve) => setTimeout(resolve, js.mode === "memory" ? 20 : 300));
+  }
+
+  private report(error: unknown, what: string): void {
+    this.failed = true;
+    const text = formatError(error, "", undefined, this.colors);
+    this.out.line(this.colors.red(`${what}: `) + text);
+  }
+
+  private warn(message: string): void {
+    this.out.line(this.colors.yellow(`warning: ${message}`));
+  }
+
+  private complete(line: string): [string[], string] {
+    const word = /[A-Za-z_$][\w$]*$/.exec(line)?.[0] ?? "";
+    if (!word) return [[], word];
+    const names = Object.getOwnPropertyNames(this.context).filter((n) => n.startsWith(word) && n !== keywordsFunction);
+    return [names.sort(), word];
+  }
+}
