@@ -7,8 +7,12 @@ import { MemoryBackend } from "./memory.js";
 
 export async function openBackend(params: Params, namespace?: string): Promise<Backend> {
   const options: BackendOptions = { taskRecordTtl: params.taskRecordTtl, debugChannel: params.debugChannel, namespace };
-  if (params.redisUrl || params.amqpUrl) {
-    throw new ParameterError("this build has only the memory queue; redis_url and amqp_url are not supported yet");
+  if (params.amqpUrl) {
+    const { createAmqpBackend } = await import("./amqp.js");
+    return createAmqpBackend(params.amqpUrl, options);
+  }
+  if (params.redisUrl) {
+    throw new ParameterError("this build has no Redis queue yet; use the memory queue or amqp_url");
   }
   return new MemoryBackend(options);
 }
