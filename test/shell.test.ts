@@ -1,0 +1,150 @@
+// The shell driven as a user drives it with a pipe: `jobshell < file`, through the real command line.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const cli = path.join(root, "dist", "cli.js");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function jobshell(input: string, args: string[] = ["--jobs", "samples/jobs"], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      cwd: root,
+      env: { ...process.env, JOBSHELL_HISTORY: "", NO_COLOR: "", REDIS_URL: "", AMQP_URL: "", ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+const slowJob = `
+- name: slow
+  topics: [slow]
+  script: |-
+    await sleep(1)
+    qprint("slow job done", task.content.n)
+`;
+
+beforeAll(() => {
+  if (!existsSync(cli)) throw new Error("dist/cli.js is missing: build first (npm test runs tsc before vitest)");
+});
+
+describe("the shell with piped input", () => {
+  it("runs the source's tutorial: Hello, amuro and Bye, amuro, exit code 0", async () => {
+    const run = await jobshell(readFileSync(path.join(root, "samples/tutorial.txt"), "utf8"));
+    expect(run.stdout).toContain("Hello, amuro");
+    expect(run.stdout).toContain("Bye, amuro");
+    expect(run.stdout).toContain("status: completed");
+    expect(run.code).toBe(0);
+  });
+
+  it("prints the exact debug() messages of the source's shell", async () => {
+    const run = await jobshell("debug()\ndebug()\n");
+    expect(run.stdout.split("\n").slice(0, 3)).toEqual([
+      "Disconnected the currently subscribed channel and connected to the debug channel ['xaas.hotspot.channel']",
+      "debug channel connected",
+      "Disconnected the debug channel ['xaas.hotspot.channel']",
+    ]);
+  });
+
+  it("shows no prompts, banner or colours when the input is not a terminal", async () => {
+    const run = await jobshell("1 + 1\n\n");
+    expect(run.stdout).toBe("2\n");
+    expect(run.code).toBe(0);
+  });
+
+  it("keeps declared names across blocks and lets the same block be pasted twice", async () => {
+    const block = 'const t = await task("greet", dict(name="a"))\nlet { status } = await waitfor(t)\n';
+    const run = await jobshell(`${block}\n${block}\nstatus\n\n`);
+    expect(run.stderr).toBe("");
+    expect(run.stdout).toBe("'completed'\n");
+    expect(run.code).toBe(0);
+  });
+
+  it("accepts Python-style keyword arguments, True, False, None and json", async () => {
+    const input = [
+      'print(MU(name="Amuro Ray", age=18).yaml_format, end="")',
+      'print(json.dumps(dict(ok=True, no=False, nothing=None)))',
+      'r = await waitfor(await task("greet", dict(name="kw"), expire=30), timeout=10)',
+      "print(r.results[0].value, r.expire)",
+      "",
+    ].join("\n");
+    const run = await jobshell(input);
+    expect(run.stdout).toBe('name: Amuro Ray\nage: 18\n{"ok":true,"no":false,"nothing":null}\nHello, kw 30\n');
+    expect(run.code).toBe(0);
+  });
+
+  it("reports an error with the block's line, carries on with the next block, and exits 1", async () => {
+    const run = await jobshell('x = 1\nawait task(5)\n\nprint("still here")\n\n');
+    expect(run.stdout).toContain("TypeError: task(): topic must be a non-empty string, got 5");
+    expect(run.stdout).toContain("at line 2, column 7 of the block: await task(5)");
+    expect(run.stdout).not.toMatch(/node:internal|dist\//);
+    expect(run.stdout).toContain("still here");
+    expect(run.code).toBe(1);
+  });
+
+  it("reports a syntax error at once with its line and column, and drops that block", async () => {
+    const run = await jobshell('a = 1\nb = (2))\nprint("next block")\n\n');
+    expect(run.stdout).toContain("SyntaxError: Unexpected token");
+    expect(run.stdout).toContain("at line 2, column 8 of the block: b = (2))");
+    expect(run.stdout).toContain("(line 2 of the input)");
+    expect(run.stdout).toContain("next block");
+    expect(run.code).toBe(1);
+  });
+
+  it("keeps reading an unfinished block across empty lines", async () => {
+    const run = await jobshell("const x = [1,\n\n2]\n\nx.length\n\n");
+    expect(run.stdout).toBe("2\n");
+  });
+
+  it("survives a promise nobody awaited that fails", async () => {
+    const run = await jobshell('task("")\n\nprint("alive")\n\n');
+    expect(run.stdout).toContain("topic must be a non-empty string");
+    expect(run.stdout).toContain("alive");
+  });
+
+  it("runs the last block at the end of the input and waits for the tasks it issued, so their debug output is shown", async () => {
+    const input = `await upload(\`${slowJob}\`)\n\ndebug()\nawait task("slow", dict(n=1))\nawait task("slow", dict(n=2))`;
+    const run = await jobshell(input);
+    expect(run.stdout).toContain("slow job done 1");
+    expect(run.stdout).toContain("slow job done 2");
+    expect(run.code).toBe(0);
+  });
+
+  it("adds jobs at run time with upload() and load(), and lists them with jobs()", async () => {
+    const input = `await upload(\`${slowJob}\`)\n\nawait load("samples/jobs/failure.yaml")\n\njobs()\n`;
+    const run = await jobshell(input, []);
+    expect(run.stdout).toContain("[ 'slow' ]");
+    expect(run.stdout).toContain("[ 'divide' ]");
+    expect(run.stdout).toMatch(/slow\s+topics: slow/);
+    expect(run.stdout).toMatch(/divide\s+topics: divide/);
+  });
+
+  it("stops at exit(n) with that exit code", async () => {
+    const run = await jobshell('print("before")\n\nexit(3)\nprint("after")\n\n');
+    expect(run.stdout).toBe("before\n");
+    expect(run.code).toBe(3);
+  });
+
+  it("shows stats() and the help texts", async () => {
+    const run = await jobshell("stats()\nhelp()\ncommands()\n");
+    expect(run.stdout).toMatch(/mode:\s+memory/);
+    expect(run.stdout).toContain("an empty line runs the whole block");
+    expect(run.stdout).toMatch(/waitfor\(taskid, timeout=60\)/);
+    expect(run.code).toBe(0);
+  });
+});
