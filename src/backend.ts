@@ -48,6 +48,13 @@ export interface Backend {
   // --- job definitions shared by every process on this queue ------------------------------
   readonly jobs: JobStore;
 
+  // --- leases: one holder per deployment (a Slack bot runs in one process only) -------------
+  /** Take or renew the lease `name` for `owner` for `ttlSeconds`: true when `owner` holds it now.
+   *  A lease not renewed in time passes to the next process that claims it. */
+  claim?(name: string, owner: string, ttlSeconds: number): Promise<boolean>;
+  /** Give the lease up at once, if `owner` holds it. */
+  release?(name: string, owner: string): Promise<void>;
+
   /** Release connections and timers. Tasks still queued stay queued (except in memory mode). */
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import { MU } from "./mu.js";
 import { resolveParams, type Params } from "./params.js";
 import { expiresAt, formatTimestamp, hasEnded, type TaskRecordData } from "./record.js";
 import { Registry } from "./registry.js";
+import { injectionRunner, SlackBots } from "./slack/index.js";
 import { newTask, type ExpireArgument } from "./task.js";
 import { Worker } from "./worker.js";
 
@@ -78,6 +79,8 @@ export class JobShell {
   readonly issued = new Map<string, number>();
   private readonly registry = new Registry();
   private worker?: Worker;
+  /** the Slack bots, in a process that runs a worker */
+  private slack?: SlackBots;
   private stopWatching?: () => Promise<void>;
   private subscriptions = new Set<() => Promise<void>>();
   private closed = false;
@@ -109,6 +112,15 @@ export class JobShell {
     this.metrics.countTask("issued", topic);
     this.forgetOldIssued(queued.createdAt);
     this.issued.set(queued.taskid, expiresAt(queued));
+    return queued.taskid;
+  }
+
+  /** Issue a task that only the job `job` runs (a Slack bot's direct message). */
+  async taskForJob(job: string, topic: string, content: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
+    if (this.closed) throw new ClosedError();
+    const queued = { ...newTask(topic, content, expire), job };
+    await this.backend.push(queued, this.params.jobQueueSize);
+    this.metrics.countTask("issued", topic);
     return queued.taskid;
   }
 
@@ -184,6 +196,7 @@ export class JobShell {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.slack?.stop();
     await this.worker?.stop();
     await this.stopWatching?.();
     await Promise.all([...this.subscriptions].map((stop) => stop()));
@@ -193,6 +206,7 @@ export class JobShell {
   /** Reload the definitions from the store (another process may have uploaded some). */
   async refreshJobs(): Promise<void> {
     this.registry.set(await this.backend.jobs.list());
+    void this.slack?.sync(this.registry.list());
   }
 
   /** @internal used by open() */
@@ -212,8 +226,16 @@ export class JobShell {
       refreshJobs: () => this.refreshJobs(),
       metrics: this.metrics,
       onError: (err) => this.logQueueError(err),
+      runWithoutScript: injectionRunner(this.params.jobScriptTimeout),
     });
     this.worker.start();
+    this.slack = new SlackBots({
+      backend: this.backend,
+      params: this.params,
+      log: this.options.log,
+      issue: (job, topic, content, expire) => this.taskForJob(job, topic, content, expire),
+    });
+    void this.slack.sync(this.registry.list());
   }
 
   /** The builtins every job script shares (SPEC §4); the shell offers them too. */

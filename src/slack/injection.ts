@@ -1,0 +1,109 @@
+// code_injection: the text of a direct message is the script. It is cleaned of Slack's formatting,
+// checked against a policy (no import in any form, no loops), and run like a job script with the
+// job's builtins and a time limit. The policy keeps honest mistakes from hanging the bot; it is not
+// a sandbox: the users named in the job's topics are trusted to run code in the worker process.
+import * as acorn from "acorn";
+import * as walk from "acorn-walk";
+import type { ScriptBuiltins, SharedBuiltins } from "../builtins.js";
+import { ScriptTimeoutError } from "../errors.js";
+import type { RegisteredJob } from "../registry.js";
+import { compileScript } from "../script.js";
+import { CodeRefusedError } from "./errors.js";
+
+/** The code inside a message: fenced blocks (or inline backticks) unwrapped, Slack's escapes undone. */
+export function normaliseCode(text: string): string {
+  let code = text.trim();
+  const fenced = [...code.matchAll(/```(?:[a-zA-Z]+[ \t]*\n)?([\s\S]*?)```/g)];
+  if (fenced.length > 0) code = fenced.map((m) => m[1]).join("\n");
+  else if (/^`[^`]+`$/.test(code)) code = code.slice(1, -1);
+  // Slack escapes exactly these three; `&amp;` last, so that `&amp;lt;` stays the text `&lt;`.
+  return code.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&").trim();
+}
+
+const refused: Record<string, string> = {
+  ImportDeclaration: "`import` declarations are not allowed",
+  ImportExpression: "`import()` is not allowed",
+  MetaProperty: "`import.meta` is not allowed",
+  ForStatement: "`for` loops are not allowed",
+  ForInStatement: "`for ... in` loops are not allowed",
+  ForOfStatement: "`for ... of` loops are not allowed",
+  WhileStatement: "`while` loops are not allowed",
+  DoWhileStatement: "`do ... while` loops are not allowed",
+};
+
+const parseOptions: acorn.Options = {
+  ecmaVersion: "latest",
+  allowAwaitOutsideFunction: true,
+  allowReturnOutsideFunction: true,
+  locations: true,
+};
+
+/** Throw CodeRefusedError naming every refused construct and its line, or the syntax error. */
+export function checkCode(code: string): void {
+  let program: acorn.Node;
+  try {
+    // The code runs as the body of an async function: a script with top-level await and return.
+    program = acorn.parse(code, { ...parseOptions, sourceType: "script" });
+  } catch (err) {
+    // Static `import` only parses in a module; report it as refused rather than as a syntax error.
+    try {
+      program = acorn.parse(code, { ...parseOptions, sourceType: "module" });
+    } catch {
+      const e = err as SyntaxError & { loc?: { line: number; column: number } };
+      const message = e.message.replace(/\s*\(\d+:\d+\)$/, "");
+      throw new CodeRefusedError([{ line: e.loc?.line ?? 1, column: (e.loc?.column ?? 0) + 1, what: `SyntaxError: ${message}` }], true);
+    }
+  }
+  const problems: { line: number; column: number; what: string }[] = [];
+  walk.full(program, (node) => {
+    const what = refused[node.type];
+    if (what && !(node.type === "MetaProperty" && (node as acorn.MetaProperty).meta.name !== "import")) {
+      problems.push({ line: node.loc?.start.line ?? 1, column: (node.loc?.start.column ?? 0) + 1, what });
+    }
+  });
+  if (problems.length > 0) {
+    problems.sort((a, b) => a.line - b.line || a.column - b.column);
+    throw new CodeRefusedError(problems);
+  }
+}
+
+/** What a refusal looks like in Slack. */
+export function refusalText(err: CodeRefusedError): string {
+  if (err.syntax) return `${err.problems[0].what} (line ${err.problems[0].line}:${err.problems[0].column})`;
+  const lines = err.problems.map((p) => `line ${p.line}: ${p.what}`);
+  return `Refused, nothing was run:\n${lines.join("\n")}`;
+}
+
+/**
+ * The runner of jobs without a script (WorkerOptions.runWithoutScript): the task's `content.text`
+ * is the code. Past `seconds` the worker has given up on the run; the builtins that wait
+ * (sleep, waitfor, issue, callout) then throw, so that code stuck in an asynchronous loop ends too.
+ */
+export function injectionRunner(seconds: number): (job: RegisteredJob, builtins: ScriptBuiltins) => Promise<unknown> {
+  return async (job, builtins) => {
+    const text = (builtins.task as { content?: { text?: unknown } }).content?.text;
+    if (!job.definition.slack?.code_injection) throw new Error(`job ${job.definition.name} has no script`);
+    if (typeof text !== "string") throw new TypeError("the task has no text to run");
+    const code = normaliseCode(text);
+    checkCode(code);
+    const run = compileScript(job.definition.name, code);
+    return run(builtins.task, builtins.logger, withDeadline(builtins, seconds));
+  };
+}
+
+function withDeadline(builtins: SharedBuiltins, seconds: number): SharedBuiltins {
+  const deadline = performance.now() + seconds * 1000;
+  const guard = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => {
+    if (performance.now() > deadline) throw new ScriptTimeoutError(seconds);
+    return fn(...args);
+  };
+  return {
+    MU: builtins.MU,
+    json: builtins.json,
+    sleep: guard(builtins.sleep),
+    issue: guard(builtins.issue),
+    waitfor: guard(builtins.waitfor),
+    callout: guard(builtins.callout),
+    qprint: guard(builtins.qprint),
+  };
+}
