@@ -61,6 +61,8 @@ function parseArgs(argv: string[]): Parsed {
     const takesValue = param !== undefined || commandFlags[flag] === true;
     if (param === undefined && !(flag in commandFlags)) throw new ParameterError(`unknown option --${flag} (see jobshell --help)`);
     let value = inline;
+    const isSwitch = param !== undefined && paramSpecs[param].kind === "bool";
+    if (isSwitch && value === undefined && (argv[i + 1] === undefined || argv[i + 1].startsWith("--"))) value = "true";
     if (takesValue && value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new ParameterError(`--${flag} needs a value`);

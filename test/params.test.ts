@@ -1,0 +1,76 @@
+// Parameters (SPEC §10): one table, flags over variables over the config file over defaults.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ParameterError } from "../src/errors.js";
+import { maskUrl, paramNames, paramsMarkdown, resolveParams } from "../src/params.js";
+
+function configFile(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "jobshell-params-"));
+  const file = join(dir, "jobshell.yaml");
+  writeFileSync(file, text);
+  return file;
+}
+
+describe("parameters", () => {
+  it("have the defaults of SPEC §10", () => {
+    const p = resolveParams({ env: {}, configFile: false });
+    expect(p).toMatchObject({
+      jobQueueSize: 65535,
+      jobQueueBulkReadSize: 32,
+      redisUrl: undefined,
+      amqpUrl: undefined,
+      jobTransactionEvent: false,
+      jobScriptTimeout: 300,
+      taskRecordTtl: 3600,
+      debugChannel: "xaas.hotspot.channel",
+      apiUrl: "http://127.0.0.1:8080",
+    });
+  });
+
+  it("take a flag over a variable over the config file", () => {
+    const file = configFile("job_queue_size: 10\njob_queue_bulk_read_size: 4\ntask_record_ttl: 7\n");
+    const p = resolveParams({
+      given: { job_queue_size: "30" },
+      env: { JOBSHELL_JOB_QUEUE_SIZE: "20", JOBSHELL_JOB_QUEUE_BULK_READ_SIZE: "8" },
+      configFile: file,
+    });
+    expect(p.jobQueueSize).toBe(30);
+    expect(p.jobQueueBulkReadSize).toBe(8);
+    expect(p.taskRecordTtl).toBe(7);
+  });
+
+  it("read REDIS_URL and AMQP_URL too, and refuse both modes at once", () => {
+    expect(resolveParams({ env: { REDIS_URL: "redis://h:6379" }, configFile: false }).redisUrl).toBe("redis://h:6379");
+    expect(() =>
+      resolveParams({ env: { REDIS_URL: "redis://h:6379", AMQP_URL: "amqp://h" }, configFile: false }),
+    ).toThrow(/both set/);
+  });
+
+  it("name the parameter, the source and the value when a value is wrong", () => {
+    const err = (() => {
+      try {
+        resolveParams({ env: { JOBSHELL_JOB_QUEUE_SIZE: "lots" }, configFile: false });
+      } catch (e) {
+        return e as ParameterError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ParameterError);
+    expect(err?.message).toBe('job_queue_size (from JOBSHELL_JOB_QUEUE_SIZE) must be a positive integer, got "lots"');
+    expect(() => resolveParams({ configFile: configFile("job_queu_size: 1\n"), env: {} })).toThrow(/unknown parameter job_queu_size/);
+    expect(() => resolveParams({ given: { jobScriptTimeout: -1 }, env: {}, configFile: false })).toThrow(/job_script_timeout/);
+  });
+
+  it("never show a URL's password", () => {
+    expect(maskUrl("amqp://guest:secret@host:5672/vh")).toBe("amqp://guest:***@host:5672/vh");
+    expect(maskUrl("redis://:secret@host:6379")).toBe("redis://:***@host:6379");
+  });
+
+  it("are all listed by --help and in the README table", () => {
+    const help = execFileSync(process.execPath, ["dist/cli.js", "--help"], { encoding: "utf8" });
+    for (const name of paramNames) expect(help).toContain(`--${name.replace(/_/g, "-")}`);
+    expect(readFileSync("README.md", "utf8")).toContain(paramsMarkdown());
+  });
+});
