@@ -19,12 +19,10 @@ export class Registry {
     this.byTopic = new Map();
     for (const definition of definitions) {
       const old = previous.get(definition.name);
+      // With code_injection the messages are the code: the job's own script is never run.
+      const script = definition.slack?.code_injection ? undefined : definition.script;
       const run =
-        old && old.definition.script === definition.script
-          ? old.run
-          : definition.script !== undefined
-            ? compileScript(definition.name, definition.script)
-            : undefined;
+        script === undefined ? undefined : old?.run && old.definition.script === script ? old.run : compileScript(definition.name, script);
       const job: RegisteredJob = { definition, run };
       this.byName.set(definition.name, job);
       // A Slack job's topics are user names: its tasks come from its bot, addressed to it by name.

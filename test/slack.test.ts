@@ -21,6 +21,7 @@ function jobsYaml(): string {
     app_token: \${JSTEST_SLACK_APP_TOKEN}
 - name: coder
   topics: [amuro]
+  script: return "the job's own script ran"
   slack:
     token: \${JSTEST_SLACK_BOT_TOKEN}
     app_token: \${JSTEST_SLACK_APP_TOKEN}

@@ -115,7 +115,13 @@ export class SlackBot {
       }
     }
     const content = { text: event.text, user: event.user, channel: event.channel, ts: event.ts };
-    const taskid = await this.host.issue(this.definition.name, topic, content, slackTaskExpire);
+    let taskid: string;
+    try {
+      taskid = await this.host.issue(this.definition.name, topic, content, slackTaskExpire);
+    } catch (err) {
+      await this.post(event.channel, errorText(`the task could not be queued: ${(err as Error).message}`));
+      throw err;
+    }
     const waitMs = (slackTaskExpire + this.host.scriptTimeout + 10) * 1000;
     const record = await this.host.waitEnded(taskid, waitMs, this.stopping.signal);
     if (this.stopping.signal.aborted) return;
