@@ -54,6 +54,8 @@ export class AmqpBackend implements Backend {
   private taker?: Taker;
   private takerReady?: Promise<Taker>;
   private stopWatchingSizes?: () => Promise<void>;
+  /** leases started here and not finished yet, by taskid */
+  private running = new Map<string, AmqpLease>();
   private readonly onError: (err: unknown) => void;
 
   constructor(
@@ -128,6 +130,13 @@ export class AmqpBackend implements Backend {
       const { task } = lease;
       const rec = this.records.stored(task.taskid);
       let attempt: number;
+      const mine = this.running.get(task.taskid);
+      if (mine && lease.message.fields.redelivered && !this.taker?.holds(mine)) {
+        // Our connection dropped while we ran it and the broker gave it back to us: the run going on
+        // finishes it, and acknowledges this delivery instead of the lost one.
+        mine.redelivery = lease;
+        return { started: false, why: "gone" };
+      }
       if (rec && rec.status !== "queued" && rec.status !== "started") {
         this.taker?.ack(lease);
         return { started: false, why: "gone" };
@@ -145,6 +154,7 @@ export class AmqpBackend implements Backend {
         attempt = (rec?.attempt ?? 0) + 1;
       }
       lease.attempt = attempt;
+      this.running.set(task.taskid, lease);
       events.push({ t: "started", task, attempt, at: now });
       return { started: true, attempt };
     });
@@ -160,7 +170,10 @@ export class AmqpBackend implements Backend {
       return { t: "ended", task: lease.task, attempt, outcome, at: now };
     });
     await this.records.append(events);
-    for (const { lease } of done) this.taker?.ack(lease as AmqpLease);
+    for (const { lease } of done) {
+      if (this.running.get(lease.task.taskid) === lease) this.running.delete(lease.task.taskid);
+      this.taker?.ack(lease as AmqpLease);
+    }
   }
 
   async giveBack(leases: Lease[]): Promise<void> {

@@ -7,6 +7,8 @@
 // - `started` raises the attempt; an end is accepted only for the attempt that was started last,
 //   and only the first end counts, so a task is never finished twice in its record;
 // - a queued task past its expire *is* expired: readers derive it, with no worker needed.
+// A process sees its own events at once (an overlay on its view) and folds them into the view only
+// when it reads them back from the stream, in stream order like everyone else: the views converge.
 import { randomUUID } from "node:crypto";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { ConnectionError } from "../../errors.js";
@@ -26,6 +28,8 @@ export type RecordEvent =
 /** One stream message: the events one process appended in one turn. */
 interface EventBatch {
   origin: string;
+  /** this process's number for the batch: reading it back retires its events from the overlay */
+  batch: number;
   events: RecordEvent[];
 }
 
@@ -35,6 +39,7 @@ interface StoredRecord extends TaskRecordData {
 }
 
 interface Pending {
+  batch: number;
   events: RecordEvent[];
   done: { resolve: () => void; reject: (err: Error) => void }[];
 }
@@ -43,9 +48,15 @@ interface Pending {
 const maxBatch = 500;
 
 export class RecordLog {
-  /** every process on the queue has a different one; it skips its own events, already applied */
+  /** every process on the queue has a different one */
   readonly origin = randomUUID();
+  /** the records as folded from the stream, in stream order */
   private view = new Map<string, StoredRecord>();
+  /** this process's events not read back from the stream yet, by taskid */
+  private overlay = new Map<string, RecordEvent[]>();
+  /** batches sent and not read back, by number */
+  private unread = new Map<number, RecordEvent[]>();
+  private batches = 0;
   private waiters = new Map<string, Set<() => void>>();
   private markers = new Map<string, () => void>();
   private outbox: Pending[] = [];
@@ -111,7 +122,14 @@ export class RecordLog {
 
   /** Apply events here at once and append them to the stream; resolves when the broker has them. */
   append(events: RecordEvent[]): Promise<void> {
-    for (const ev of events) this.apply(ev);
+    for (const ev of events) {
+      const id = taskidOf(ev);
+      if (id === undefined) continue;
+      const pending = this.overlay.get(id);
+      if (pending) pending.push(ev);
+      else this.overlay.set(id, [ev]);
+      this.wake(id);
+    }
     if (this.closed) return Promise.reject(new ConnectionError("the record stream is closed"));
     return new Promise((resolve, reject) => {
       const last = this.outbox[this.outbox.length - 1];
@@ -119,7 +137,10 @@ export class RecordLog {
         last.events.push(...events);
         last.done.push({ resolve, reject });
       } else {
-        this.outbox.push({ events: [...events], done: [{ resolve, reject }] });
+        const batch = ++this.batches;
+        const pending: Pending = { batch, events: [...events], done: [{ resolve, reject }] };
+        this.unread.set(batch, pending.events);
+        this.outbox.push(pending);
       }
       this.scheduleFlush();
     });
@@ -127,7 +148,13 @@ export class RecordLog {
 
   /** The record as stored, without derived expiry: what a worker decides on. */
   stored(taskid: string): TaskRecordData | undefined {
-    const rec = this.view.get(taskid);
+    let rec = this.view.get(taskid);
+    const pending = this.overlay.get(taskid);
+    if (pending) {
+      let copy: StoredRecord | undefined = rec && { ...rec };
+      for (const ev of pending) copy = fold(copy, ev);
+      rec = copy;
+    }
     if (!rec || rec.touchedAt < nowMs() - this.ttlMs) return undefined;
     return rec;
   }
@@ -181,7 +208,7 @@ export class RecordLog {
     while (this.outbox.length > 0) {
       const pending = this.outbox.shift()!;
       this.inflight.add(pending);
-      const body = Buffer.from(JSON.stringify({ origin: this.origin, events: pending.events } satisfies EventBatch));
+      const body = Buffer.from(JSON.stringify({ origin: this.origin, batch: pending.batch, events: pending.events } satisfies EventBatch));
       ch.sendToQueue(this.layout.records, body, { persistent: true }, (err) => {
         if (!this.inflight.has(pending)) return; // sent again on a new connection
         if (err && !isNack(err)) return; // the channel went: setup sends it again on the next one
@@ -203,8 +230,11 @@ export class RecordLog {
       for (const ev of batch.events) {
         if (ev.t === "marker") {
           if (own) this.markers.get(ev.id)?.();
-        } else if (!own) this.apply(ev);
+        } else {
+          this.apply(ev);
+        }
       }
+      if (own) this.retire(batch.batch);
     } catch (err) {
       this.onError(err);
     }
@@ -212,36 +242,32 @@ export class RecordLog {
   }
 
   private apply(ev: RecordEvent): void {
-    if (ev.t === "marker") return;
-    if (ev.at < nowMs() - this.ttlMs) return;
-    if (ev.t === "refused") {
-      this.view.delete(ev.taskid);
-      return;
-    }
-    const id = ev.task.taskid;
-    let rec = this.view.get(id);
+    if (ev.t === "marker" || ev.at < nowMs() - this.ttlMs) return;
+    const id = taskidOf(ev)!;
+    const before = this.view.get(id);
+    const was = before && { status: before.status, attempt: before.attempt };
+    const rec = fold(before, ev);
     if (!rec) {
-      rec = { ...ev.task, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
-      this.view.set(id, rec);
-    }
-    if (hasEnded(rec.status)) return;
-    if (ev.t === "started") {
-      if (ev.attempt <= rec.attempt) return;
-      rec.status = "started";
-      rec.attempt = ev.attempt;
-      rec.startedAt = ev.at;
-    } else if (ev.t === "ended") {
-      // An end from an attempt that is no longer the latest was made by a worker presumed dead.
-      if (rec.status === "started" && ev.attempt !== rec.attempt) return;
-      rec.attempt = Math.max(rec.attempt, ev.attempt);
-      rec.status = ev.outcome.status;
-      rec.results = ev.outcome.results;
-      rec.completedAt = ev.outcome.completedAt;
-      if (ev.outcome.warning !== undefined) rec.warning = ev.outcome.warning;
-    } else if (rec.status !== "queued") {
+      this.view.delete(id);
       return;
     }
-    this.touch(rec, ev.at);
+    if (!before) this.view.set(id, rec);
+    if (!was || was.status !== rec.status || was.attempt !== rec.attempt) this.touch(rec, ev.at);
+  }
+
+  /** Our own batch came back from the stream: its events are in the view now. */
+  private retire(batch: number): void {
+    const events = this.unread.get(batch);
+    if (!events) return;
+    this.unread.delete(batch);
+    for (const ev of events) {
+      const id = taskidOf(ev);
+      const pending = id === undefined ? undefined : this.overlay.get(id);
+      if (!pending) continue;
+      const at = pending.indexOf(ev);
+      if (at >= 0) pending.splice(at, 1);
+      if (pending.length === 0) this.overlay.delete(id!);
+    }
   }
 
   private touch(rec: StoredRecord, at: number): void {
@@ -249,9 +275,13 @@ export class RecordLog {
     // Re-insert so that the map stays ordered by touchedAt for the sweep.
     this.view.delete(rec.taskid);
     this.view.set(rec.taskid, rec);
-    const waiting = this.waiters.get(rec.taskid);
+    this.wake(rec.taskid);
+  }
+
+  private wake(taskid: string): void {
+    const waiting = this.waiters.get(taskid);
     if (waiting) {
-      this.waiters.delete(rec.taskid);
+      this.waiters.delete(taskid);
       for (const wake of waiting) wake();
     }
   }
@@ -280,6 +310,34 @@ export class RecordLog {
       this.view.delete(rec.taskid);
     }
   }
+}
+
+function taskidOf(ev: RecordEvent): string | undefined {
+  if (ev.t === "marker") return undefined;
+  return ev.t === "refused" ? ev.taskid : ev.task.taskid;
+}
+
+/** One event applied to a record (changed in place, or created); `undefined` when the task never existed. */
+function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredRecord | undefined {
+  if (ev.t === "marker") return rec;
+  if (ev.t === "refused") return undefined;
+  if (!rec) rec = { ...ev.task, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
+  if (hasEnded(rec.status)) return rec;
+  if (ev.t === "started") {
+    if (ev.attempt <= rec.attempt) return rec;
+    rec.status = "started";
+    rec.attempt = ev.attempt;
+    rec.startedAt = ev.at;
+  } else if (ev.t === "ended") {
+    // An end from an attempt that is no longer the latest was made by a worker presumed dead.
+    if (rec.status === "started" && ev.attempt !== rec.attempt) return rec;
+    rec.attempt = Math.max(rec.attempt, ev.attempt);
+    rec.status = ev.outcome.status;
+    rec.results = ev.outcome.results;
+    rec.completedAt = ev.outcome.completedAt;
+    if (ev.outcome.warning !== undefined) rec.warning = ev.outcome.warning;
+  }
+  return rec;
 }
 
 /** Declare the stream; one declared already with another task_record_ttl is used as it is. */

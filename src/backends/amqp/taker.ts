@@ -13,6 +13,8 @@ export interface AmqpLease extends Lease {
   readonly message: ConsumeMessage;
   /** set when the lease is started: its end is accepted only for this attempt */
   attempt?: number;
+  /** the same task delivered again after a reconnect while this lease still ran: acknowledged in its place */
+  redelivery?: AmqpLease;
 }
 
 export class Taker {
@@ -32,6 +34,11 @@ export class Taker {
   /** Consume again on a new connection; deliveries of the old one went back to the queue. */
   readonly setup = async (model: ChannelModel): Promise<void> => {
     const ch = await this.conn.channel(model, false);
+    ch.on("close", () => {
+      if (this.channel !== ch) return;
+      this.channel = undefined;
+      this.delivered = [];
+    });
     // global: one limit for all the consumers of this channel, whatever the number of task queues
     await ch.prefetch(this.prefetch, true);
     this.delivered = [];
@@ -70,12 +77,13 @@ export class Taker {
   }
 
   ack(lease: AmqpLease): void {
-    if (this.holds(lease)) lease.channel.ack(lease.message);
+    if (this.holds(lease)) settle(() => lease.channel.ack(lease.message));
+    else if (lease.redelivery) this.ack(lease.redelivery);
   }
 
   /** Back to the queue, where it was: a delivery not yet started keeps its place. */
   requeue(lease: AmqpLease): void {
-    if (this.holds(lease)) lease.channel.nack(lease.message, false, true);
+    if (this.holds(lease)) settle(() => lease.channel.nack(lease.message, false, true));
   }
 
   async close(): Promise<void> {
@@ -106,5 +114,14 @@ export class Taker {
     }
     this.delivered.push({ task, channel: ch, message });
     for (const done of this.wake) done();
+  }
+}
+
+/** An ack on a channel that closed a moment ago fails; the broker has given the task back already. */
+function settle(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // the delivery went back to the queue with its channel
   }
 }

@@ -1,0 +1,172 @@
+// What the AMQP mode promises beyond the contract suite: its layout on the broker, connection
+// errors, and what happens to a task when its worker dies or loses its connection.
+import amqp from "amqplib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Backend, Lease } from "../src/backend.js";
+import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../src/backends/amqp.js";
+import { ConnectionError } from "../src/errors.js";
+import { open } from "../src/jobshell.js";
+import { nowMs, type QueuedTask } from "../src/record.js";
+import { amqpUrl, backends, requireServer, uniqueNamespace } from "./backends.js";
+
+const amqpEntry = backends.find((b) => b.name === "amqp")!;
+let available = false;
+const namespaces: string[] = [];
+const opened: Backend[] = [];
+
+beforeAll(async () => {
+  available = await requireServer(amqpEntry);
+});
+
+afterAll(async () => {
+  await Promise.allSettled(opened.map((b) => b.close()));
+  for (const ns of namespaces) await deleteAmqpNamespace(amqpUrl, ns, `${ns}.debug`);
+});
+
+const maybe = (name: string, fn: () => Promise<void>, timeout?: number) =>
+  it(name, async (ctx) => {
+    if (!available) return ctx.skip();
+    await fn();
+  }, timeout);
+
+async function connect(namespace: string, extra: { connectionName?: string } = {}): Promise<AmqpBackend> {
+  if (!namespaces.includes(namespace)) namespaces.push(namespace);
+  const b = (await createAmqpBackend(amqpUrl, { namespace, taskRecordTtl: 600, debugChannel: `${namespace}.debug`, ...extra })) as AmqpBackend;
+  opened.push(b);
+  return b;
+}
+
+function task(topic = "echo", expire = 60): QueuedTask {
+  const taskid = crypto.randomUUID().replaceAll("-", "");
+  return { taskid, topic, content: {}, expire, createdAt: nowMs() };
+}
+
+/** The broker's side of a backend's connection, to cut it as a network failure would. */
+async function dropConnection(b: AmqpBackend): Promise<void> {
+  const model = await (b as unknown as { conn: { current(): Promise<{ connection: { stream: { destroy(err: Error): void } } }> } }).conn.current();
+  model.connection.stream.destroy(new Error("simulated network failure"));
+}
+
+const withTimeout = (ms: number) => AbortSignal.timeout(ms);
+
+describe("AMQP mode", () => {
+  it("an unreachable broker is one ConnectionError line, password masked", async () => {
+    const err = await createAmqpBackend("amqp://guest:s3cret@127.0.0.1:1", { taskRecordTtl: 60, debugChannel: "x" }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err.code).toBe("CONNECTION");
+    expect(err.message).not.toContain("s3cret");
+    expect(err.message).toContain("guest:***@127.0.0.1:1");
+    expect(err.message).toContain("connection refused");
+    expect(err.message).not.toContain("\n");
+  });
+
+  maybe("wrong credentials are one ConnectionError line, password masked", async () => {
+    const url = new URL(amqpUrl);
+    url.password = "not-the-password";
+    const err = await createAmqpBackend(url.toString(), { taskRecordTtl: 60, debugChannel: "x" }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err.message).not.toContain("not-the-password");
+    expect(err.message).toMatch(/access refused/);
+    expect(err.message).not.toContain("\n");
+  });
+
+  maybe("the task queue is durable, capped by the broker, and tasks are persistent with a TTL", async () => {
+    const ns = uniqueNamespace("layout");
+    const b = await connect(ns);
+    await b.push(task("echo", 30), 4);
+    const conn = await amqp.connect(amqpUrl);
+    try {
+      const ch = await conn.createChannel();
+      // An equivalent declaration succeeds: these are the queue's arguments.
+      await ch.assertQueue(`${ns}.tasks.max-4`, { durable: true, arguments: { "x-max-length": 4, "x-overflow": "reject-publish" } });
+      const msg = await ch.get(`${ns}.tasks.max-4`, { noAck: false });
+      expect(msg && msg.properties.deliveryMode).toBe(2);
+      expect(Number(msg && msg.properties.expiration)).toBeGreaterThan(20_000);
+      if (msg) ch.nack(msg, false, true);
+      await ch.checkExchange(`${ns}.debug`);
+      await ch.close();
+    } finally {
+      await conn.close();
+    }
+  });
+
+  maybe("processes with different job_queue_size do not clash, and workers run the tasks of both", async () => {
+    const ns = uniqueNamespace("sizes");
+    const small = await open({ backend: await connect(ns), worker: false, jobQueueSize: 5 });
+    const big = await open({ backend: await connect(ns), worker: false, jobQueueSize: 9 });
+    const worker = await open({ backend: await connect(ns), worker: true });
+    try {
+      await small.upload(`- {name: echo, topics: [echo], script: "return task.content.n"}`, { replace: true });
+      const ids = [await small.task("echo", { n: 1 }, 30), await big.task("echo", { n: 2 }, 30)];
+      const records = await Promise.all(ids.map((id) => small.waitfor(id, 15)));
+      expect(records.map((r) => [r.status, r.dictionary.results[0].value])).toEqual([
+        ["completed", 1],
+        ["completed", 2],
+      ]);
+    } finally {
+      await Promise.all([small.close(), big.close(), worker.close()]);
+    }
+  });
+
+  maybe("a task whose worker died mid-run runs again on another worker, as attempt 2", async () => {
+    const ns = uniqueNamespace("rescue");
+    const producer = await connect(ns);
+    const t = task();
+    await producer.push(t, 100);
+    const first = await connect(ns);
+    const [lease] = await first.take(1, withTimeout(5000));
+    expect(await first.start([lease])).toEqual([{ started: true, attempt: 1 }]);
+    await first.close(); // without finishing: the broker hands the task to the next worker
+    const second = await connect(ns);
+    const [again] = await second.take(1, withTimeout(5000));
+    expect(again.task.taskid).toBe(t.taskid);
+    expect(await second.start([again])).toEqual([{ started: true, attempt: 2 }]);
+    await second.finish([{ lease: again, outcome: { status: "completed", results: [], completedAt: nowMs() } }]);
+    const reader = await connect(ns);
+    expect(await reader.waitEnded(t.taskid, 5000)).toMatchObject({ status: "completed", attempt: 2 });
+  });
+
+  maybe("a worker that lost its connection mid-run reconnects, and its task is finished once", async () => {
+    const ns = uniqueNamespace("reconnect");
+    const w = await connect(ns);
+    const t = task();
+    await w.push(t, 100);
+    const [lease] = await w.take(1, withTimeout(5000));
+    await w.start([lease]);
+    await dropConnection(w);
+    await w.finish([{ lease, outcome: { status: "completed", results: [{ job: "j", status: "completed", value: 1 }], completedAt: nowMs() } }]);
+    // The broker gave the unacknowledged task back; this worker gets it again and drops it as done.
+    const [back] = await w.take(1, withTimeout(10_000));
+    expect(back.task.taskid).toBe(t.taskid);
+    expect(await w.start([back])).toEqual([{ started: false, why: "gone" }]);
+    const reader = await connect(ns);
+    expect(await reader.waitEnded(t.taskid, 5000)).toMatchObject({ status: "completed", attempt: 1, results: [{ value: 1 }] });
+    await expect.poll(() => w.depth(), { timeout: 5000 }).toBe(0);
+    // and new tasks flow on the new connection
+    await w.push(task(), 100);
+    expect(await w.take(1, withTimeout(5000))).toHaveLength(1);
+  });
+
+  maybe("an end reported by a worker presumed dead changes nothing once the task was rescued", async () => {
+    const ns = uniqueNamespace("fence");
+    const p = await connect(ns);
+    const t = task();
+    await p.push(t, 100);
+    const stale = await connect(ns);
+    const [old] = (await stale.take(1, withTimeout(5000))) as Lease[];
+    await stale.start([old]);
+    const rescuer = await connect(ns);
+    // The rescuer is consuming already when the stale worker's connection drops: the task goes to it.
+    const taking = rescuer.take(1, withTimeout(10_000));
+    await new Promise((r) => setTimeout(r, 300));
+    await dropConnection(stale);
+    const [fresh] = await taking;
+    expect(fresh.task.taskid).toBe(t.taskid);
+    expect(await rescuer.start([fresh])).toEqual([{ started: true, attempt: 2 }]);
+    await stale.finish([{ lease: old, outcome: { status: "failed", results: [], completedAt: nowMs() } }]);
+    await rescuer.finish([{ lease: fresh, outcome: { status: "completed", results: [], completedAt: nowMs() } }]);
+    for (const b of [p, stale, rescuer]) {
+      await expect.poll(async () => (await b.record(t.taskid))?.status, { timeout: 5000 }).toBe("completed");
+    }
+  });
+});
