@@ -64,16 +64,24 @@ export function expiresAt(task: QueuedTask): number {
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
+/** The formatted date, time to the second and offset of the last second formatted: records come in bursts. */
+let cachedSecond = Number.NaN;
+let cachedHead = "";
+let cachedOffset = "";
+
 /** `2026-11-28T09:47:27.512301+09:00`: local offset and microseconds, as in the source. */
 export function formatTimestamp(epochMs: number): string {
-  const d = new Date(Math.floor(epochMs));
-  const micros = Math.floor((epochMs * 1000) % 1_000_000);
-  const offset = -d.getTimezoneOffset();
-  const sign = offset >= 0 ? "+" : "-";
-  const abs = Math.abs(offset);
-  return (
-    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` +
-    `T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(micros, 6)}` +
-    `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`
-  );
+  const second = Math.floor(epochMs / 1000);
+  if (second !== cachedSecond) {
+    const d = new Date(second * 1000);
+    const offset = -d.getTimezoneOffset();
+    const abs = Math.abs(offset);
+    cachedSecond = second;
+    cachedHead =
+      `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` +
+      `T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.`;
+    cachedOffset = `${offset >= 0 ? "+" : "-"}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+  }
+  const micros = Math.floor(epochMs * 1000 - second * 1_000_000);
+  return cachedHead + pad(Math.min(micros, 999_999), 6) + cachedOffset;
 }

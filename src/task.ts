@@ -16,7 +16,7 @@ export function newTask(topic: unknown, content: unknown = {}, expire: ExpireArg
   if (!isPlainObject(plain)) {
     throw new TypeError(`task(): content must be a plain object of JSON data, got ${describe(content)}`);
   }
-  const problem = jsonProblem(plain, "content", new Set());
+  const problem = jsonProblem(plain, "content", []);
   if (problem) throw new TypeError(`task(): ${problem}`);
   const seconds = expire !== null && typeof expire === "object" ? expire.expire ?? defaultExpire : expire ?? defaultExpire;
   if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0) {
@@ -26,10 +26,15 @@ export function newTask(topic: unknown, content: unknown = {}, expire: ExpireArg
     taskid: randomUUID().replace(/-/g, ""),
     topic,
     // A copy: the caller may change its object after issuing, the queued task must not change.
-    content: structuredClone(plain),
+    content: isEmpty(plain) ? {} : structuredClone(plain),
     expire: seconds,
     createdAt: nowMs(),
   };
+}
+
+function isEmpty(value: object): boolean {
+  for (const _ in value) return false;
+  return true;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -39,7 +44,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Where a value stops being JSON data, or undefined when all of it is. */
-function jsonProblem(value: unknown, path: string, seen: Set<object>): string | undefined {
+/** `seen` holds the objects on the path from the root: a value among them is a cycle. */
+function jsonProblem(value: unknown, path: string, seen: object[]): string | undefined {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -48,8 +54,8 @@ function jsonProblem(value: unknown, path: string, seen: Set<object>): string | 
       return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON cannot hold`;
     case "object": {
       if (value === null) return undefined;
-      if (seen.has(value)) return `${path} refers back to itself`;
-      seen.add(value);
+      if (seen.includes(value)) return `${path} refers back to itself`;
+      seen.push(value);
       const inner = isMU(value) ? (value as { dictionary: unknown }).dictionary : value;
       if (Array.isArray(inner)) {
         for (let i = 0; i < inner.length; i++) {
@@ -64,7 +70,7 @@ function jsonProblem(value: unknown, path: string, seen: Set<object>): string | 
       } else {
         return `${path} is a ${(inner as object).constructor?.name ?? "object"}, not JSON data`;
       }
-      seen.delete(value);
+      seen.pop();
       return undefined;
     }
     default:
