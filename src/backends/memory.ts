@@ -8,7 +8,7 @@ import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRec
 
 export class MemoryBackend implements Backend {
   readonly mode = "memory";
-  readonly location = "memory (this process)";
+  readonly location = "in this process";
   readonly jobs: JobStore = new MemoryJobStore();
 
   /** waiting tasks; `head` is the index of the oldest, so taking is O(1) */
