@@ -103,6 +103,7 @@ describe("replies", () => {
 
   it("makes an error one short line", () => {
     expect(errorText("boom\nat somewhere")).toBe("Error: boom");
+    expect(errorText("RangeError: too deep")).toBe("RangeError: too deep");
     expect(Array.from(errorText("e".repeat(2000)))).toHaveLength(500);
   });
 });

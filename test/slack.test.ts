@@ -163,6 +163,8 @@ describe("a Slack bot with code_injection", () => {
   });
 
   it("gives the code the job builtins", async () => {
+    const chain = "const id = await issue('nobody.listens', {n: [1, 2]})\nconst r = await waitfor(id, 5)\nreturn [r.status, r.content.n.length]";
+    expect(await ask(fake, listed, chain)).toBe(JSON.stringify(["completed", 2], null, 2));
     expect(await ask(fake, listed, "await sleep(0.01); return MU({a: 1}).a + json.dumps([1])")).toBe("1[1]");
   });
 
@@ -201,12 +203,18 @@ describe("a Slack bot with code_injection", () => {
   it("posts a thrown error back as a short message", async () => {
     const reply = await ask(fake, listed, 'const a = 1\nthrow new Error("boom\\nsecond line")');
     expect(reply).toBe("Error: boom");
+    expect(await ask(fake, listed, "const a = 1\nthrow new Error('bang')")).toBe("Error: bang (line 2:7)");
+    expect(await ask(fake, listed, "return null.x")).toMatch(/^TypeError: Cannot read properties of null .*\(line 1:\d+\)$/);
   });
 
   it("stops runaway code at the time limit and keeps answering", async () => {
     expect(await ask(fake, listed, "await new Promise(() => {})")).toMatch(/job_script_timeout \(2 s\)/);
     expect(await ask(fake, listed, "const f = async () => { await sleep(0); return f() }\nreturn f()")).toMatch(/job_script_timeout/);
     expect(await ask(fake, listed, "const f = (n) => f(n + 1)\nreturn f(0)")).toMatch(/Maximum call stack size exceeded/);
+    // Code that never yields to the event loop would hold the whole process without its own context.
+    expect(await ask(fake, listed, "const f = async () => { await null; return f() }\nreturn f()")).toMatch(/job_script_timeout/);
+    expect(await ask(fake, listed, 'Function("while (true) {}")()')).toMatch(/job_script_timeout/);
+    expect(await ask(fake, listed, "await sleep(0.01)\n;[].constructor.constructor('for (;;) {}')()")).toMatch(/job_script_timeout/);
     expect(await ask(fake, listed, "return 'still here'")).toBe("still here");
   });
 });

@@ -4,10 +4,9 @@
 // a sandbox: the users named in the job's topics are trusted to run code in the worker process.
 import * as acorn from "acorn";
 import * as walk from "acorn-walk";
-import type { ScriptBuiltins, SharedBuiltins } from "../builtins.js";
-import { ScriptTimeoutError } from "../errors.js";
+import type { ScriptBuiltins } from "../builtins.js";
 import type { RegisteredJob } from "../registry.js";
-import { compileScript } from "../script.js";
+import { runInOwnContext } from "./code-context.js";
 import { CodeRefusedError } from "./errors.js";
 
 /** The code inside a message: fenced blocks (or inline backticks) unwrapped, Slack's escapes undone. */
@@ -76,8 +75,7 @@ export function refusalText(err: CodeRefusedError): string {
 
 /**
  * The runner of jobs without a script (WorkerOptions.runWithoutScript): the task's `content.text`
- * is the code. Past `seconds` the worker has given up on the run; the builtins that wait
- * (sleep, waitfor, issue, callout) then throw, so that code stuck in an asynchronous loop ends too.
+ * is the code, run in a context of its own that the time limit of `seconds` can interrupt.
  */
 export function injectionRunner(seconds: number): (job: RegisteredJob, builtins: ScriptBuiltins) => Promise<unknown> {
   return async (job, builtins) => {
@@ -86,24 +84,6 @@ export function injectionRunner(seconds: number): (job: RegisteredJob, builtins:
     if (typeof text !== "string") throw new TypeError("the task has no text to run");
     const code = normaliseCode(text);
     checkCode(code);
-    const run = compileScript(job.definition.name, code);
-    return run(builtins.task, builtins.logger, withDeadline(builtins, seconds));
-  };
-}
-
-function withDeadline(builtins: SharedBuiltins, seconds: number): SharedBuiltins {
-  const deadline = performance.now() + seconds * 1000;
-  const guard = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => {
-    if (performance.now() > deadline) throw new ScriptTimeoutError(seconds);
-    return fn(...args);
-  };
-  return {
-    MU: builtins.MU,
-    json: builtins.json,
-    sleep: guard(builtins.sleep),
-    issue: guard(builtins.issue),
-    waitfor: guard(builtins.waitfor),
-    callout: guard(builtins.callout),
-    qprint: guard(builtins.qprint),
+    return runInOwnContext(job.definition.name, code, builtins, seconds);
   };
 }

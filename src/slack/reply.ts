@@ -52,5 +52,6 @@ export function valueText(value: unknown): string {
 
 /** A failure as one short message: its first line, at most 500 characters. */
 export function errorText(message: string): string {
-  return cutText(`Error: ${message.split("\n")[0]}`, 500);
+  const first = message.split("\n")[0];
+  return cutText(/^[A-Z]\w*Error: /.test(first) ? first : `Error: ${first}`, 500);
 }

@@ -1,0 +1,119 @@
+// Injected code runs in a V8 context of its own, so that its time limit can interrupt it: code that
+// never yields (a loop built with `Function`, an endless chain of `await`s on resolved promises)
+// would otherwise hold the whole process, bot included, for ever. The context keeps its own
+// microtask queue (`microtaskMode: "afterEvaluate"`), which runs only inside vm calls that carry a
+// timeout: the first run, and a "drain" each time a builtin settles a promise the code awaits.
+// This bounds the time; it is not a security boundary (the builtins lead back to this process).
+import vm from "node:vm";
+import { sharedBuiltinNames, type ScriptBuiltins, type SharedBuiltins } from "../builtins.js";
+import { ScriptTimeoutError } from "../errors.js";
+import { isMU } from "../mu.js";
+
+/** The wrapper sits on the code's first line, so that line numbers are the code's own. */
+const header = `(async function (task, logger, { ${sharedBuiltinNames.join(", ")} }) {`;
+const trailer = `\n}).apply(undefined, globalThis[Symbol.for("jobshell.args")])`;
+
+/**
+ * Run `code` (the body of an async function) with the job builtins; reject with ScriptTimeoutError
+ * once `seconds` have passed, whatever the code is doing. Errors come back as errors of this realm
+ * with the code's line:col in their message.
+ */
+export function runInOwnContext(name: string, code: string, builtins: ScriptBuiltins, seconds: number): Promise<unknown> {
+  const deadline = performance.now() + seconds * 1000;
+  const remaining = () => Math.max(1, Math.ceil(deadline - performance.now()));
+  const filename = `slack:${name}`;
+  const context = vm.createContext({}, { name: filename, microtaskMode: "afterEvaluate" });
+  const drainer = new vm.Script("undefined");
+  const ContextPromise = vm.runInContext("Promise", context) as PromiseConstructor;
+
+  return new Promise<unknown>((resolve, reject) => {
+    let over = false;
+    const end = (settle: () => void) => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      settle();
+    };
+    const timer = setTimeout(() => end(() => reject(new ScriptTimeoutError(seconds))), remaining());
+    /** Run what the code queued; the watchdog ends it at the deadline. */
+    const drain = () => {
+      if (over) return;
+      try {
+        drainer.runInContext(context, { timeout: remaining() });
+      } catch (err) {
+        end(() => reject(fromContext(err, filename, seconds)));
+      }
+    };
+    /** An asynchronous builtin as the code sees it: it returns a promise of the context and drains after settling it. */
+    const bridge = <A extends unknown[]>(fn: (...args: A) => unknown) =>
+      (...args: A): Promise<unknown> =>
+        new ContextPromise((settleOk, settleErr) => {
+          Promise.resolve()
+            .then(() => fn(...(args.map(toThisRealm) as A)))
+            .then(
+              (value) => {
+                settleOk(value);
+                drain();
+              },
+              (err) => {
+                settleErr(err);
+                drain();
+              },
+            );
+        });
+    const shared: SharedBuiltins = {
+      qprint: builtins.qprint,
+      MU: ((data?: object | null) => builtins.MU(toThisRealm(data) as object | null | undefined)) as SharedBuiltins["MU"],
+      json: builtins.json,
+      sleep: bridge(builtins.sleep) as SharedBuiltins["sleep"],
+      issue: bridge(builtins.issue) as SharedBuiltins["issue"],
+      waitfor: bridge(builtins.waitfor) as SharedBuiltins["waitfor"],
+      callout: bridge(builtins.callout) as SharedBuiltins["callout"],
+    };
+    (context as Record<symbol, unknown>)[Symbol.for("jobshell.args")] = [builtins.task, builtins.logger, shared];
+
+    let running: Promise<unknown>;
+    try {
+      running = new vm.Script(`${header}${code}${trailer}`, { filename }).runInContext(context, { timeout: remaining() }) as Promise<unknown>;
+    } catch (err) {
+      end(() => reject(fromContext(err, filename, seconds)));
+      return;
+    }
+    running.then(
+      (value) => end(() => resolve(value)),
+      (err) => end(() => reject(fromContext(err, filename, seconds))),
+    );
+    // The first run may have left work queued behind promises that are already settled.
+    drain();
+  });
+}
+
+/** Objects the code makes belong to its context: copy plain data into this realm for the builtins. */
+function toThisRealm(value: unknown): unknown {
+  if (typeof value !== "object" || value === null || isMU(value)) return value;
+  try {
+    return structuredClone(value);
+  } catch {
+    return value;
+  }
+}
+
+/** An error of the context, or the watchdog's timeout, as an error of this realm. */
+function fromContext(err: unknown, filename: string, seconds: number): Error {
+  if ((err as { code?: string })?.code === "ERR_SCRIPT_EXECUTION_TIMEOUT") return new ScriptTimeoutError(seconds);
+  if (err instanceof Error) return err;
+  const e = err as { name?: unknown; message?: unknown; stack?: unknown } | undefined;
+  if (typeof e !== "object" || e === null || typeof e.message !== "string") return new Error(String(err));
+  const position = positionIn(String(e.stack ?? ""), filename);
+  const kind = typeof e.name === "string" && e.name !== "Error" ? `${e.name}: ` : "";
+  return new Error(`${kind}${e.message}${position ? ` (line ${position})` : ""}`);
+}
+
+function positionIn(stack: string, filename: string): string | undefined {
+  const file = filename.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const match = new RegExp(`${file}:(\\d+):(\\d+)`).exec(stack);
+  if (!match) return undefined;
+  const line = Number(match[1]);
+  const column = Number(match[2]) - (line === 1 ? header.length : 0);
+  return `${line}:${column}`;
+}
