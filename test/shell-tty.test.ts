@@ -1,0 +1,284 @@
+// The shell in a real pseudo-terminal (tmux), driven key by key as a user does.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const cli = path.join(root, "dist", "cli.js");
+
+function hasTmux(): boolean {
+  try {
+    execFileSync("tmux", ["-V"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const tmuxMissing = !hasTmux();
+if (tmuxMissing) {
+  if (process.env.CI) throw new Error("tmux is missing: the pseudo-terminal tests of the shell need it (apt-get install -y tmux)");
+  console.warn("\n*** SKIPPING the shell's terminal tests: tmux is not installed ***\n");
+}
+
+let sessions = 0;
+
+/** One shell in its own tmux server (a unique socket), on a 100x40 terminal. */
+class Terminal {
+  readonly socket = `jobshell-test-${process.pid}-${++sessions}`;
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    const vars = Object.entries({ JOBSHELL_HISTORY: "", NO_COLOR: "", REDIS_URL: "", AMQP_URL: "", ...env })
+      .map(([k, v]) => `${k}=${quote(v)}`)
+      .join(" ");
+    const command = `cd ${quote(root)} && env ${vars} ${quote(process.execPath)} ${quote(cli)} ${args.map(quote).join(" ")}; echo "[exit $?]"; sleep 600`;
+    this.tmux("-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "40", "-s", "shell", command);
+  }
+
+  tmux(...args: string[]): string {
+    return execFileSync("tmux", ["-L", this.socket, ...args], { encoding: "utf8" });
+  }
+
+  /** Type text literally (no key names), without Enter. */
+  type(text: string): void {
+    this.tmux("send-keys", "-t", "shell", "-l", text);
+  }
+
+  /** Press keys: "Enter", "C-c", "C-d", "Up". */
+  press(...keys: string[]): void {
+    this.tmux("send-keys", "-t", "shell", ...keys);
+  }
+
+  /** Type a line and press Enter. */
+  line(text: string): void {
+    this.type(text);
+    this.press("Enter");
+  }
+
+  screen(escapes = false): string {
+    return this.tmux("capture-pane", "-p", "-J", ...(escapes ? ["-e"] : []), "-t", "shell");
+  }
+
+  /** The screen's rows without the empty ones at the bottom. */
+  rows(): string[] {
+    const rows = this.screen().split("\n").map((row) => row.trimEnd());
+    while (rows.length > 0 && rows[rows.length - 1].trim() === "") rows.pop();
+    return rows;
+  }
+
+  lastRow(): string {
+    return this.rows().at(-1) ?? "";
+  }
+
+  async waitFor(what: string, check: (t: Terminal) => boolean, timeout = 20_000): Promise<void> {
+    const until = Date.now() + timeout;
+    while (Date.now() < until) {
+      if (check(this)) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`timed out waiting for ${what}; the screen:\n${this.screen()}`);
+  }
+
+  waitForText(text: string | RegExp, timeout?: number): Promise<void> {
+    return this.waitFor(String(text), (t) => (typeof text === "string" ? t.screen().includes(text) : text.test(t.screen())), timeout);
+  }
+
+  /** Wait until the prompt (`>>>` or `...`, and what is typed after it) is the last row. */
+  waitForPrompt(prompt: string): Promise<void> {
+    return this.waitFor(`the prompt ${JSON.stringify(prompt)}`, (t) => t.lastRow() === prompt);
+  }
+
+  kill(): void {
+    try {
+      this.tmux("kill-server");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function quote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+const jobsFile = `
+- name: late
+  topics: [late]
+  script: |-
+    await sleep(1.5)
+    qprint("late line")
+- name: finish
+  topics: [finish]
+  script: |-
+    await sleep(1)
+    logger.info("finish job done")
+`;
+
+let dir: string;
+let jobs: string;
+const open: Terminal[] = [];
+
+function start(env: Record<string, string> = {}, args: string[] = ["--jobs", jobs]): Terminal {
+  const t = new Terminal(args, env);
+  open.push(t);
+  return t;
+}
+
+beforeAll(() => {
+  if (!existsSync(cli)) throw new Error("dist/cli.js is missing: build first (npm test runs tsc before vitest)");
+  dir = mkdtempSync(path.join(tmpdir(), "jobshell-tty-"));
+  jobs = path.join(dir, "jobs.yaml");
+  writeFileSync(jobs, jobsFile);
+});
+
+afterEach(() => {
+  for (const t of open.splice(0)) t.kill();
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(tmuxMissing)("the shell in a terminal", () => {
+  it("shows the banner and >>>, turns to ... after every line, and runs the block on an empty line", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    const screen = t.screen();
+    expect(screen).toMatch(/jobshell \d+\.\d+\.\d+ — memory mode, .*worker in this process, 2 jobs loaded/);
+    expect(screen).toContain('Type "help", "commands" for more information.');
+    t.line("1 + 1");
+    await t.waitForPrompt("...");
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    expect(t.rows().slice(-5)).toEqual([">>> 1 + 1", "...", "2", "", ">>>"]);
+  });
+
+  it("keeps an unfinished block after an empty line, and shows a syntax error at once", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("x = [1,");
+    await t.waitForPrompt("...");
+    t.press("Enter");
+    await t.waitForPrompt("...");
+    t.line("2].length");
+    t.press("Enter");
+    await t.waitForText(/^2$/m);
+    await t.waitForPrompt(">>>");
+    t.line("foo)");
+    await t.waitForText("SyntaxError: Unexpected token");
+    await t.waitForPrompt(">>>");
+    expect(t.screen()).toContain("at line 1, column 4 of the block: foo)");
+  });
+
+  it("toggles debug() with the source's messages and prints job output above a half-typed line", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("debug()");
+    await t.waitForText("debug channel connected");
+    expect(t.screen()).toContain(
+      "Disconnected the currently subscribed channel and connected to the debug channel ['xaas.hotspot.channel']",
+    );
+    await t.waitForPrompt(">>>");
+    t.line('await task("late")');
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    t.type("half typed");
+    await t.waitForText("late line");
+    await t.waitForPrompt(">>> half typed");
+    const rows = t.rows();
+    expect(rows.at(-2)).toBe("late line");
+    // The line goes on where it was: the rest of the typing lands after it.
+    t.type(" more");
+    await t.waitForPrompt(">>> half typed more");
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.line("debug()");
+    await t.waitForText("Disconnected the debug channel ['xaas.hotspot.channel']");
+  });
+
+  it("clears the block being typed on Ctrl-C", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("cleared = 1");
+    await t.waitForPrompt("...");
+    t.type("more");
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.line("typeof cleared");
+    t.press("Enter");
+    await t.waitForText("'undefined'");
+  });
+
+  it("stops waiting for a running block on Ctrl-C and takes the next one", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("await sleep(600)");
+    t.press("Enter");
+    await t.waitFor("the block to start", (s) => s.lastRow() === "...");
+    t.press("C-c");
+    await t.waitForText("KeyboardInterrupt");
+    await t.waitForPrompt(">>>");
+    t.line("1 + 2");
+    t.press("Enter");
+    await t.waitForText(/^3$/m);
+  });
+
+  it("exits on Ctrl-D, letting the in-process worker finish the task it holds", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line('await task("finish")');
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    t.press("C-d");
+    await t.waitForText("[exit 0]");
+    const screen = t.screen();
+    expect(screen).toContain("finish job done");
+    expect(screen.indexOf("finish job done")).toBeLessThan(screen.indexOf("[exit 0]"));
+  });
+
+  it("keeps the history across two runs in a file only its owner can read", async () => {
+    const history = path.join(dir, "history");
+    const first = start({ JOBSHELL_HISTORY: history });
+    await first.waitForPrompt(">>>");
+    first.line("remembered = 41 + 1");
+    first.press("Enter");
+    await first.waitForText(/^42$/m);
+    first.press("C-d");
+    await first.waitForText("[exit 0]");
+    expect(readFileSync(history, "utf8")).toContain("remembered = 41 + 1\n");
+    expect(statSync(history).mode & 0o777).toBe(0o600);
+
+    const second = start({ JOBSHELL_HISTORY: history });
+    await second.waitForPrompt(">>>");
+    second.press("Up");
+    await second.waitForPrompt(">>> remembered = 41 + 1");
+  });
+
+  it("warns once when the history cannot be written, and goes on", async () => {
+    const t = start({ JOBSHELL_HISTORY: path.join(dir, "no-such-folder", "history") });
+    await t.waitForPrompt(">>>");
+    t.line("6 * 7");
+    t.press("Enter");
+    await t.waitForText(/^42$/m);
+    await t.waitForText("warning: cannot write the history file");
+  });
+
+  it("colours values in a terminal, and not with NO_COLOR", async () => {
+    const coloured = start();
+    await coloured.waitForPrompt(">>>");
+    coloured.line("12345");
+    coloured.press("Enter");
+    await coloured.waitForText(/^12345$/m);
+    expect(coloured.screen(true)).toMatch(/\x1b\[33m12345/);
+
+    const plain = start({ NO_COLOR: "1" });
+    await plain.waitForPrompt(">>>");
+    plain.line("12345");
+    plain.press("Enter");
+    await plain.waitForText(/^12345$/m);
+    expect(plain.screen(true)).not.toMatch(/\x1b\[\d+m12345/);
+  });
+});
