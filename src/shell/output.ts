@@ -33,6 +33,23 @@ export class ShellOutput {
     this.rl = undefined;
   }
 
+  /**
+   * Route what others write to `stream` (log lines of the in-process worker on stderr) through
+   * here, so that it too lands above the prompt. Returns the function that undoes it.
+   */
+  capture(stream: NodeJS.WriteStream): () => void {
+    const original = stream.write;
+    stream.write = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown) => {
+      this.write(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString());
+      const done = typeof encoding === "function" ? encoding : callback;
+      if (typeof done === "function") process.nextTick(done as () => void);
+      return true;
+    }) as typeof stream.write;
+    return () => {
+      stream.write = original;
+    };
+  }
+
   /** Print text as whole lines (a final line break is added when missing). */
   line(text: string): void {
     this.print(`${this.takePartial()}${text}\n`);

@@ -60,6 +60,7 @@ class ShellSession {
   private busy = false;
   private inputEnded = false;
   private finished?: () => void;
+  private releaseStderr?: () => void;
   private rl?: readline.Interface;
   private history?: HistoryWriter;
   /** the running block's controller: Ctrl-C aborts it */
@@ -109,6 +110,7 @@ class ShellSession {
       this.out.flush();
       if (terminal && this.exitCode === undefined) this.options.output.write("\n");
       this.out.detach();
+      this.releaseStderr?.();
       this.rl?.close();
       await this.commands.stopDebug().catch(() => {});
       await this.js.close().catch((err) => this.options.output.write(`${this.colors.red(`closing: ${(err as Error).message}`)}\n`));
@@ -163,7 +165,11 @@ class ShellSession {
       completer: terminal ? (line: string) => this.complete(line) : undefined,
     });
     this.rl = rl;
-    if (terminal) this.out.attach(rl);
+    if (terminal) {
+      this.out.attach(rl);
+      // Log lines written to the same terminal must not break the line being typed either.
+      if (process.stderr.isTTY && output !== process.stderr) this.releaseStderr = this.out.capture(process.stderr);
+    }
     rl.on("line", (line) => {
       this.pending.push(line);
       this.pump();
