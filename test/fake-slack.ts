@@ -40,6 +40,8 @@ export class FakeSlack {
   readonly calls: ApiCall[] = [];
   /** envelope ids the client acknowledged */
   readonly acks = new Set<string>();
+  /** envelope ids sent, with the attempt of their last delivery */
+  readonly envelopes = new Map<string, number>();
   /** every socket ever opened, by kind */
   readonly opened: Record<Kind, number> = { socket: 0, rtm: 0 };
   /** tokens the fake accepts */
@@ -51,6 +53,7 @@ export class FakeSlack {
   private readonly http: http.Server;
   private readonly wss = new WebSocketServer({ noServer: true });
   private tsCounter = 0;
+  private lastEnvelope?: { event: Record<string, unknown>; envelopeId: string; attempt: number };
   private changed = new Set<() => void>();
 
   private constructor() {
@@ -102,6 +105,13 @@ export class FakeSlack {
         this.sendEnvelope(l.socket, event, randomUUID(), 0);
       }
     }
+  }
+
+  /** Deliver the last envelope again, as Slack does when it is unsure it arrived. */
+  redeliver(): void {
+    const last = this.lastEnvelope;
+    if (!last) throw new Error("no envelope sent yet");
+    for (const l of this.live) if (l.kind === "socket") this.sendEnvelope(l.socket, last.event, last.envelopeId, last.attempt + 1);
   }
 
   /** Ask clients to reconnect: `disconnect` (Socket Mode) or `goodbye` (RTM). */
@@ -189,6 +199,8 @@ export class FakeSlack {
 
   private sendEnvelope(socket: WebSocket, event: Record<string, unknown>, envelopeId: string, attempt: number): void {
     if (socket.readyState !== socket.OPEN) return;
+    this.envelopes.set(envelopeId, attempt);
+    this.lastEnvelope = { event, envelopeId, attempt };
     socket.send(
       JSON.stringify({
         envelope_id: envelopeId,

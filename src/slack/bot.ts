@@ -3,7 +3,7 @@
 import type { LogLevel, LogSink } from "../builtins.js";
 import type { JobDefinition } from "../definitions.js";
 import type { TaskRecordData } from "../record.js";
-import { CodeRefusedError } from "./errors.js";
+import { CodeRefusedError, SlackApiError } from "./errors.js";
 import { checkCode, normaliseCode, refusalText } from "./injection.js";
 import { cutText, errorText, valueText } from "./reply.js";
 import { resolveTokens } from "./tokens.js";
@@ -140,6 +140,8 @@ export class SlackBot {
     const name = this.api!.userInfo(user).then(
       (u) => u.name,
       (err) => {
+        // An unknown user is remembered as such; any other failure is tried again next time.
+        if (err instanceof SlackApiError && err.error === "user_not_found") return undefined;
         this.users.delete(user);
         throw err;
       },
