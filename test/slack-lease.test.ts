@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../src/backends/memory.js";
 import type { LogSink } from "../src/builtins.js";
 import { parseDefinitions } from "../src/definitions.js";
+import { open } from "../src/jobshell.js";
 import { SlackBots } from "../src/slack/index.js";
 import { FakeSlack } from "./fake-slack.js";
 
@@ -61,6 +62,27 @@ describe("Slack bots across worker processes", () => {
     await fake.until(() => other.active.has("leased") && fake.connected("socket") === 1, 10_000, "the takeover");
     expect(fake.opened.socket).toBe(2);
     await other.sync([]);
+    await fake.until(() => fake.connected("socket") === 0, 10_000, "the socket to close");
+  });
+
+  it("starts one bot for two jobshells with workers on one queue", async () => {
+    process.env.JSTEST_LEASE_BOT = "xoxb-fake-bot";
+    const opened = fake.opened.socket;
+    const options = { backend, slackApiUrl: fake.apiUrl, log };
+    const a = await open(options);
+    const b = await open(options);
+    try {
+      await a.upload(botYaml("${JSTEST_LEASE_BOT}").replace("name: leased", "name: shared-bot"));
+      await fake.until(() => fake.opened.socket === opened + 1, 10_000, "the bot's socket");
+      fake.addUser("U111", "amuro");
+      const from = fake.posted.length;
+      fake.sendDM("U111", "ping");
+      expect((await fake.nextPost("DU111", from)).text).toBe("pong");
+      expect(fake.opened.socket).toBe(opened + 1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
     await fake.until(() => fake.connected("socket") === 0, 10_000, "the socket to close");
   });
 
