@@ -199,6 +199,36 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", () => {
     await t.waitForText("Disconnected the debug channel ['xaas.hotspot.channel']");
   });
 
+  it("runs lines typed while a block runs after it, one block at a time", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("order = []");
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    t.line('await sleep(1); order.push("first")');
+    t.press("Enter");
+    t.line('order.push("second")');
+    t.press("Enter");
+    t.line('order.join(" then ")');
+    t.press("Enter");
+    await t.waitForText("'first then second'");
+  });
+
+  it("takes Tab at the start of a line as indentation, so pasted blocks keep it", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("if (true) {");
+    t.press("Tab");
+    t.line("indented = 7");
+    t.line("}");
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    expect(t.screen()).toMatch(/^\.\.\. \s+indented = 7$/m);
+    t.line("indented");
+    t.press("Enter");
+    await t.waitForText(/^7$/m);
+  });
+
   it("clears the block being typed on Ctrl-C", async () => {
     const t = start();
     await t.waitForPrompt(">>>");

@@ -1,5 +1,7 @@
 // The shell driven as a user drives it with a pipe: `jobshell < file`, through the real command line.
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -138,6 +140,39 @@ describe("the shell with piped input", () => {
     const run = await jobshell('print("before")\n\nexit(3)\nprint("after")\n\n');
     expect(run.stdout).toBe("before\n");
     expect(run.code).toBe(3);
+  });
+
+  it("calls out over HTTP with keyword arguments, as in the source's tutorial", async () => {
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        res.writeHead(201, { "content-type": "application/json" });
+        res.end(JSON.stringify({ taskid: "abc", method: req.method, path: req.url, got: JSON.parse(body) }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const input = [
+        `r = await callout(url="http://127.0.0.1:${port}", path="/tasks", method="POST", body={"topic": "hello.job", "content": {"arg": "hello"}, "expire": 10})`,
+        'taskid = json.loads(r.body)["taskid"]',
+        "print(r.code, taskid, r.body)",
+        "",
+      ].join("\n");
+      const run = await jobshell(input);
+      expect(run.stdout).toBe(
+        '201 abc {"taskid":"abc","method":"POST","path":"/tasks","got":{"topic":"hello.job","content":{"arg":"hello"},"expire":10}}\n',
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  it("stops when a block calls exit(), with its code", async () => {
+    const run = await jobshell('for (const n of [1, 2]) { print(n); if (n == 2) exit(4) }\n\nprint("after")\n\n');
+    expect(run.stdout).toBe("1\n2\n");
+    expect(run.code).toBe(4);
   });
 
   it("shows stats() and the help texts", async () => {

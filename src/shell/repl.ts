@@ -318,6 +318,8 @@ class ShellSession {
   }
 
   private complete(line: string): [string[], string] {
+    // Tab after nothing or a space is indentation (a pasted block), not a request to complete.
+    if (line === "" || /\s$/.test(line)) return [["\t"], ""];
     const word = /[A-Za-z_$][\w$]*$/.exec(line)?.[0] ?? "";
     if (!word) return [[], word];
     const names = Object.getOwnPropertyNames(this.context).filter((n) => n.startsWith(word) && n !== keywordsFunction);
