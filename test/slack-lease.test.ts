@@ -1,5 +1,7 @@
 // A Slack bot runs once per deployment, whatever the number of worker processes; a bot that cannot
 // start says why.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../src/backends/memory.js";
 import type { LogSink } from "../src/builtins.js";
@@ -84,6 +86,32 @@ describe("Slack bots across worker processes", () => {
       await b.close();
     }
     await fake.until(() => fake.connected("socket") === 0, 10_000, "the socket to close");
+  });
+
+  it("stops a bot that is still waiting for Slack at once", async () => {
+    const silent = http.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const bots = new SlackBots({
+        backend,
+        params: { slackApiUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/api`, jobScriptTimeout: 5 },
+        log,
+        issue: async () => "0".repeat(32),
+        env: { JSTEST_BOT: "xoxb-fake-bot" },
+      });
+      const syncing = bots.sync(parseDefinitions(botYaml("${JSTEST_BOT}").replace("name: leased", "name: unanswered"), "<test>"));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const began = performance.now();
+      await bots.stop();
+      await syncing;
+      // Slack's requests time out after 30 s: stopping must not wait for that.
+      expect(performance.now() - began).toBeLessThan(10_000);
+      expect(bots.active.size).toBe(0);
+      expect(logs.join("\n")).not.toContain("bot unanswered could not start");
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 
   it("says which environment variable a token names when it is not set", async () => {

@@ -61,11 +61,13 @@ export class SlackBot {
   /** Resolve the tokens, learn who the bot is, and connect: Socket Mode with an app token, RTM otherwise. */
   async start(): Promise<void> {
     const tokens = resolveTokens(this.definition, this.host.env);
-    this.api = new SlackWebApi(this.host.apiUrl, tokens.token);
+    const signal = this.stopping.signal;
+    this.api = new SlackWebApi(this.host.apiUrl, tokens.token, signal);
     const self = await this.api.authTest();
+    signal.throwIfAborted();
     this.selfId = self.user_id;
     this.transport = tokens.appToken
-      ? new SocketModeTransport(new SlackWebApi(this.host.apiUrl, tokens.appToken), this.host.timings)
+      ? new SocketModeTransport(new SlackWebApi(this.host.apiUrl, tokens.appToken, signal), this.host.timings)
       : new RtmTransport(this.api, this.host.timings);
     await this.transport.start({
       onMessage: (event) => this.onMessage(event),

@@ -64,8 +64,9 @@ export class SlackBots {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.reconciling;
+    // Bots still connecting are stopped too: their start then fails at once.
     await Promise.all([...this.running.keys()].map((name) => this.stopBot(name)));
+    await this.reconciling;
   }
 
   /** One pass at a time; a request during a pass runs one more pass after it. */
@@ -127,9 +128,10 @@ export class SlackBots {
       await bot.start();
       this.failed.delete(definition.name);
     } catch (err) {
-      this.running.delete(definition.name);
+      if (this.running.get(definition.name)?.bot === bot) this.running.delete(definition.name);
       await bot.stop().catch(() => {});
       await this.release(definition.name);
+      if (this.stopped) return;
       const message = (err as Error).message;
       const fatal = err instanceof SlackConfigError || isFatalSlackError(err);
       if (this.failed.get(definition.name)?.message !== message) {

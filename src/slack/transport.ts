@@ -162,12 +162,13 @@ export abstract class ReconnectingSocket implements SlackTransport {
           await this.connect();
           break;
         } catch (err) {
+          if (this.stopped) return;
           this.failures += 1;
           this.hooks?.onStatus?.("reconnecting", (err as Error).message);
           const ms = isFatalSlackError(err) ? this.timings.maxBackoffMs : Math.min(250 * 2 ** this.failures, this.timings.maxBackoffMs);
           await new Promise<void>((resolve) => {
             this.wakeRetry = resolve;
-            this.retryTimer = setTimeout(resolve, ms);
+            this.retryTimer = setTimeout(resolve, ms).unref();
           });
         }
       }

@@ -11,7 +11,8 @@ export interface SlackUser {
 export class SlackWebApi {
   private readonly base: string;
 
-  constructor(baseUrl: string, private readonly token: string) {
+  /** @param signal aborts every call in flight and to come (the bot is stopping) */
+  constructor(baseUrl: string, private readonly token: string, private readonly signal?: AbortSignal) {
     this.base = baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`;
   }
 
@@ -26,7 +27,7 @@ export class SlackWebApi {
           method: "POST",
           headers: { authorization: `Bearer ${this.token}`, "content-type": "application/x-www-form-urlencoded" },
           body,
-          signal: AbortSignal.timeout(30_000),
+          signal: this.signal ? AbortSignal.any([this.signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
         });
       } catch (err) {
         throw new SlackApiError(method, "request_failed", `${(err as Error).message}`, { cause: err });
@@ -34,7 +35,8 @@ export class SlackWebApi {
       // Rate limited: Slack says how long to wait.
       if (response.status === 429 && attempt < 4) {
         const seconds = Number(response.headers.get("retry-after") ?? "1");
-        await new Promise((resolve) => setTimeout(resolve, Math.min(Number.isFinite(seconds) ? seconds : 1, 30) * 1000));
+        await new Promise((resolve) => setTimeout(resolve, Math.min(Number.isFinite(seconds) ? seconds : 1, 30) * 1000).unref());
+        if (this.signal?.aborted) throw new SlackApiError(method, "request_failed", "stopped");
         continue;
       }
       let reply: { ok?: boolean; error?: string } & Record<string, unknown>;
