@@ -128,6 +128,12 @@ describe("the shell's block transform", () => {
     expect(await run("# the answer\n42")).toBe(42);
   });
 
+  it("keeps # lines inside a template string (a YAML text) as they are", async () => {
+    const { run } = shell();
+    const yaml = "# jobs\n- name: x\n  # the topics\n  topics: [a]\n#\n";
+    expect(await run(`# a comment\ntext = \`${yaml}\`\ntext`)).toBe(yaml);
+  });
+
   it("keeps the block's line numbers in the program it makes", () => {
     const program = transformBlock("const a = 1\n\nx = foo(a)", options);
     expect(program.code.split("\n")[2]).toContain("foo(a)");

@@ -291,7 +291,8 @@ class ShellSession {
   /** At the end of piped input: wait for the tasks issued to end, bounded by their expire, so that their debug output is shown. */
   private async waitForIssued(): Promise<void> {
     const { js } = this;
-    const waits = [...js.issued].map(async ([taskid, deadline]) => {
+    const waited = new Set<string>();
+    const wait = async (taskid: string, deadline: number) => {
       const untilExpired = Math.max(0, deadline - Date.now()) / 1000 + 1;
       try {
         await js.waitfor(taskid, { timeout: untilExpired });
@@ -301,8 +302,14 @@ class ShellSession {
           await js.waitfor(taskid, { timeout: js.params.jobScriptTimeout }).catch(() => {});
         }
       }
-    });
-    await Promise.all(waits);
+    };
+    // Jobs may issue tasks of their own while we wait (chains): wait for those too.
+    for (;;) {
+      const next = [...js.issued].filter(([taskid]) => !waited.has(taskid));
+      if (next.length === 0) break;
+      for (const [taskid] of next) waited.add(taskid);
+      await Promise.all(next.map(([taskid, deadline]) => wait(taskid, deadline)));
+    }
     // Lines published just before a task ended may still be on their way from the server.
     if (this.commands.debugOn) await new Promise((resolve) => setTimeout(resolve, js.mode === "memory" ? 20 : 300));
   }

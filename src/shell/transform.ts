@@ -57,30 +57,32 @@ const parseOptions: acorn.Options = {
   locations: true,
 };
 
+const pythonComment = /^([ \t]*)#([ \t]|$)/gm;
+
 /**
- * Python comment lines (`# ...`) read as `//...`: the source's tutorials are full of them. The text
- * keeps its length, so positions in it are positions in the block.
+ * Python comment lines (`# ...`) read as `//...` (or a blank line): the source's tutorials are full
+ * of them. The text keeps its length, so positions in it are positions in the block. `only` limits
+ * the change to the lines whose `#` is at those offsets.
  */
-export function pythonComments(source: string): string {
-  return source.replace(/^([ \t]*)#([ \t]|$)/gm, (_, indent: string, after: string) => (after ? `${indent}//` : `${indent} `));
+export function pythonComments(source: string, only?: ReadonlySet<number>): string {
+  return source.replace(pythonComment, (match: string, indent: string, after: string, offset: number) => {
+    if (only && !only.has(offset + indent.length)) return match;
+    return after ? `${indent}//` : `${indent} `;
+  });
+}
+
+/** Offsets of the `#` of every line that looks like a Python comment. */
+function pythonCommentOffsets(source: string): number[] {
+  return [...source.matchAll(pythonComment)].map((m) => m.index! + m[1].length);
 }
 
 export function transformBlock(block: string, options: TransformOptions): TransformedBlock {
-  let source = pythonComments(block);
-  let program: acorn.Program;
-  let wrapped = false;
-  // `{"topic": "x"}` typed alone is an object, not a block statement.
-  if (/^\s*\{/.test(source) && /\}\s*;?\s*$/.test(source)) {
-    try {
-      program = acorn.parse(`(${source.replace(/;\s*$/, "")})`, parseOptions);
-      source = `(${source.replace(/;\s*$/, "")})`;
-      wrapped = true;
-    } catch {
-      program = parse(source);
-    }
-  } else {
-    program = parse(source);
-  }
+  const candidates = pythonCommentOffsets(block);
+  let { source, program, wrapped, strings } = parseBlock(pythonComments(block));
+  // A `# ...` line inside a template string (a YAML text given to upload()) is text, not a comment.
+  const inString = (at: number) => strings.some(([start, end]) => at >= start && at < end);
+  const comments = new Set(candidates.filter((at) => !inString(at + (wrapped ? 1 : 0))));
+  if (comments.size < candidates.length) ({ source, program, wrapped } = parseBlock(pythonComments(block, comments)));
 
   const edits = new Edits(source);
   rewriteKeywordCalls(program, edits, options);
@@ -108,11 +110,33 @@ export function transformBlock(block: string, options: TransformOptions): Transf
   };
 }
 
-function parse(source: string): acorn.Program {
+interface ParsedBlock {
+  source: string;
+  program: acorn.Program;
+  /** the block was put in parentheses */
+  wrapped: boolean;
+  /** [start, end) of every string and template text */
+  strings: [number, number][];
+}
+
+function parseBlock(text: string): ParsedBlock {
+  const strings: [number, number][] = [];
+  const onToken = (token: acorn.Token) => {
+    if (token.type.label === "string" || token.type.label === "template") strings.push([token.start, token.end]);
+  };
+  // `{"topic": "x"}` typed alone is an object, not a block statement.
+  if (/^\s*\{/.test(text) && /\}\s*;?\s*$/.test(text)) {
+    const source = `(${text.replace(/;\s*$/, "")})`;
+    try {
+      return { source, program: acorn.parse(source, { ...parseOptions, onToken }), wrapped: true, strings };
+    } catch {
+      strings.length = 0;
+    }
+  }
   try {
-    return acorn.parse(source, parseOptions);
+    return { source: text, program: acorn.parse(text, { ...parseOptions, onToken }), wrapped: false, strings };
   } catch (err) {
-    throw toBlockSyntaxError(err, source);
+    throw toBlockSyntaxError(err, text);
   }
 }
 
