@@ -44,9 +44,9 @@ export class FakeSlack {
   readonly envelopes = new Map<string, number>();
   /** every socket ever opened, by kind */
   readonly opened: Record<Kind, number> = { socket: 0, rtm: 0 };
-  /** tokens the fake accepts */
-  readonly botToken = "xoxb-fake-bot";
-  readonly appToken = "xapp-fake-app";
+  /** tokens the fake accepts (a test may change them, as when a token is rotated) */
+  botToken = "xoxb-fake-bot";
+  appToken = "xapp-fake-app";
   /** seconds before an unacked envelope is sent again (Slack: a few seconds) */
   ackTimeoutMs = 3000;
   private live: Live[] = [];
@@ -124,6 +124,11 @@ export class FakeSlack {
   /** Cut every socket without a closing handshake, as a network failure would. */
   dropSockets(): void {
     for (const l of this.live) l.socket.terminate();
+  }
+
+  /** Keep every socket open but stop reading from it (no pongs, no acks), as a half-open link does. */
+  freezeSockets(): void {
+    for (const l of this.live) (l.socket as unknown as { _socket: { pause(): void } })._socket.pause();
   }
 
   /** Resolve once `check` holds, re-checked on every change; reject after `timeoutMs`. */
