@@ -1,12 +1,13 @@
 // The interactive `>>>` shell (SPEC §6) on node:readline, for a terminal and for piped input.
 //
-// Lines go through one queue and one loop, so a block runs only after the previous one has ended
-// (lines typed meanwhile wait their turn). On a terminal, readline draws the prompt and the line
+// Lines wait in one queue and a block runs only after the previous one has ended (lines typed
+// meanwhile wait their turn). On a terminal, readline draws the prompt and the line
 // being typed, and ShellOutput prints everything else above them. Piped: the same block rules,
 // no prompts, no colours; at the end of the input the shell waits for the tasks it issued.
 import * as readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { inspect } from "node:util";
+import type vm from "node:vm";
 import type { JobShell } from "../jobshell.js";
 import { BlockReader, type BlockEvent } from "./blocks.js";
 import { banner, ShellCommands } from "./commands.js";
@@ -20,7 +21,7 @@ export interface ShellOptions {
   history?: string;
   /** colours wanted (the shell also turns them off for NO_COLOR and for output that is not a terminal) */
   color: boolean;
-  /** whether this process runs a worker (shown in the banner) */
+  /** whether this process runs a worker (the banner says so; it reads it from `js` itself) */
   worker: boolean;
   input?: Readable;
   output?: Writable;
@@ -53,7 +54,7 @@ class ShellSession {
   private readonly colors: Colors;
   private readonly commands: ShellCommands;
   private readonly reader: BlockReader;
-  private readonly context: ReturnType<typeof createShellContext>["context"];
+  private readonly context: vm.Context;
   /** lines entered and not handled yet (typed while a block runs, or read ahead from a pipe) */
   private readonly pending: string[] = [];
   /** a block or a command is running */
@@ -176,7 +177,10 @@ class ShellSession {
     });
     rl.on("close", () => {
       // Ctrl-D: stop waiting for the running block. (Piped input ends long before its blocks have run.)
-      if (terminal) this.running?.abort(new BlockCancelled());
+      if (terminal) {
+        this.running?.abort(new BlockCancelled());
+        this.out.detach();
+      }
       this.inputEnded = true;
       this.pump();
     });
@@ -185,7 +189,7 @@ class ShellSession {
   }
 
   private prompt(): void {
-    if (!this.options.terminal || !this.rl || this.exitCode !== undefined) return;
+    if (!this.options.terminal || !this.rl || this.exitCode !== undefined || this.inputEnded) return;
     this.rl.setPrompt(this.reader.collecting ? continuationPrompt : primaryPrompt);
     this.rl.prompt(true);
   }
