@@ -28,10 +28,13 @@ export function runInOwnContext(name: string, code: string, builtins: ScriptBuil
 
   return new Promise<unknown>((resolve, reject) => {
     let over = false;
+    const sleeping = new Set<NodeJS.Timeout>();
     const end = (settle: () => void) => {
       if (over) return;
       over = true;
       clearTimeout(timer);
+      // Code that is cut off leaves no timers behind to keep the process up.
+      for (const t of sleeping) clearTimeout(t);
       settle();
     };
     const timer = setTimeout(() => end(() => reject(new ScriptTimeoutError(seconds))), remaining());
@@ -65,7 +68,15 @@ export function runInOwnContext(name: string, code: string, builtins: ScriptBuil
       qprint: builtins.qprint,
       MU: ((data?: object | null) => builtins.MU(toThisRealm(data) as object | null | undefined)) as SharedBuiltins["MU"],
       json: builtins.json,
-      sleep: bridge(builtins.sleep) as SharedBuiltins["sleep"],
+      sleep: (seconds: number) =>
+        new ContextPromise<void>((wake) => {
+          const t = setTimeout(() => {
+            sleeping.delete(t);
+            wake();
+            drain();
+          }, seconds * 1000);
+          sleeping.add(t);
+        }),
       issue: bridge(builtins.issue) as SharedBuiltins["issue"],
       waitfor: bridge(builtins.waitfor) as SharedBuiltins["waitfor"],
       callout: bridge(builtins.callout) as SharedBuiltins["callout"],
