@@ -199,6 +199,18 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", () => {
     await t.waitForText("Disconnected the debug channel ['xaas.hotspot.channel']");
   });
 
+  it("prints the in-process worker's log lines above the line being typed too", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line('await task("finish")');
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    t.type("still typing");
+    await t.waitForText("finish job done");
+    await t.waitForPrompt(">>> still typing");
+    expect(t.rows().at(-2)).toMatch(/INFO job=finish .*finish job done$/);
+  });
+
   it("runs lines typed while a block runs after it, one block at a time", async () => {
     const t = start();
     await t.waitForPrompt(">>>");

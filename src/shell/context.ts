@@ -2,6 +2,8 @@
 // two never drift apart), the shell's commands, and the source's Python-isms (`dict`, `print`,
 // `True`/`False`/`None`, keyword arguments).
 import { Console } from "node:console";
+import { createRequire } from "node:module";
+import path from "node:path";
 import { Writable } from "node:stream";
 import { inspect } from "node:util";
 import vm from "node:vm";
@@ -95,9 +97,13 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     const done = run();
     if (done) options.track(done);
   };
-  const exit = namedParameters("exit", ["code"], (code = 0) => {
-    throw new ShellExit(Number(code) || 0);
-  });
+  const exit = Object.assign(
+    namedParameters("exit", ["code"], (code = 0) => {
+      throw new ShellExit(Number(code) || 0);
+    }),
+    // Typing `exit` without the parentheses, as in Python.
+    { [inspect.custom]: () => "Use exit() or Ctrl-D (i.e. EOF) to exit" },
+  );
 
   return {
     ...script,
@@ -142,6 +148,8 @@ export function createShellContext(options: ShellContextOptions): { context: vm.
   });
   const sandbox: Record<string, unknown> = {
     console: new Console({ stdout: sink, stderr: sink, colorMode: options.colors.isColorSupported }),
+    // Node's modules and packages, resolved from the working directory.
+    require: createRequire(path.join(process.cwd(), "<shell>")),
   };
   for (const name of hostGlobals) {
     if (name in globalThis) sandbox[name] = (globalThis as Record<string, unknown>)[name];
