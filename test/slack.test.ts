@@ -236,6 +236,24 @@ describe("a Slack bot with code_injection", () => {
   });
 });
 
+describe("a Slack bot when its jobshell closes", () => {
+  it("still answers the message it is working on", async () => {
+    const { fake, js } = await start("coder");
+    try {
+      await fake.until(() => fake.connected("socket") === 1, 10_000, "the bot's socket");
+      const from = fake.posted.length;
+      fake.sendDM(listed.id, "await sleep(0.5)\nreturn 'late answer'");
+      await expect.poll(() => js.metrics.totals().issued, { timeout: 5000 }).toBe(1);
+      await js.close();
+      expect(fake.posted.slice(from).map((p) => p.text)).toEqual(["late answer"]);
+      expect(fake.connected()).toBe(0);
+    } finally {
+      await js.close();
+      await fake.close();
+    }
+  });
+});
+
 describe("a Slack bot over RTM (classic tokens)", () => {
   let fake: FakeSlack;
   let js: JobShell;

@@ -39,6 +39,9 @@ export class SlackBot {
   private selfId?: string;
   private readonly users = new Map<string, { name: Promise<string | undefined>; at: number }>();
   private readonly seen = new Set<string>();
+  /** aborted when the bot closes: no more connecting */
+  private readonly closing = new AbortController();
+  /** aborted when the bot has stopped: no more waiting for replies */
   private readonly stopping = new AbortController();
   private readonly handling = new Set<Promise<void>>();
 
@@ -61,14 +64,16 @@ export class SlackBot {
   /** Resolve the tokens, learn who the bot is, and connect: Socket Mode with an app token, RTM otherwise. */
   async start(): Promise<void> {
     const tokens = resolveTokens(this.definition, this.host.env);
-    const signal = this.stopping.signal;
-    this.api = new SlackWebApi(this.host.apiUrl, tokens.token, signal);
-    const self = await this.api.authTest();
-    signal.throwIfAborted();
+    // Connecting is given up as soon as the bot closes; replies are given up only once it stops.
+    const connecting = this.closing.signal;
+    this.api = new SlackWebApi(this.host.apiUrl, tokens.token, this.stopping.signal);
+    const botApi = new SlackWebApi(this.host.apiUrl, tokens.token, connecting);
+    const self = await botApi.authTest();
+    connecting.throwIfAborted();
     this.selfId = self.user_id;
     this.transport = tokens.appToken
-      ? new SocketModeTransport(new SlackWebApi(this.host.apiUrl, tokens.appToken, signal), this.host.timings)
-      : new RtmTransport(this.api, this.host.timings);
+      ? new SocketModeTransport(new SlackWebApi(this.host.apiUrl, tokens.appToken, connecting), this.host.timings)
+      : new RtmTransport(botApi, this.host.timings);
     await this.transport.start({
       onMessage: (event) => this.onMessage(event),
       onStatus: (status, detail) => {
@@ -78,10 +83,19 @@ export class SlackBot {
     });
   }
 
-  /** Disconnect; replies still being waited for are abandoned. */
-  async stop(): Promise<void> {
-    this.stopping.abort();
+  /**
+   * Disconnect, so that no new message arrives, then give the messages being worked on up to
+   * `graceMs` to be answered (their tasks are running in a worker that is still up).
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.closing.abort();
     await this.transport?.stop();
+    if (this.handling.size > 0 && graceMs > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.handling]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
+    this.stopping.abort();
     await Promise.allSettled([...this.handling]);
   }
 
@@ -115,6 +129,10 @@ export class SlackBot {
         await this.post(event.channel, refusalText(err));
         return;
       }
+    }
+    if (this.closing.signal.aborted) {
+      this.log("warning", `did not run direct message ${event.ts} from ${topic}: the bot is stopping`);
+      return;
     }
     const content = { text: event.text, user: event.user, channel: event.channel, ts: event.ts };
     let taskid: string;
