@@ -25,6 +25,13 @@ describe("normaliseCode", () => {
     expect(normaliseCode("`return 4`")).toBe("return 4");
   });
 
+  it("gives back what the user typed where Slack made a link of it", () => {
+    expect(normaliseCode('return callout({url: "<https://example.com/a?b=1&amp;c=2>"})')).toBe('return callout({url: "https://example.com/a?b=1&c=2"})');
+    expect(normaliseCode('return "<http://example.com|example.com>"')).toBe('return "example.com"');
+    expect(normaliseCode('return "<mailto:a@b.io|a@b.io>"')).toBe('return "a@b.io"');
+    expect(normaliseCode("return 1 &lt; 2 &amp;&amp; 3 &gt; 2")).toBe("return 1 < 2 && 3 > 2");
+  });
+
   it("undoes exactly Slack's three escapes, &amp; last", () => {
     expect(normaliseCode("a &lt; b &amp;&amp; c &gt; d")).toBe("a < b && c > d");
     expect(normaliseCode('"&amp;lt;"')).toBe('"&lt;"');

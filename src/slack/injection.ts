@@ -9,12 +9,17 @@ import type { RegisteredJob } from "../registry.js";
 import { runInOwnContext } from "./code-context.js";
 import { CodeRefusedError } from "./errors.js";
 
-/** The code inside a message: fenced blocks (or inline backticks) unwrapped, Slack's escapes undone. */
+/** The code inside a message: fenced blocks (or inline backticks) unwrapped, Slack's link markup and escapes undone. */
 export function normaliseCode(text: string): string {
   let code = text.trim();
   const fenced = [...code.matchAll(/```(?:[a-zA-Z]+[ \t]*\n)?([\s\S]*?)```/g)];
   if (fenced.length > 0) code = fenced.map((m) => m[1]).join("\n");
   else if (/^`[^`]+`$/.test(code)) code = code.slice(1, -1);
+  // Slack turns what looks like a link into markup: `<http://x.io|x.io>` for a typed `x.io`, `<https://x.io>`
+  // for a typed URL. A literal `<` always arrives escaped, so every `<...>` here is Slack's markup.
+  code = code
+    .replace(/<(?:https?|mailto):[^|>]*\|([^>]*)>/g, "$1")
+    .replace(/<((?:https?|mailto):[^|>]*)>/g, "$1");
   // Slack escapes exactly these three; `&amp;` last, so that `&amp;lt;` stays the text `&lt;`.
   return code.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&").trim();
 }
