@@ -52,6 +52,12 @@ class Terminal {
     this.tmux("send-keys", "-t", "shell", ...keys);
   }
 
+  /** Paste text as a terminal does (all at once). */
+  paste(text: string): void {
+    execFileSync("tmux", ["-L", this.socket, "load-buffer", "-"], { input: text });
+    this.tmux("paste-buffer", "-t", "shell");
+  }
+
   /** Type a line and press Enter. */
   line(text: string): void {
     this.type(text);
@@ -239,6 +245,30 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", () => {
     t.line("indented");
     t.press("Enter");
     await t.waitForText(/^7$/m);
+  });
+
+  it("shows a pasted tutorial as in the source: each line after its prompt, output after the block", async () => {
+    const t = start({}, ["--jobs", "samples/jobs"]);
+    await t.waitForPrompt(">>>");
+    t.paste('debug()\nawait task("hello", dict(name="amuro"))\nawait task("world", dict(name="amuro"))\n\n');
+    await t.waitForText("Bye, amuro");
+    await t.waitForPrompt(">>>");
+    const rows = t.rows();
+    const from = rows.indexOf(">>> debug()");
+    expect(rows.slice(from, from + 6)).toEqual([
+      ">>> debug()",
+      "Disconnected the currently subscribed channel and connected to the debug channel ['xaas.hotspot.channel']",
+      "debug channel connected",
+      '>>> await task("hello", dict(name="amuro"))',
+      '... await task("world", dict(name="amuro"))',
+      "...",
+    ]);
+    // The jobs run while the block runs: their lines and the block's value may come in either order.
+    const after = rows.slice(from + 6);
+    expect(after).toContain("Hello, amuro");
+    expect(after).toContain("Bye, amuro");
+    expect(after.some((row) => /^'[0-9a-f]{32}'$/.test(row))).toBe(true);
+    expect(after.at(-1)).toBe(">>>");
   });
 
   it("clears the block being typed on Ctrl-C", async () => {

@@ -13,6 +13,7 @@ import { BlockReader, type BlockEvent } from "./blocks.js";
 import { banner, ShellCommands } from "./commands.js";
 import { createShellContext, keywordsFunction } from "./context.js";
 import { BlockCancelled, formatError, runBlock } from "./evaluate.js";
+import { InputGate, type TerminalInput } from "./gate.js";
 import { historyPath, historySize, HistoryWriter, readHistory } from "./history.js";
 import { makeColors, ShellOutput, type Colors } from "./output.js";
 
@@ -63,6 +64,8 @@ class ShellSession {
   private finished?: () => void;
   private releaseStderr?: () => void;
   private rl?: readline.Interface;
+  /** on a terminal: holds what is typed while a block runs */
+  private gate?: InputGate;
   private history?: HistoryWriter;
   /** the running block's controller: Ctrl-C aborts it */
   private running?: AbortController;
@@ -113,6 +116,7 @@ class ShellSession {
       this.out.detach();
       this.releaseStderr?.();
       this.rl?.close();
+      this.gate?.detach();
       await this.commands.stopDebug().catch(() => {});
       await this.js.close().catch((err) => this.options.output.write(`${this.colors.red(`closing: ${(err as Error).message}`)}\n`));
       process.off("unhandledRejection", onRejection);
@@ -133,9 +137,11 @@ class ShellSession {
       const event = this.reader.push(line);
       if (event.kind === "run" || event.kind === "command") {
         this.busy = true;
+        this.gate?.shut();
         void this.handle(event).then(() => {
           this.busy = false;
           if (this.pending.length === 0) this.prompt();
+          this.gate?.release();
           this.pump();
         });
         return;
@@ -156,8 +162,9 @@ class ShellSession {
         this.history = new HistoryWriter(file, (m) => this.warn(m));
       }
     }
+    if (terminal) this.gate = new InputGate(input as TerminalInput, () => this.interrupt());
     const rl = readline.createInterface({
-      input,
+      input: (this.gate as unknown as NodeJS.ReadableStream | undefined) ?? input,
       output: terminal ? output : undefined,
       terminal,
       history,
@@ -271,9 +278,10 @@ class ShellSession {
   private interrupt(): void {
     const rl = this.rl as (readline.Interface & { line: string; cursor: number; prevRows?: number }) | undefined;
     if (!rl) return;
-    if (this.running) {
+    if (this.busy) {
+      // A command (debug(), stats()) finishes on its own; a block stops being waited for.
       this.pending.length = 0;
-      this.running.abort(new BlockCancelled());
+      this.running?.abort(new BlockCancelled());
       return;
     }
     const typed = rl.line.length > 0 || this.reader.collecting;
