@@ -3,6 +3,7 @@
 // the right prompt (`>>> `, `... `) and a pasted tutorial looks as it does in the source document.
 // Ctrl-C is never held: it interrupts the running block at once and drops what was typed ahead.
 import { EventEmitter } from "node:events";
+import { StringDecoder } from "node:string_decoder";
 
 /** The parts of a terminal input stream readline uses. */
 export interface TerminalInput extends NodeJS.ReadableStream {
@@ -16,7 +17,9 @@ export class InputGate extends EventEmitter {
   readonly isTTY = true;
   private open = true;
   private held = "";
-  private readonly onData = (chunk: Buffer | string) => this.receive(String(chunk));
+  /** a character split between two chunks of a paste is put together again */
+  private readonly decoder = new StringDecoder("utf8");
+  private readonly onData = (chunk: Buffer | string) => this.receive(typeof chunk === "string" ? chunk : this.decoder.write(chunk));
   private readonly onEnd = () => this.emit("end");
 
   constructor(
