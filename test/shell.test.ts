@@ -127,6 +127,14 @@ describe("the shell with piped input", () => {
     expect(run.code).toBe(0);
   });
 
+  it("waits at the end of the input no longer than the tasks' expire when no worker takes them", async () => {
+    const began = Date.now();
+    const run = await jobshell('debug()\nt = await task("hello", dict(name="nobody"), expire=1)\n', ["--jobs", "samples/jobs", "--no-worker"]);
+    expect(run.stdout).not.toContain("Hello, nobody");
+    expect(run.code).toBe(0);
+    expect(Date.now() - began).toBeLessThan(15_000);
+  });
+
   it("adds jobs at run time with upload() and load(), and lists them with jobs()", async () => {
     const input = `await upload(\`${slowJob}\`)\n\nawait load("samples/jobs/failure.yaml")\n\njobs()\n`;
     const run = await jobshell(input, []);
