@@ -2,6 +2,7 @@
 // same list plus its commands, so the two never drift apart.
 import { format } from "node:util";
 import { MU } from "./mu.js";
+import type { Transaction } from "./transaction.js";
 
 export interface Logger {
   debug(...args: unknown[]): void;
@@ -61,7 +62,7 @@ export function sleep(seconds: number): Promise<void> {
 }
 
 /** The builtins that are the same for every task, in the order the compiled script takes them. */
-export const sharedBuiltinNames = ["qprint", "MU", "json", "sleep", "issue", "waitfor", "callout"] as const;
+export const sharedBuiltinNames = ["qprint", "MU", "json", "sleep", "issue", "waitfor", "callout", "transaction"] as const;
 
 export interface SharedBuiltins {
   /** console.log-style formatting, published to the debug channel */
@@ -73,6 +74,8 @@ export interface SharedBuiltins {
   issue: (topic: string, content?: Record<string, unknown>, expire?: number | { expire?: number }) => Promise<string>;
   waitfor: (taskid: string, timeout?: number | { timeout?: number }) => Promise<MU>;
   callout: (...args: unknown[]) => Promise<unknown>;
+  /** begin or take up a transaction (SPEC §9): `transaction("order-42")`, `transaction(task.content)` */
+  transaction?: (what?: unknown, data?: Record<string, unknown>) => Promise<Transaction>;
 }
 
 /** Everything in scope of a job script: the shared builtins, the task being processed and its logger. */

@@ -87,3 +87,19 @@ export class ClosedError extends JobshellError {
     super("this jobshell instance is closed");
   }
 }
+
+/** A transaction was asked to move to a status its current status does not lead to (SPEC §9). */
+export class IllegalTransitionError extends JobshellError {
+  override readonly code = "ILLEGAL_TRANSITION";
+  constructor(
+    readonly xname: string,
+    readonly from: string,
+    readonly to: string,
+    readonly allowed: readonly string[],
+  ) {
+    super(
+      `transaction ${xname} cannot go from ${from} to ${to}` +
+        (allowed.length > 0 ? ` (from ${from} it may go to ${allowed.join(", ")})` : ` (${from} is final)`),
+    );
+  }
+}

@@ -13,6 +13,7 @@ import { expiresAt, formatTimestamp, hasEnded, type TaskRecordData } from "./rec
 import { Registry } from "./registry.js";
 import { injectionRunner, SlackBots } from "./slack/index.js";
 import { newTask, type ExpireArgument } from "./task.js";
+import { Transactions, type Transaction } from "./transaction.js";
 import { Worker } from "./worker.js";
 
 export interface OpenOptions extends Partial<Params> {
@@ -84,6 +85,7 @@ export class JobShell {
   private stopWatching?: () => Promise<void>;
   private subscriptions = new Set<() => Promise<void>>();
   private closed = false;
+  private transactionsOf?: Transactions;
 
   constructor(
     readonly backend: Backend,
@@ -142,6 +144,19 @@ export class JobShell {
     const record = await this.backend.record(taskid);
     if (record && hasEnded(record.status)) this.issued.delete(taskid);
     return record && recordMU(record);
+  }
+
+  /** The transactions of this instance (SPEC §9). */
+  get transactions(): Transactions {
+    return (this.transactionsOf ??= new Transactions({
+      events: this.params.jobTransactionEvent,
+      issue: (topic, content, expire) => this.task(topic, content, expire),
+    }));
+  }
+
+  /** Begin a transaction by name, or take up one known by name or from an event's content (see Transactions.open). */
+  transaction(what?: unknown, data?: Record<string, unknown>): Promise<Transaction> {
+    return this.transactions.open(what, data);
   }
 
   /** Receive every qprint line of every worker on this queue. */
@@ -249,6 +264,7 @@ export class JobShell {
     issue: (topic, content, expire) => this.task(topic, content, expire),
     waitfor: (taskid, timeout) => this.waitfor(taskid, timeout),
     callout: (request) => callout(request as CalloutRequest, this.params.apiUrl, this.options.apiToken),
+    transaction: (what, data) => this.transaction(what, data),
   };
 
   private async addJobs(definitions: JobDefinition[], replace: boolean): Promise<string[]> {

@@ -90,6 +90,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     ),
     callout: (...args: unknown[]) =>
       callout(recordArguments("callout", args) as CalloutRequest, js.params.apiUrl, process.env.JOBSHELL_API_TOKEN),
+    transaction: namedParameters("transaction", ["name", "data"], (name, data) => js.transaction(name, data)),
   };
 
   // A command called inside a block prints when it has finished, before the block ends.

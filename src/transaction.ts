@@ -1,0 +1,249 @@
+// The transaction lifecycle (SPEC §9): the ten statuses of the source, the moves allowed between
+// them, and, with job_transaction_event on, one `Transaction.<Status>` task per change so that
+// jobs can react to it (saga choreography).
+import { randomUUID } from "node:crypto";
+import { IllegalTransitionError } from "./errors.js";
+import { isMU } from "./mu.js";
+import { formatTimestamp, nowMs } from "./record.js";
+
+export const transactionStatuses = [
+  "Processing",
+  "Complete",
+  "Suspending",
+  "RecoveryProcessing",
+  "RecoveryComplete",
+  "ForceRecoveryComplete",
+  "Aborted",
+  "Cancelling",
+  "Cancelled",
+  "ForceCancelled",
+] as const;
+
+export type TransactionStatus = (typeof transactionStatuses)[number];
+
+/**
+ * Where each status may go. A transaction begins in Processing. Forward work ends in Complete; a
+ * failure aborts it; from Aborted it is recovered (forward) or cancelled (backward, the saga's
+ * compensation), or an operator forces either end. A finished transaction may still be cancelled.
+ */
+export const transitions: Readonly<Record<TransactionStatus, readonly TransactionStatus[]>> = {
+  Processing: ["Complete", "Suspending", "Aborted", "Cancelling"],
+  Suspending: ["Processing", "Aborted", "Cancelling"],
+  Complete: ["Cancelling"],
+  Aborted: ["RecoveryProcessing", "ForceRecoveryComplete", "Cancelling", "ForceCancelled"],
+  RecoveryProcessing: ["RecoveryComplete", "Aborted"],
+  RecoveryComplete: ["Cancelling"],
+  ForceRecoveryComplete: ["Cancelling"],
+  Cancelling: ["Cancelled", "Aborted", "ForceCancelled"],
+  Cancelled: [],
+  ForceCancelled: [],
+};
+
+/** The topic of the task issued when a transaction enters `status`. */
+export function transactionTopic(status: TransactionStatus): string {
+  return `Transaction.${status}`;
+}
+
+export function isTransactionStatus(value: unknown): value is TransactionStatus {
+  return typeof value === "string" && (transactionStatuses as readonly string[]).includes(value);
+}
+
+/** The content of a `Transaction.<Status>` task: the transaction's data, then these fields. */
+export interface TransactionEvent {
+  xid: string;
+  xname: string;
+  status: TransactionStatus;
+  /** null for the event of Processing at begin */
+  previousStatus: TransactionStatus | null;
+  /** when the change happened, formatted like a record's times */
+  at: string;
+  [key: string]: unknown;
+}
+
+export interface TransactionsOptions {
+  /** issue a task per change (job_transaction_event) */
+  events: boolean;
+  /** how events are issued: the library's task() */
+  issue(topic: string, content: Record<string, unknown>, expire: number): Promise<string>;
+  /** expire of the event tasks, in seconds (default 60) */
+  eventExpire?: number;
+  /** transactions remembered by this process (default 10000); the oldest are forgotten first */
+  limit?: number;
+}
+
+/** One transaction as this process knows it. */
+export class Transaction {
+  status: TransactionStatus;
+  previousStatus: TransactionStatus | null;
+  /** data carried in every event of this transaction (an order id, what was reserved, ...) */
+  readonly data: Record<string, unknown>;
+
+  constructor(
+    private readonly owner: Transactions,
+    readonly xid: string,
+    readonly xname: string,
+    status: TransactionStatus,
+    previousStatus: TransactionStatus | null,
+    data: Record<string, unknown>,
+  ) {
+    this.status = status;
+    this.previousStatus = previousStatus;
+    this.data = data;
+  }
+
+  /** The statuses this transaction may go to next. */
+  get next(): readonly TransactionStatus[] {
+    return transitions[this.status];
+  }
+
+  /**
+   * Move to `status`, adding `data` to what the transaction carries. Throws IllegalTransitionError
+   * (nothing changes) when the current status does not lead there. With events on, resolves with the
+   * taskid of the `Transaction.<Status>` task; if that task cannot be issued the change is undone.
+   */
+  async to(status: TransactionStatus, data?: Record<string, unknown>): Promise<string | undefined> {
+    if (!isTransactionStatus(status)) {
+      throw new TypeError(`transaction.to(): status must be one of ${transactionStatuses.join(", ")}, got ${JSON.stringify(status)}`);
+    }
+    const extra = plainData(data, "transaction.to()");
+    const from = this.status;
+    if (!transitions[from].includes(status)) throw new IllegalTransitionError(this.xname, from, status, transitions[from]);
+    // The status changes before any await, so two concurrent moves from one status cannot both pass.
+    const previousBefore = this.previousStatus;
+    this.status = status;
+    this.previousStatus = from;
+    const saved = { ...this.data };
+    Object.assign(this.data, extra);
+    try {
+      return await this.owner.announce(this);
+    } catch (err) {
+      if (this.status === status) {
+        this.status = from;
+        this.previousStatus = previousBefore;
+        for (const key of Object.keys(this.data)) delete this.data[key];
+        Object.assign(this.data, saved);
+      }
+      throw err;
+    }
+  }
+
+  /** The content of the event for the current status. */
+  event(): TransactionEvent {
+    return {
+      ...this.data,
+      xid: this.xid,
+      xname: this.xname,
+      status: this.status,
+      previousStatus: this.previousStatus,
+      at: formatTimestamp(nowMs()),
+    };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { xid: this.xid, xname: this.xname, status: this.status, previousStatus: this.previousStatus, data: this.data };
+  }
+}
+
+/** The transactions of one jobshell instance. */
+export class Transactions {
+  private readonly byXid = new Map<string, Transaction>();
+  private readonly byName = new Map<string, Transaction>();
+
+  constructor(private readonly options: TransactionsOptions) {}
+
+  /** Begin a new transaction in Processing (issuing `Transaction.Processing` when events are on). */
+  async begin(xname?: string, data?: Record<string, unknown>): Promise<Transaction> {
+    if (xname !== undefined && (typeof xname !== "string" || xname === "")) {
+      throw new TypeError(`transaction(): the name must be a non-empty string, got ${JSON.stringify(xname)}`);
+    }
+    const extra = plainData(data, "transaction()");
+    const xid = randomUUID().replace(/-/g, "");
+    const tx = new Transaction(this, xid, xname ?? xid, "Processing", null, { ...extra });
+    this.remember(tx);
+    try {
+      await this.announce(tx);
+    } catch (err) {
+      this.forget(tx);
+      throw err;
+    }
+    return tx;
+  }
+
+  /**
+   * The `transaction(...)` builtin:
+   * - a name: the transaction of that name this process knows, or a new one begun under it;
+   * - the content of a `Transaction.<Status>` event (`task.content` in a job): that transaction, at
+   *   the status the event tells, so that a job in any process can move it on;
+   * - nothing: a new transaction named after its xid.
+   */
+  async open(what?: unknown, data?: Record<string, unknown>): Promise<Transaction> {
+    if (what === undefined || what === null) return this.begin(undefined, data);
+    if (typeof what === "string") {
+      const known = this.byName.get(what);
+      if (known) {
+        Object.assign(known.data, plainData(data, "transaction()"));
+        return known;
+      }
+      return this.begin(what, data);
+    }
+    return this.fromEvent(what);
+  }
+
+  /** The transaction an event describes: the one this process knows by its xid, or one rebuilt from the event. */
+  fromEvent(event: unknown): Transaction {
+    const plain = (isMU(event) ? (event as { dictionary: unknown }).dictionary : event) as Record<string, unknown> | null;
+    if (plain === null || typeof plain !== "object" || typeof plain.xid !== "string" || !isTransactionStatus(plain.status)) {
+      throw new TypeError("transaction(): give a name, or the content of a Transaction.<Status> task (with xid and status)");
+    }
+    const known = this.byXid.get(plain.xid);
+    if (known) return known;
+    const { xid, xname, status, previousStatus, at: _at, ...data } = plain;
+    const tx = new Transaction(
+      this,
+      xid as string,
+      typeof xname === "string" && xname !== "" ? xname : (xid as string),
+      status as TransactionStatus,
+      isTransactionStatus(previousStatus) ? previousStatus : null,
+      data,
+    );
+    this.remember(tx);
+    return tx;
+  }
+
+  /** The transaction this process knows under `xname` or `xid`. */
+  get(nameOrXid: string): Transaction | undefined {
+    return this.byName.get(nameOrXid) ?? this.byXid.get(nameOrXid);
+  }
+
+  /** @internal Issue the event of the transaction's current status, when events are on. */
+  async announce(tx: Transaction): Promise<string | undefined> {
+    if (!this.options.events) return undefined;
+    return this.options.issue(transactionTopic(tx.status), tx.event(), this.options.eventExpire ?? 60);
+  }
+
+  private remember(tx: Transaction): void {
+    this.byXid.set(tx.xid, tx);
+    this.byName.set(tx.xname, tx);
+    const limit = this.options.limit ?? 10_000;
+    for (const oldest of this.byXid.values()) {
+      if (this.byXid.size <= limit) break;
+      this.forget(oldest);
+    }
+  }
+
+  private forget(tx: Transaction): void {
+    this.byXid.delete(tx.xid);
+    if (this.byName.get(tx.xname) === tx) this.byName.delete(tx.xname);
+  }
+}
+
+function plainData(data: unknown, what: string): Record<string, unknown> {
+  if (data === undefined || data === null) return {};
+  const plain = isMU(data) ? (data as { dictionary: unknown }).dictionary : data;
+  if (typeof plain !== "object" || Array.isArray(plain)) {
+    throw new TypeError(`${what}: data must be a plain object, got ${Array.isArray(plain) ? "an array" : typeof plain}`);
+  }
+  const reserved = Object.keys(plain as object).filter((k) => ["xid", "xname", "status", "previousStatus", "at"].includes(k));
+  if (reserved.length > 0) throw new TypeError(`${what}: data may not set ${reserved.join(", ")} (the transaction sets them)`);
+  return structuredClone(plain as Record<string, unknown>);
+}
