@@ -22,7 +22,17 @@ export class ShellOutput {
   /** text written without its final line break yet (`print(x, end="")`) */
   private partial = "";
 
-  constructor(readonly stream: Writable) {}
+  /** the stream failed (a closed pipe): nothing more is written */
+  private broken = false;
+
+  constructor(readonly stream: Writable) {
+    stream.on("error", () => (this.broken = true));
+  }
+
+  /** Whether the output can still be written. */
+  get writable(): boolean {
+    return !this.broken;
+  }
 
   /** From now on, redraw this interface's prompt and typed line after printing. */
   attach(rl: readline.Interface): void {
@@ -75,6 +85,7 @@ export class ShellOutput {
   }
 
   private print(text: string): void {
+    if (this.broken) return;
     const rl = this.rl;
     if (!rl || !rl.terminal) {
       this.stream.write(text);

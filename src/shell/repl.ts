@@ -112,13 +112,13 @@ class ShellSession {
     } finally {
       this.history?.flush();
       this.out.flush();
-      if (terminal && this.exitCode === undefined) this.options.output.write("\n");
+      if (terminal && this.exitCode === undefined && this.out.writable) this.options.output.write("\n");
       this.out.detach();
       this.releaseStderr?.();
       this.rl?.close();
       this.gate?.detach();
       await this.commands.stopDebug().catch(() => {});
-      await this.js.close().catch((err) => this.options.output.write(`${this.colors.red(`closing: ${(err as Error).message}`)}\n`));
+      await this.js.close().catch((err) => this.out.line(this.colors.red(`closing: ${(err as Error).message}`)));
       process.off("unhandledRejection", onRejection);
       process.off("uncaughtException", onException);
     }
@@ -154,6 +154,13 @@ class ShellSession {
 
   private open(): void {
     const { input, output, terminal } = this.options;
+    // A closed output (`jobshell < file | head`) ends the shell: nobody reads what it would print.
+    output.on("error", () => {
+      this.exitCode ??= 1;
+      this.pending.length = 0;
+      this.running?.abort(new BlockCancelled());
+      this.pump();
+    });
     let history: string[] = [];
     if (terminal) {
       const file = this.options.history === undefined ? historyPath() : this.options.history.trim() || undefined;
