@@ -183,6 +183,19 @@ describe("the shell with piped input", () => {
     expect(run.code).toBe(4);
   });
 
+  it("ends when nobody reads its output any more (jobshell < file | head -1)", async () => {
+    const input = 'print("x".repeat(1000))\n\n'.repeat(5000);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, [cli], { cwd: root, env: { ...process.env, JOBSHELL_HISTORY: "", REDIS_URL: "", AMQP_URL: "" } });
+      child.stdout.once("data", () => child.stdout.destroy());
+      child.stdin.on("error", () => {}); // it may stop reading before all of it is written
+      child.on("error", reject);
+      child.on("close", resolve);
+      child.stdin.end(input);
+    });
+    expect(code).toBe(1);
+  });
+
   it("shows stats() and the help texts", async () => {
     const run = await jobshell("stats()\nhelp()\ncommands()\n");
     expect(run.stdout).toMatch(/mode:\s+memory/);
