@@ -177,6 +177,8 @@ class ShellSession {
       history,
       historySize,
       prompt: primaryPrompt,
+      // A file written on Windows: "\r\n" is one line break, however the chunks fall.
+      crlfDelay: Infinity,
       completer: terminal ? (line: string) => this.complete(line) : undefined,
     });
     this.rl = rl;
