@@ -16,6 +16,7 @@ export interface BackendUnderTest {
 
 /** RabbitMQ for the AMQP mode: AMQP_URL, or the local broker. */
 export const amqpUrl = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
 const memoryQueues = new Map<string, MemoryBackend>();
 
@@ -47,7 +48,41 @@ export const backends: BackendUnderTest[] = [
     cleanup: async (namespace) =>
       (await import("../src/backends/amqp.js")).deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`),
   },
+  {
+    name: "redis",
+    unavailable: async () => {
+      const { Redis } = await import("ioredis");
+      const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      try {
+        await probe.connect();
+        await probe.ping();
+        return undefined;
+      } catch (err) {
+        return `Redis at ${redisUrl}: ${(err as Error).message}`;
+      } finally {
+        probe.disconnect();
+      }
+    },
+    connect: async (options) => (await import("../src/backends/redis.js")).createRedisBackend(redisUrl, options),
+    cleanup: async (namespace) => deleteRedisNamespace(namespace),
+  },
 ];
+
+/** Delete the keys a test's namespace left in Redis (never the whole database: it is shared). */
+export async function deleteRedisNamespace(namespace: string): Promise<void> {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${namespace}:*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
 
 export function uniqueNamespace(label: string): string {
   return `jstest-${label}-${randomBytes(4).toString("hex")}`;

@@ -1,0 +1,415 @@
+// Redis mode (the source's design): tasks wait in a Normal list; a worker moves a batch into its own
+// Backup list in one atomic step and removes each task from there only when its record is finished;
+// tasks of a worker whose heartbeat lapsed are moved, atomically, to the Recovery list, which workers
+// take from first. So a task is always in exactly one list until it has ended: none is lost.
+// Keys (prefix `jobshell:` unless a namespace is given):
+//   <p>normal, <p>recovery, <p>backup:<worker>   lists of taskids
+//   <p>task:<taskid>                             the record (a hash), kept task_record_ttl
+//   <p>workers, <p>alive:<worker>                 the workers, and their heartbeats (with a TTL)
+//   <p>jobs                                      job definitions (name → JSON), shared by every process
+//   <p>ended, <p>jobs-changed                    pub/sub: a task ended; the job set changed
+// The debug channel is the plain pub/sub channel `debug_channel` (xaas.hotspot.channel).
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { Redis, type RedisOptions } from "ioredis";
+import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../backend.js";
+import { mergeDefinitions, type JobDefinition } from "../definitions.js";
+import { ConnectionError, ParameterError, QueueFullError } from "../errors.js";
+import { maskUrl } from "../params.js";
+import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
+import * as scripts from "./redis/scripts.js";
+
+export interface RedisBackendOptions extends BackendOptions {
+  /** seconds without a heartbeat after which a worker is presumed dead and its tasks rescued */
+  heartbeatTtl?: number;
+  /** reports errors handled by retrying (a lost connection, say) */
+  onError?: (err: unknown) => void;
+}
+
+/** How long one blocking wait for a task lasts before the worker looks again (seconds). */
+const blockSeconds = 1;
+
+interface RedisLease extends Lease {
+  /** `<worker>:<attempt>` once started: only this owner may finish the task */
+  owner?: string;
+}
+
+type ScriptName = keyof typeof scripts;
+
+export async function createRedisBackend(url: string, options: RedisBackendOptions): Promise<Backend> {
+  const backend = new RedisBackend(url, options);
+  await backend.connect();
+  return backend;
+}
+
+export class RedisBackend implements Backend {
+  readonly mode = "redis";
+  readonly location: string;
+  readonly jobs: JobStore;
+  /** this process's worker identity: its Backup list and heartbeat are named after it */
+  readonly workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+
+  private readonly client: Redis;
+  private readonly subscriber: Redis;
+  private blocker?: Redis;
+  private readonly prefix: string;
+  private readonly keys: { normal: string; recovery: string; backup: string; workers: string; alive: string };
+  private readonly ttlMs: number;
+  private readonly heartbeatTtlMs: number;
+  private readonly channels: { ended: string; jobs: string; debug: string };
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly debugListeners = new Set<(line: string) => void>();
+  private readonly jobWatchers = new Set<() => void>();
+  /** taskids this worker has taken and not yet finished or given back */
+  private readonly held = new Set<string>();
+  private heartbeat?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly url: string, private readonly options: RedisBackendOptions) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ParameterError(`redis_url is not a valid URL: ${maskUrl(url)}`);
+    }
+    if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+      throw new ParameterError(`redis_url must start with redis:// or rediss://, got ${maskUrl(url)}`);
+    }
+    this.location = maskUrl(url);
+    this.prefix = `${options.namespace ?? "jobshell"}:`;
+    const p = this.prefix;
+    this.keys = {
+      normal: `${p}normal`,
+      recovery: `${p}recovery`,
+      backup: `${p}backup:${this.workerId}`,
+      workers: `${p}workers`,
+      alive: `${p}alive:${this.workerId}`,
+    };
+    this.channels = { ended: `${p}ended`, jobs: `${p}jobs-changed`, debug: options.debugChannel };
+    this.ttlMs = Math.round(options.taskRecordTtl * 1000);
+    this.heartbeatTtlMs = (options.heartbeatTtl ?? 10) * 1000;
+    const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 20, connectionName: `jobshell:${this.workerId}` };
+    this.client = new Redis(url, { ...common, enableAutoPipelining: true });
+    this.subscriber = new Redis(url, common);
+    for (const name of Object.keys(scripts) as ScriptName[]) this.client.defineCommand(name, { lua: scripts[name] });
+    this.jobs = new RedisJobStore(this);
+  }
+
+  async connect(): Promise<void> {
+    try {
+      await this.client.connect();
+      await this.client.ping();
+      await this.subscriber.connect();
+    } catch (err) {
+      this.client.disconnect();
+      this.subscriber.disconnect();
+      throw new ConnectionError(`cannot use Redis at ${this.location}: ${(err as Error).message}`, { cause: err });
+    }
+    const report = (err: unknown) => this.options.onError?.(err);
+    this.client.on("error", report);
+    this.subscriber.on("error", report);
+    // A reply lost with the connection may have moved a task into Backup that this worker never saw.
+    this.client.on("ready", () => {
+      if (this.heartbeat) this.run("releaseOrphans", [this.keys.backup, this.keys.recovery], [...this.held]).catch(report);
+    });
+    this.subscriber.on("message", (channel: string, message: string) => this.onMessage(channel, message));
+    await this.subscriber.subscribe(this.channels.ended, this.channels.jobs);
+  }
+
+  /** Run a Lua script of ./redis/scripts.ts. */
+  run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const command = (this.client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name];
+    return command.call(this.client, keys.length, ...keys, ...args);
+  }
+
+  key(kind: "jobs" | "lease", name = ""): string {
+    return kind === "jobs" ? `${this.prefix}jobs` : `${this.prefix}lease:${name}`;
+  }
+
+  get commands(): Redis {
+    return this.client;
+  }
+
+  get jobsChannel(): string {
+    return this.channels.jobs;
+  }
+
+  addJobWatcher(watcher: () => void): () => void {
+    this.jobWatchers.add(watcher);
+    return () => this.jobWatchers.delete(watcher);
+  }
+
+  // --- the queue ---------------------------------------------------------------------------
+
+  async push(task: QueuedTask, limit: number): Promise<void> {
+    const pushed = await this.run("push", [this.keys.normal, this.recordKey(task.taskid)], [
+      limit,
+      this.ttlMs,
+      task.taskid,
+      task.topic,
+      JSON.stringify(task.content),
+      task.expire,
+      task.createdAt,
+      task.job ?? "",
+    ]);
+    if (pushed === 0) throw new QueueFullError(limit);
+  }
+
+  async take(max: number, signal: AbortSignal): Promise<Lease[]> {
+    this.startHeartbeat();
+    const recordPrefix = `${this.prefix}task:`;
+    for (;;) {
+      if (signal.aborted || this.closed) return [];
+      let rows = (await this.run("take", [this.keys.normal, this.keys.recovery, this.keys.backup], [recordPrefix, max])) as string[][];
+      if (rows.length === 0) {
+        // Nothing waiting: block on Normal (bounded, so a stop or a failover is noticed), then take the rest.
+        const first = await this.blockingConnection().blmove(this.keys.normal, this.keys.backup, "LEFT", "RIGHT", blockSeconds);
+        if (first === null) continue;
+        this.held.add(first);
+        rows = (await this.run("take", [this.keys.normal, this.keys.recovery, this.keys.backup], [recordPrefix, max, first])) as string[][];
+        this.held.delete(first);
+      }
+      const leases = rows.map(([taskid, topic, content, expire, createdAt, job]): RedisLease => {
+        const task: QueuedTask = { taskid, topic, content: JSON.parse(content), expire: Number(expire), createdAt: Number(createdAt) };
+        if (job) task.job = job;
+        this.held.add(taskid);
+        return { task };
+      });
+      if (leases.length > 0) return leases;
+    }
+  }
+
+  async start(leases: Lease[]): Promise<StartResult[]> {
+    const ids = leases.map((l) => l.task.taskid);
+    const codes = (await this.run("start", [this.keys.backup], [
+      `${this.prefix}task:`,
+      this.channels.ended,
+      nowMs(),
+      this.workerId,
+      ...ids,
+    ])) as number[];
+    return codes.map((code, i): StartResult => {
+      if (code > 0) {
+        (leases[i] as RedisLease).owner = `${this.workerId}:${code}`;
+        return { started: true, attempt: code };
+      }
+      this.held.delete(ids[i]);
+      return { started: false, why: code === 0 ? "expired" : "gone" };
+    });
+  }
+
+  async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
+    const args: (string | number)[] = [`${this.prefix}task:`, this.channels.ended, this.ttlMs];
+    for (const { lease, outcome } of done) {
+      args.push(
+        lease.task.taskid,
+        (lease as RedisLease).owner ?? "",
+        outcome.status,
+        outcome.completedAt,
+        JSON.stringify(outcome.results),
+        outcome.warning ?? "",
+      );
+    }
+    await this.run("finish", [this.keys.backup], args);
+    for (const { lease } of done) this.held.delete(lease.task.taskid);
+  }
+
+  async giveBack(leases: Lease[]): Promise<void> {
+    const ids = leases.map((l) => l.task.taskid);
+    await this.run("giveBack", [this.keys.backup, this.keys.normal], ids);
+    for (const id of ids) this.held.delete(id);
+  }
+
+  async depth(): Promise<number> {
+    const [normal, recovery] = await Promise.all([this.client.llen(this.keys.normal), this.client.llen(this.keys.recovery)]);
+    return normal + recovery;
+  }
+
+  // --- task records ------------------------------------------------------------------------
+
+  async record(taskid: string): Promise<TaskRecordData | undefined> {
+    const flat = (await this.run("record", [this.recordKey(taskid)], [nowMs(), this.channels.ended])) as string[];
+    if (flat.length === 0) return undefined;
+    const f: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) f[flat[i]] = flat[i + 1];
+    const rec: TaskRecordData = {
+      taskid: f.taskid,
+      topic: f.topic,
+      content: JSON.parse(f.content),
+      expire: Number(f.expire),
+      createdAt: Number(f.createdAt),
+      status: f.status as TaskRecordData["status"],
+      attempt: Number(f.attempt),
+      results: f.results ? JSON.parse(f.results) : [],
+    };
+    if (f.job) rec.job = f.job;
+    if (f.startedAt) rec.startedAt = Number(f.startedAt);
+    if (f.completedAt) rec.completedAt = Number(f.completedAt);
+    if (f.warning) rec.warning = f.warning;
+    return rec;
+  }
+
+  async waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
+    const deadline = nowMs() + timeoutMs;
+    for (;;) {
+      // Listen before reading: an end published between the read and the wait is not missed.
+      let wake!: () => void;
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      let set = this.waiters.get(taskid);
+      if (!set) this.waiters.set(taskid, (set = new Set()));
+      set.add(wake);
+      try {
+        const rec = await this.record(taskid);
+        const now = nowMs();
+        if (!rec || hasEnded(rec.status) || signal?.aborted || now >= deadline) return rec;
+        // A queued task may expire with nobody touching it: look again then.
+        const until = rec.status === "queued" && rec.attempt === 0 ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
+        await waitAtMost(changed, until - now, signal);
+      } finally {
+        set.delete(wake);
+        if (set.size === 0 && this.waiters.get(taskid) === set) this.waiters.delete(taskid);
+      }
+    }
+  }
+
+  // --- the debug channel -------------------------------------------------------------------
+
+  async publish(line: string): Promise<void> {
+    await this.client.publish(this.channels.debug, line);
+  }
+
+  async subscribe(onLine: (line: string) => void): Promise<() => Promise<void>> {
+    const listener = (line: string) => onLine(line);
+    if (this.debugListeners.size === 0) await this.subscriber.subscribe(this.channels.debug);
+    this.debugListeners.add(listener);
+    return async () => {
+      if (!this.debugListeners.delete(listener)) return;
+      if (this.debugListeners.size === 0 && !this.closed) await this.subscriber.unsubscribe(this.channels.debug);
+    };
+  }
+
+  // --- leases (one Slack bot per deployment) ------------------------------------------------
+
+  async claim(name: string, owner: string, ttlSeconds: number): Promise<boolean> {
+    return (await this.run("claim", [this.key("lease", name)], [owner, Math.round(ttlSeconds * 1000)])) === 1;
+  }
+
+  async release(name: string, owner: string): Promise<void> {
+    await this.run("release", [this.key("lease", name)], [owner]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    if (this.heartbeat) {
+      // A clean stop: nothing is held any more, so nobody needs to rescue this worker's Backup.
+      await this.run("releaseOrphans", [this.keys.backup, this.keys.recovery], [...this.held]).catch(() => {});
+      await this.client.multi().del(this.keys.alive).srem(this.keys.workers, this.workerId).exec().catch(() => {});
+    }
+    for (const set of this.waiters.values()) for (const wake of set) wake();
+    this.blocker?.disconnect();
+    await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
+  }
+
+  private recordKey(taskid: string): string {
+    return `${this.prefix}task:${taskid}`;
+  }
+
+  private blockingConnection(): Redis {
+    // Blocking commands hold their connection: they get one of their own, with a watchdog so that a
+    // server that vanished mid-wait (a failover) fails the wait instead of hanging it forever.
+    this.blocker ??= new Redis(this.url, {
+      maxRetriesPerRequest: 20,
+      blockingTimeout: blockSeconds * 1000 + 2000,
+      connectionName: `jobshell:${this.workerId}:block`,
+    });
+    this.blocker.on("error", (err) => this.options.onError?.(err));
+    return this.blocker;
+  }
+
+  /** A worker announces itself and keeps a heartbeat; it also rescues the tasks of dead workers. */
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    const beat = async () => {
+      await this.client
+        .multi()
+        .set(this.keys.alive, "1", "PX", this.heartbeatTtlMs)
+        .sadd(this.keys.workers, this.workerId)
+        .exec();
+      await this.rescueDeadWorkers();
+    };
+    this.heartbeat = setInterval(() => beat().catch((err) => this.options.onError?.(err)), this.heartbeatTtlMs / 3);
+    this.heartbeat.unref();
+    beat().catch((err) => this.options.onError?.(err));
+  }
+
+  private async rescueDeadWorkers(): Promise<void> {
+    const workers = await this.client.smembers(this.keys.workers);
+    for (const worker of workers) {
+      if (worker === this.workerId) continue;
+      const p = this.prefix;
+      await this.run("rescue", [`${p}backup:${worker}`, this.keys.recovery, `${p}alive:${worker}`, this.keys.workers], [
+        `${p}task:`,
+        worker,
+      ]);
+    }
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel === this.channels.ended) {
+      const set = this.waiters.get(message);
+      if (set) for (const wake of set) wake();
+    } else if (channel === this.channels.debug) {
+      for (const listener of this.debugListeners) listener(message);
+    } else if (channel === this.channels.jobs) {
+      for (const watcher of this.jobWatchers) watcher();
+    }
+  }
+}
+
+class RedisJobStore implements JobStore {
+  constructor(private readonly backend: RedisBackend) {}
+
+  async list(): Promise<JobDefinition[]> {
+    const all = await this.backend.commands.hgetall(this.backend.key("jobs"));
+    return Object.values(all)
+      .map((text) => JSON.parse(text) as JobDefinition)
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async put(definitions: JobDefinition[], replace: boolean): Promise<void> {
+    // Checked here for the clear message (every conflict named), and again atomically by the script.
+    mergeDefinitions(await this.list(), definitions, replace);
+    const args: string[] = [this.backend.jobsChannel, replace ? "1" : "0"];
+    for (const d of definitions) args.push(d.name, JSON.stringify(d));
+    const taken = (await this.backend.run("putJobs", [this.backend.key("jobs")], args)) as string[];
+    if (taken.length > 0) mergeDefinitions(await this.list(), definitions, false);
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const removed = await this.backend.commands.hdel(this.backend.key("jobs"), name);
+    if (removed > 0) await this.backend.commands.publish(this.backend.jobsChannel, "remove");
+    return removed > 0;
+  }
+
+  async watch(onChange: () => void): Promise<() => Promise<void>> {
+    const stop = this.backend.addJobWatcher(onChange);
+    return async () => {
+      stop();
+    };
+  }
+}
+
+function waitAtMost(promise: Promise<void>, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener("abort", done, { once: true });
+    promise.then(done);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
