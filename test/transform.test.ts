@@ -56,6 +56,7 @@ describe("the shell's block transform", () => {
     const { run } = shell();
     await run("const { a, b: [c, ...rest], d = 4 } = { a: 1, b: [2, 3, 5] }");
     expect(await run("[a, c, rest, d]")).toEqual([1, 2, [3, 5], 4]);
+    expect(transformBlock("const { a, b: [c, ...rest], d = 4 } = x\nfunction f() {}", options).declared).toEqual(["a", "c", "rest", "d", "f"]);
   });
 
   it("hoists functions within the block and keeps them afterwards", async () => {

@@ -23,10 +23,8 @@ export interface TransformOptions {
 export interface TransformedBlock {
   /** a script whose completion value is a promise of `{ value }` */
   code: string;
-  /** names the block declares at its top level */
+  /** names the block declares at its top level (they become globals of the shell) */
   declared: string[];
-  /** how far the block's first line moved to the right */
-  prefixLength: number;
   /** the line and column (from 1) in the block of a line and column in `code` */
   originalPosition(line: number, column: number): { line: number; column: number };
 }
@@ -99,7 +97,6 @@ export function transformBlock(block: string, options: TransformOptions): Transf
   return {
     code,
     declared: [...new Set([...hoisted, ...functions])],
-    prefixLength: prefix.length + (wrapped ? 1 : 0),
     originalPosition(line, column) {
       const offset = (lineStarts[line - 1] ?? 0) + column - 1 - prefix.length;
       const original = Math.max(0, edits.originalOffset(Math.max(0, offset)) - (wrapped ? 1 : 0));
