@@ -135,7 +135,7 @@ for (const backend of backends) {
       await js.waitfor(await other.task("hello", { name: "amuro" }), 10);
       await js.waitfor(await other.task("world", { name: "amuro" }), 10);
       await expect.poll(() => theirs, { timeout: 5000 }).toEqual(["Hello, amuro", "Bye, amuro"]);
-      expect(mine).toEqual(["Hello, amuro", "Bye, amuro"]);
+      await expect.poll(() => mine, { timeout: 5000 }).toEqual(["Hello, amuro", "Bye, amuro"]);
       await stopTheirs();
       await js.waitfor(await js.task("hello", { name: "again" }), 10);
       await expect.poll(() => mine.length, { timeout: 5000 }).toBe(3);

@@ -73,7 +73,7 @@ export class AmqpBackend implements Backend {
     this.conn = await AmqpConnection.open(this.url, name, this.onError);
     this.location = this.conn.location;
     this.records = new RecordLog(this.conn, this.layout, this.options.taskRecordTtl, this.onError);
-    this.debug = new DebugChannel(this.conn, this.options.debugChannel);
+    this.debug = new DebugChannel(this.conn, this.options.debugChannel, () => this.records.channel);
     this.definitions = new SharedDocument(this.conn, this.layout, "jobs", () => []);
     this.sizes = new SharedDocument(this.conn, this.layout, "queues", () => []);
     try {
@@ -155,7 +155,7 @@ export class AmqpBackend implements Backend {
       }
       lease.attempt = attempt;
       this.running.set(task.taskid, lease);
-      events.push({ t: "started", task, attempt, at: now });
+      events.push({ t: "started", taskid: task.taskid, attempt, at: now });
       return { started: true, attempt };
     });
     // Not awaited: the task's end is written on the same channel after it, and acknowledged only then.
@@ -169,11 +169,19 @@ export class AmqpBackend implements Backend {
       const attempt = (lease as AmqpLease).attempt ?? this.records.stored(lease.task.taskid)?.attempt ?? 1;
       return { t: "ended", task: lease.task, attempt, outcome, at: now };
     });
-    await this.records.append(events);
     for (const { lease } of done) {
       if (this.running.get(lease.task.taskid) === lease) this.running.delete(lease.task.taskid);
-      this.taker?.ack(lease as AmqpLease);
     }
+    // The acks go right after the events on the same channel: not waiting for the broker's confirm
+    // keeps the prefetch window moving, and the broker cannot have an ack without its task's end.
+    await new Promise<void>((resolve, reject) => {
+      this.records
+        .append(events, (ch) => {
+          for (const { lease } of done) this.taker?.ackOn(ch, lease as AmqpLease);
+          resolve();
+        })
+        .catch(reject);
+    });
   }
 
   async giveBack(leases: Lease[]): Promise<void> {
@@ -194,7 +202,7 @@ export class AmqpBackend implements Backend {
   // --- task records ------------------------------------------------------------------------
 
   async record(taskid: string): Promise<TaskRecordData | undefined> {
-    if (!this.records.stored(taskid)) await this.records.sync();
+    if (!this.records.read(taskid)) await this.records.sync();
     return this.records.read(taskid);
   }
 
@@ -262,7 +270,7 @@ export class AmqpBackend implements Backend {
   }
 
   private async startTaking(prefetch: number): Promise<Taker> {
-    const taker = new Taker(this.conn, this.layout, prefetch, this.onError);
+    const taker = new Taker(this.conn, () => this.records.channel, this.layout, prefetch, this.onError);
     await this.conn.addSetup(taker.setup);
     this.taker = taker;
     const consumeAll = async () => {

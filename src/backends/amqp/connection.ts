@@ -99,7 +99,8 @@ export class AmqpConnection {
   }
 
   private dial(): Promise<ChannelModel> {
-    return amqp.connect(this.url, { clientProperties: { connection_name: this.name }, timeout: 10_000 });
+    // noDelay: a confirm or an ack waits for no other frame (Nagle would hold each small one ~40 ms).
+    return amqp.connect(this.url, { clientProperties: { connection_name: this.name }, timeout: 10_000, noDelay: true });
   }
 
   private watch(model: ChannelModel): void {

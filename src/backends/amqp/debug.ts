@@ -17,6 +17,8 @@ export class DebugChannel {
   constructor(
     private readonly conn: AmqpConnection,
     readonly exchange: string,
+    /** the record events' channel: a line a job printed goes out before the event that ends its task */
+    private readonly shared: () => Channel | undefined,
   ) {}
 
   readonly setup = async (model: ChannelModel): Promise<void> => {
@@ -30,7 +32,7 @@ export class DebugChannel {
   };
 
   async publish(line: string): Promise<void> {
-    const ch = this.channel ?? (await this.conn.current().then(() => this.channel));
+    const ch = this.shared() ?? this.channel ?? (await this.conn.current().then(() => this.shared() ?? this.channel));
     ch?.publish(this.exchange, "", Buffer.from(line), { contentType: "text/plain" });
   }
 

@@ -3,7 +3,8 @@
 // records. A process that starts reads the stream from task_record_ttl ago, so it also knows the
 // records other processes made; a marker it appends and reads back tells it that it has caught up.
 // The fold is the same everywhere, so every process comes to the same record:
-// - a record is created by whichever of its events arrives first (each carries the whole task);
+// - a record is created by whichever of its events arrives first (queued and ended events carry
+//   the whole task; a record known only from a started event is not shown until one of them comes);
 // - `started` raises the attempt; an end is accepted only for the attempt that was started last,
 //   and only the first end counts, so a task is never finished twice in its record;
 // - a queued task past its expire *is* expired: readers derive it, with no worker needed.
@@ -18,7 +19,8 @@ import { recordStreamOptions, type Layout } from "./layout.js";
 
 export type RecordEvent =
   | { t: "queued"; task: QueuedTask; at: number }
-  | { t: "started"; task: QueuedTask; attempt: number; at: number }
+  /** the task itself is in its queued event: started events are many and small */
+  | { t: "started"; taskid: string; attempt: number; at: number }
   | { t: "ended"; task: QueuedTask; attempt: number; outcome: Outcome; at: number }
   /** the queue refused the task: it never existed */
   | { t: "refused"; taskid: string; at: number }
@@ -42,6 +44,8 @@ interface Pending {
   batch: number;
   events: RecordEvent[];
   done: { resolve: () => void; reject: (err: Error) => void }[];
+  /** run once the batch is written to the channel, before anything else is: acks that must follow it */
+  written: ((ch: ConfirmChannel) => void)[];
 }
 
 /** Events per stream message at most: big enough to carry a burst, small enough for one frame set. */
@@ -63,6 +67,12 @@ export class RecordLog {
   private inflight = new Set<Pending>();
   private flushScheduled = false;
   private publisher?: ConfirmChannel;
+
+  /** The channel events are published on. A worker consumes its tasks on it too, so that a task's
+   *  acknowledgement always reaches the broker after the event that ended it. */
+  get channel(): ConfirmChannel | undefined {
+    return this.publisher;
+  }
   private reader?: Channel;
   /** the offset of the last stream message read: a reconnect resumes right after it */
   private offset?: number;
@@ -120,15 +130,18 @@ export class RecordLog {
     }
   }
 
-  /** Apply events here at once and append them to the stream; resolves when the broker has them. */
-  append(events: RecordEvent[]): Promise<void> {
+  /** Apply events here at once and append them to the stream; resolves when the broker has them.
+   *  `written` runs right after they are written to the channel (again, on a new channel, if the
+   *  connection is lost before the broker confirms them). */
+  append(events: RecordEvent[], written?: (ch: ConfirmChannel) => void): Promise<void> {
     for (const ev of events) {
       const id = taskidOf(ev);
       if (id === undefined) continue;
       const pending = this.overlay.get(id);
       if (pending) pending.push(ev);
       else this.overlay.set(id, [ev]);
-      this.wake(id);
+      // waitEnded() waits for an end only (a queued task's expiry it times itself)
+      if (ev.t === "ended" || ev.t === "refused") this.wake(id);
     }
     if (this.closed) return Promise.reject(new ConnectionError("the record stream is closed"));
     return new Promise((resolve, reject) => {
@@ -136,9 +149,10 @@ export class RecordLog {
       if (last && last.events.length + events.length <= maxBatch) {
         last.events.push(...events);
         last.done.push({ resolve, reject });
+        if (written) last.written.push(written);
       } else {
         const batch = ++this.batches;
-        const pending: Pending = { batch, events: [...events], done: [{ resolve, reject }] };
+        const pending: Pending = { batch, events: [...events], done: [{ resolve, reject }], written: written ? [written] : [] };
         this.unread.set(batch, pending.events);
         this.outbox.push(pending);
       }
@@ -162,7 +176,8 @@ export class RecordLog {
   /** The record as shown: a queued task past its expire is expired. */
   read(taskid: string): TaskRecordData | undefined {
     const rec = this.stored(taskid);
-    if (!rec || rec.status !== "queued") return rec && { ...rec };
+    if (!rec || rec.topic === undefined) return undefined;
+    if (rec.status !== "queued") return { ...rec };
     const deadline = expiresAt(rec);
     if (nowMs() <= deadline) return { ...rec };
     return { ...rec, status: "expired", completedAt: deadline, results: [] };
@@ -170,7 +185,7 @@ export class RecordLog {
 
   async waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
     const deadline = nowMs() + timeoutMs;
-    if (!this.stored(taskid)) await this.sync();
+    if (!this.read(taskid)) await this.sync();
     for (;;) {
       const rec = this.read(taskid);
       if (!rec || hasEnded(rec.status) || signal?.aborted) return rec;
@@ -209,7 +224,8 @@ export class RecordLog {
       const pending = this.outbox.shift()!;
       this.inflight.add(pending);
       const body = Buffer.from(JSON.stringify({ origin: this.origin, batch: pending.batch, events: pending.events } satisfies EventBatch));
-      ch.sendToQueue(this.layout.records, body, { persistent: true }, (err) => {
+      const headers = { origin: this.origin, batch: pending.batch };
+      ch.sendToQueue(this.layout.records, body, { persistent: true, headers }, (err) => {
         if (!this.inflight.has(pending)) return; // sent again on a new connection
         if (err && !isNack(err)) return; // the channel went: setup sends it again on the next one
         this.inflight.delete(pending);
@@ -218,23 +234,34 @@ export class RecordLog {
           else d.resolve();
         }
       });
+      for (const after of pending.written) {
+        try {
+          after(ch);
+        } catch (err) {
+          this.onError(err);
+        }
+      }
     }
   }
 
   private receive(ch: Channel, msg: ConsumeMessage): void {
-    const offset = msg.properties.headers?.["x-stream-offset"];
-    if (typeof offset === "number") this.offset = offset;
+    const headers = msg.properties.headers ?? {};
+    if (typeof headers["x-stream-offset"] === "number") this.offset = headers["x-stream-offset"];
     try {
-      const batch = JSON.parse(msg.content.toString()) as EventBatch;
-      const own = batch.origin === this.origin;
-      for (const ev of batch.events) {
-        if (ev.t === "marker") {
-          if (own) this.markers.get(ev.id)?.();
-        } else {
-          this.apply(ev);
+      if (headers.origin === this.origin) {
+        // Our own batch: we still have its events, no need to parse them. A copy sent again after
+        // a reconnect finds them applied already.
+        const events = this.unread.get(headers.batch);
+        if (events) {
+          for (const ev of events) {
+            if (ev.t === "marker") this.markers.get(ev.id)?.();
+            else this.apply(ev);
+          }
+          this.retire(headers.batch);
         }
+      } else {
+        for (const ev of (JSON.parse(msg.content.toString()) as EventBatch).events) this.apply(ev);
       }
-      if (own) this.retire(batch.batch);
     } catch (err) {
       this.onError(err);
     }
@@ -275,7 +302,7 @@ export class RecordLog {
     // Re-insert so that the map stays ordered by touchedAt for the sweep.
     this.view.delete(rec.taskid);
     this.view.set(rec.taskid, rec);
-    this.wake(rec.taskid);
+    if (hasEnded(rec.status)) this.wake(rec.taskid);
   }
 
   private wake(taskid: string): void {
@@ -314,14 +341,20 @@ export class RecordLog {
 
 function taskidOf(ev: RecordEvent): string | undefined {
   if (ev.t === "marker") return undefined;
-  return ev.t === "refused" ? ev.taskid : ev.task.taskid;
+  return ev.t === "refused" || ev.t === "started" ? ev.taskid : ev.task.taskid;
 }
 
 /** One event applied to a record (changed in place, or created); `undefined` when the task never existed. */
 function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredRecord | undefined {
   if (ev.t === "marker") return rec;
   if (ev.t === "refused") return undefined;
-  if (!rec) rec = { ...ev.task, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
+  if (!rec) {
+    const task = ev.t === "started" ? ({ taskid: ev.taskid } as QueuedTask) : ev.task;
+    rec = { ...task, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
+  } else if (ev.t !== "started" && rec.topic === undefined) {
+    // known so far only from a started event: now the task itself is here
+    Object.assign(rec, ev.task, { status: rec.status, attempt: rec.attempt });
+  }
   if (hasEnded(rec.status)) return rec;
   if (ev.t === "started") {
     if (ev.attempt <= rec.attempt) return rec;

@@ -1,10 +1,12 @@
 // The worker's side of the task queues: one consumer per task queue on one channel whose prefetch
 // is job_queue_bulk_read_size, so the broker hands this worker at most that many tasks at a time
-// and keeps each one (unacknowledged) until the worker is done with it.
-import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+// and keeps each one (unacknowledged) until the worker is done with it. The channel is the one the
+// record events are published on: a task's ack follows the event that ended it on the same channel,
+// so the broker never has the ack without the end.
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import type { Lease } from "../../backend.js";
 import type { QueuedTask } from "../../record.js";
-import { AmqpConnection } from "./connection.js";
+import type { AmqpConnection } from "./connection.js";
 import type { Layout } from "./layout.js";
 
 /** A taken task: the delivery that holds it in the broker until it is acknowledged. */
@@ -19,21 +21,24 @@ export interface AmqpLease extends Lease {
 
 export class Taker {
   private channel?: Channel;
-  private consumed = new Set<number>();
+  private consumed = new Map<number, string>();
   private wanted = new Set<number>();
   private delivered: AmqpLease[] = [];
   private wake = new Set<() => void>();
 
   constructor(
     private readonly conn: AmqpConnection,
+    /** the record events' channel of the current connection */
+    private readonly shared: () => ConfirmChannel | undefined,
     private readonly layout: Layout,
     private readonly prefetch: number,
     private readonly onError: (err: unknown) => void,
   ) {}
 
   /** Consume again on a new connection; deliveries of the old one went back to the queue. */
-  readonly setup = async (model: ChannelModel): Promise<void> => {
-    const ch = await this.conn.channel(model, false);
+  readonly setup = async (_model: ChannelModel): Promise<void> => {
+    const ch = this.shared();
+    if (!ch) throw new Error("the record channel is not open");
     ch.on("close", () => {
       if (this.channel !== ch) return;
       this.channel = undefined;
@@ -42,7 +47,7 @@ export class Taker {
     // global: one limit for all the consumers of this channel, whatever the number of task queues
     await ch.prefetch(this.prefetch, true);
     this.delivered = [];
-    this.consumed = new Set();
+    this.consumed = new Map();
     this.channel = ch;
     for (const size of this.wanted) await this.consumeOn(ch, size);
   };
@@ -77,8 +82,13 @@ export class Taker {
   }
 
   ack(lease: AmqpLease): void {
-    if (this.holds(lease)) settle(() => lease.channel.ack(lease.message));
-    else if (lease.redelivery) this.ack(lease.redelivery);
+    this.ackOn(this.channel, lease);
+  }
+
+  /** Ack if the delivery came on `ch`: after a reconnect the broker has given the task back already. */
+  ackOn(ch: Channel | undefined, lease: AmqpLease): void {
+    if (lease.channel === ch && this.holds(lease)) settle(() => lease.channel.ack(lease.message));
+    else if (lease.redelivery) this.ackOn(ch, lease.redelivery);
   }
 
   /** Back to the queue, where it was: a delivery not yet started keeps its place. */
@@ -86,19 +96,21 @@ export class Taker {
     if (this.holds(lease)) settle(() => lease.channel.nack(lease.message, false, true));
   }
 
+  /** Stop consuming; deliveries nobody took go back to the queue. Taken ones are finished or given back by the worker. */
   async close(): Promise<void> {
     const ch = this.channel;
-    this.channel = undefined;
+    this.wanted.clear();
     for (const done of this.wake) done();
     if (!ch) return;
-    // Deliveries not taken go back to the queue when the channel closes.
-    await AmqpConnection.closeChannel(ch);
+    for (const tag of this.consumed.values()) await ch.cancel(tag).catch(() => {});
+    for (const lease of this.delivered.splice(0)) this.requeue(lease);
   }
 
   private async consumeOn(ch: Channel, size: number): Promise<void> {
     if (this.consumed.has(size)) return;
-    this.consumed.add(size);
-    await ch.consume(this.layout.taskQueue(size), (msg) => msg && this.deliver(ch, msg), { noAck: false });
+    this.consumed.set(size, "");
+    const { consumerTag } = await ch.consume(this.layout.taskQueue(size), (msg) => msg && this.deliver(ch, msg), { noAck: false });
+    this.consumed.set(size, consumerTag);
   }
 
   private deliver(ch: Channel, message: ConsumeMessage): void {
