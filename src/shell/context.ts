@@ -69,10 +69,11 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     });
 
   const logSink: LogSink = ({ level, message }) => out.line(`${level.toUpperCase()} ${message}`);
-  const issue = namedParameters("task", ["topic", "content", "expire"], (topic, content, expire) => js.task(topic, content, expire));
+  const issueAs = (name: string) =>
+    namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) => js.task(topic, content, expire));
 
   const script: Record<ScriptBuiltinName, unknown> = {
-    task: issue,
+    task: issueAs("task"),
     qprint: print,
     logger: new TaskLogger(logSink),
     MU: (...args: unknown[]) => {
@@ -84,7 +85,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
       dumps: namedParameters("json.dumps", ["value", "indent"], (value, indent) => json.dumps(value, indent)),
     },
     sleep: namedParameters("sleep", ["seconds"], sleep),
-    issue: namedParameters("issue", ["topic", "content", "expire"], (topic, content, expire) => js.task(topic, content, expire)),
+    issue: issueAs("issue"),
     waitfor: namedParameters("waitfor", ["taskid", "timeout"], (taskid, timeout = 60) =>
       js.waitfor(taskid, { timeout, signal: options.signal() }),
     ),
