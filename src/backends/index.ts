@@ -2,7 +2,6 @@
 // so that memory mode starts fast and needs neither installed server.
 import type { Backend, BackendOptions } from "../backend.js";
 import type { Params } from "../params.js";
-import { ParameterError } from "../errors.js";
 import { MemoryBackend } from "./memory.js";
 
 export async function openBackend(params: Params, namespace?: string): Promise<Backend> {
@@ -12,7 +11,8 @@ export async function openBackend(params: Params, namespace?: string): Promise<B
     return createAmqpBackend(params.amqpUrl, options);
   }
   if (params.redisUrl) {
-    throw new ParameterError("this build has no Redis queue yet; use the memory queue or amqp_url");
+    const { createRedisBackend } = await import("./redis.js");
+    return createRedisBackend(params.redisUrl, options);
   }
   return new MemoryBackend(options);
 }
