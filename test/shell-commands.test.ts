@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { open } from "../src/jobshell.js";
-import { banner, maskPassword, productVersion } from "../src/shell/commands.js";
+import type { JobShell } from "../src/jobshell.js";
+import { banner, commandHelp, maskPassword, productVersion, type ShellCommands } from "../src/shell/commands.js";
+import { shellBuiltins } from "../src/shell/context.js";
+import { ShellOutput } from "../src/shell/output.js";
 import { makeColors } from "../src/shell/output.js";
 
 describe("the shell's banner", () => {
@@ -21,5 +24,21 @@ describe("the shell's banner", () => {
     } finally {
       await js.close();
     }
+  });
+});
+
+describe("commands()", () => {
+  it("lists every name the shell defines", () => {
+    const builtins = shellBuiltins({
+      js: {} as JobShell,
+      out: new ShellOutput(process.stdout),
+      commands: {} as ShellCommands,
+      colors: makeColors(false),
+      signal: () => undefined,
+      track: () => {},
+    });
+    const listed = commandHelp.map(([name]) => name).join(" ");
+    const missing = Object.keys(builtins).filter((name) => !new RegExp(`\\b${name}\\b`).test(listed));
+    expect(missing).toEqual([]);
   });
 });

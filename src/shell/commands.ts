@@ -23,6 +23,7 @@ export const commandHelp: [string, string][] = [
   ["json.loads(text) / json.dumps(value, indent)", "JSON text to value and back"],
   ["callout(path=, method=, body=, headers=, url=, timeout=)", "HTTP request (a path goes to the REST API at api_url)"],
   ["sleep(seconds)", "wait"],
+  ["transaction(name, data)", "begin a transaction, or take up a known one (its status changes issue Transaction.* tasks)"],
   ["issue(topic, content, expire)", "the same as task(), under the name job scripts use"],
   ["qprint(...values)", "print values (in a job script it publishes to the debug channel)"],
   ["logger.debug/info/warning/error/critical(...)", "log lines"],
