@@ -1,0 +1,127 @@
+// The HTTP plumbing of the REST API: JSON errors `{error, detail}`, bodies read with a size limit,
+// and the small schema check every JSON body goes through.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { JobshellError } from "../errors.js";
+
+/** Bodies larger than this are refused with 413 before they are read. */
+export const maxBodyBytes = 1024 * 1024;
+
+/** A request the API refuses: the HTTP status, a stable `error` word and a sentence for people. */
+export class HttpError extends JobshellError {
+  override readonly code = "HTTP_ERROR";
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly detail: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, err: HttpError): void {
+  sendJson(res, err.status, { error: err.error, detail: err.detail, ...err.extra }, err.headers);
+}
+
+/**
+ * The whole body, at most `limit` bytes. A larger one is refused (413) as soon as its declared
+ * length or the bytes received pass the limit, without reading the rest.
+ */
+export async function readBody(req: IncomingMessage, limit = maxBodyBytes): Promise<Buffer> {
+  const tooLarge = () => new HttpError(413, "payload_too_large", `the body is larger than ${limit} bytes`, {}, { connection: "close" });
+  const declared = req.headers["content-length"];
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge();
+  // Read by events, not by async iteration: leaving a for-await early would destroy the socket
+  // before the refusal could be sent.
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.pause();
+      reject(tooLarge());
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.once("error", reject);
+  });
+}
+
+/** The media type of the request without its parameters, lower case; "" when none is given. */
+export function mediaType(req: IncomingMessage): string {
+  return (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+}
+
+/** A JSON object body; 415 for another media type, 400 for bad JSON or a non-object. */
+export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const type = mediaType(req);
+  if (type !== "" && type !== "application/json" && !type.endsWith("+json")) {
+    throw new HttpError(415, "unsupported_media_type", `send the body as application/json, not ${type}`);
+  }
+  const text = (await readBody(req)).toString("utf8");
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new HttpError(400, "invalid_body", `the body must be a JSON object, got ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+// --- a small schema check -----------------------------------------------------------------------
+
+export interface FieldSchema {
+  type: "string" | "number" | "boolean" | "object";
+  required?: boolean;
+  /** a further check; returns what is wrong, or undefined */
+  check?: (value: never) => string | undefined;
+}
+
+export type ObjectSchema = Record<string, FieldSchema>;
+
+/** Check `body` against `schema`: every problem in one 400, unknown fields included. */
+export function validate(body: Record<string, unknown>, schema: ObjectSchema): void {
+  const problems: string[] = [];
+  for (const key of Object.keys(body)) {
+    if (!(key in schema)) problems.push(`unknown field ${JSON.stringify(key)} (fields: ${Object.keys(schema).join(", ")})`);
+  }
+  for (const [key, field] of Object.entries(schema)) {
+    const value = body[key];
+    if (value === undefined) {
+      if (field.required) problems.push(`${key} is required`);
+      continue;
+    }
+    if (typeOf(value) !== field.type) {
+      problems.push(`${key} must be ${field.type === "object" ? "an object" : `a ${field.type}`}, got ${typeOf(value)}`);
+      continue;
+    }
+    const problem = field.check?.(value as never);
+    if (problem) problems.push(`${key} ${problem}`);
+  }
+  if (problems.length > 0) throw new HttpError(400, "invalid_body", problems.join("; "));
+}
+
+function typeOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
+}
