@@ -231,26 +231,32 @@ class ShellSession {
   }
 
   private async command(name: string, args: number[]): Promise<void> {
+    if (name === "exit" || name === "quit") {
+      this.exitCode = args[0] ?? 0;
+      return;
+    }
+    // Ctrl-C stops waiting for a command too (a subscription to a server that does not answer).
+    const controller = new AbortController();
+    this.running = controller;
+    const cancelled = new Promise<"cancelled">((resolve) => controller.signal.addEventListener("abort", () => resolve("cancelled")));
+    const run = async () => {
+      if (name === "debug") await this.commands.debug();
+      else if (name === "stats") await this.commands.stats();
+      else if (name === "help") this.commands.help();
+      else if (name === "commands") this.commands.commands();
+      else if (name === "jobs") this.commands.jobs();
+    };
     try {
-      switch (name) {
-        case "exit":
-        case "quit":
-          this.exitCode = args[0] ?? 0;
-          return;
-        case "debug":
-          return await this.commands.debug();
-        case "help":
-          return this.commands.help();
-        case "commands":
-          return this.commands.commands();
-        case "jobs":
-          return this.commands.jobs();
-        case "stats":
-          return await this.commands.stats();
+      const done = run();
+      if ((await Promise.race([done, cancelled])) === "cancelled") {
+        done.catch(() => {});
+        this.out.line(this.colors.yellow(`KeyboardInterrupt: stopped waiting for ${name}()`));
       }
     } catch (err) {
       this.failed = true;
       this.out.line(formatError(err, "", undefined, this.colors));
+    } finally {
+      this.running = undefined;
     }
   }
 
