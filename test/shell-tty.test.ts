@@ -148,7 +148,7 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(tmuxMissing)("the shell in a terminal", () => {
+describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () => {
   it("shows the banner and >>>, turns to ... after every line, and runs the block on an empty line", async () => {
     const t = start();
     await t.waitForPrompt(">>>");

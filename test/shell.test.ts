@@ -45,7 +45,7 @@ beforeAll(() => {
   if (!existsSync(cli)) throw new Error("dist/cli.js is missing: build first (npm test runs tsc before vitest)");
 });
 
-describe("the shell with piped input", () => {
+describe("the shell with piped input", { timeout: 60_000 }, () => {
   it("runs the source's tutorial: Hello, amuro and Bye, amuro, exit code 0", async () => {
     const run = await jobshell(readFileSync(path.join(root, "samples/tutorial.txt"), "utf8"));
     expect(run.stdout).toContain("Hello, amuro");
