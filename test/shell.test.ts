@@ -54,6 +54,13 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.code).toBe(0);
   });
 
+  it("runs the tutorial without the sample jobs too: it uploads the job it needs", async () => {
+    const run = await jobshell(readFileSync(path.join(root, "samples/tutorial.txt"), "utf8"), []);
+    expect(run.stdout).toContain("Hello, amuro");
+    expect(run.stdout).toContain("Bye, amuro");
+    expect(run.code).toBe(0);
+  });
+
   it("prints the exact debug() messages of the source's shell", async () => {
     const run = await jobshell("debug()\ndebug()\n");
     expect(run.stdout.split("\n").slice(0, 3)).toEqual([
