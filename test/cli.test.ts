@@ -1,0 +1,170 @@
+// `jobshell task` and `jobshell check` (SPEC §10) as real processes: output, exit codes, and a
+// one-line reason for bad arguments or an unreachable server. Runs dist/cli.js (`npm test` builds it).
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { open, type JobShell } from "../src/jobshell.js";
+import { amqpUrl, backends, requireServer } from "./backends.js";
+
+const cli = path.resolve("dist/cli.js");
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function jobshell(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [cli, ...args],
+      // No REDIS_URL / AMQP_URL from the caller's environment unless a test gives one.
+      { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe("jobshell check", () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "jobshell-check-"));
+    await writeFile(path.join(dir, "good.yaml"), "- name: fine\n  topics: [a]\n  script: return 1\n");
+    await writeFile(
+      path.join(dir, "bad.yaml"),
+      "- name: typo\n  topics: [a]\n  scirpt: return 1\n- name: syntax\n  topics: [b]\n  script: |-\n    const x = 1\n    return (x\n",
+    );
+    await writeFile(path.join(dir, "empty-topics.yml"), "- name: lonely\n  topics: []\n  script: return 1\n");
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("exits 0 and names the jobs when every file is valid", async () => {
+    const r = await jobshell(["check", "samples/jobs"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ok: \d+ jobs \(/);
+    expect(r.stdout).toContain("saga-compensate");
+  });
+
+  it("exits 1 listing every error of every file, with file, job, field and script line", async () => {
+    const r = await jobshell(["check", path.join(dir, "bad.yaml"), path.join(dir, "empty-topics.yml"), path.join(dir, "good.yaml")]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("bad.yaml");
+    expect(r.stderr).toContain("scirpt");
+    expect(r.stderr).toMatch(/job syntax: script: line 2:\d+/);
+    expect(r.stderr).toMatch(/empty-topics\.yml: job lonely: topics/);
+    expect(r.stderr.trim().split("\n").length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("a path that does not exist is an error, and no path at all is a usage error", async () => {
+    const missing = await jobshell(["check", path.join(dir, "nope.yaml")]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("nope.yaml");
+    const none = await jobshell(["check"]);
+    expect(none.code).toBe(2);
+    expect(none.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("jobshell task: arguments", () => {
+  it("without a shared queue it exits 2 with one line saying what to give", async () => {
+    const r = await jobshell(["task", "hello"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/--redis URL or --amqp URL/);
+  });
+
+  it("content that is not JSON, a missing topic or an unknown option exits 2 with one line", async () => {
+    for (const args of [["task", "hello", "{nope", "--amqp", amqpUrl], ["task", "--amqp", amqpUrl], ["task", "hello", "--frobnicate"]]) {
+      const r = await jobshell(args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1);
+    }
+  });
+
+  it("an unreachable server exits non-zero with one line, the password masked", async () => {
+    const r = await jobshell(["task", "hello", "--amqp", "amqp://guest:hunter2@127.0.0.1:1"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).not.toContain("hunter2");
+  });
+});
+
+const amqp = backends.find((b) => b.name === "amqp")!;
+
+describe("jobshell task on RabbitMQ", () => {
+  let available = false;
+  let worker: JobShell | undefined;
+  let dir: string;
+  // The command line has no namespace: it uses the deployment's queue, so the names here are unique.
+  const tag = `jstest-cli-${process.pid}-${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    available = await requireServer(amqp);
+    if (!available) return;
+    dir = await mkdtemp(path.join(tmpdir(), "jobshell-task-"));
+    await writeFile(
+      path.join(dir, "jobs.yaml"),
+      `- name: ${tag}-ok\n  topics: [${tag}.ok]\n  script: return "hi " + task.content.name\n` +
+        `- name: ${tag}-fail\n  topics: [${tag}.fail]\n  script: throw new Error("nope")\n` +
+        `- name: ${tag}-slow\n  topics: [${tag}.slow]\n  script: await sleep(3)\n`,
+    );
+    worker = await open({ amqpUrl, jobs: [path.join(dir, "jobs.yaml")], log: () => {} });
+  });
+
+  afterAll(async () => {
+    if (worker) {
+      await worker.removeJob(`${tag}-ok`).catch(() => {});
+      await worker.removeJob(`${tag}-fail`).catch(() => {});
+      await worker.removeJob(`${tag}-slow`).catch(() => {});
+      await worker.close();
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("prints the taskid and exits 0", async () => {
+    if (!available) return;
+    const r = await jobshell(["task", `${tag}.ok`, '{"name": "amuro"}', "--amqp", amqpUrl]);
+    expect(r.code, r.stderr).toBe(0);
+    const taskid = r.stdout.trim();
+    expect(taskid).toMatch(/^[0-9a-f]{32}$/);
+    expect((await worker!.waitfor(taskid, 20)).status).toBe("completed");
+  });
+
+  it("--wait prints the record as YAML and exits 0 when it completed", async () => {
+    if (!available) return;
+    const r = await jobshell(["task", `${tag}.ok`, '{"name": "char"}', "--expire", "30", "--wait", "--amqp", amqpUrl]);
+    expect(r.code, r.stderr).toBe(0);
+    const record = parseYaml(r.stdout) as Record<string, any>;
+    expect(record).toMatchObject({ topic: `${tag}.ok`, status: "completed", expire: 30 });
+    expect(record.results[0]).toMatchObject({ job: `${tag}-ok`, status: "completed", value: "hi char" });
+  });
+
+  it("--wait exits 1 when the task failed, still printing the record", async () => {
+    if (!available) return;
+    const r = await jobshell(["task", `${tag}.fail`, "--wait", "--amqp", amqpUrl]);
+    expect(r.code).toBe(1);
+    const record = parseYaml(r.stdout) as Record<string, any>;
+    expect(record.status).toBe("failed");
+    expect(record.results[0].error).toContain("nope");
+  });
+
+  it("--wait --timeout exits 1 with one line when the task has not ended in time", async () => {
+    if (!available) return;
+    const r = await jobshell(["task", `${tag}.slow`, "--expire", "30", "--wait", "--timeout", "0.5", "--amqp", amqpUrl]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/did not end within 0\.5 s/);
+  });
+});
