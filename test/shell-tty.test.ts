@@ -311,6 +311,22 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     expect(screen.indexOf("finish job done")).toBeLessThan(screen.indexOf("[exit 0]"));
   });
 
+  it("still shows the debug lines of the tasks the worker finishes after Ctrl-D", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("debug()");
+    await t.waitForText("debug channel connected");
+    await t.waitForPrompt(">>>");
+    t.line('await task("late")');
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    t.press("C-d");
+    await t.waitForText("[exit 0]");
+    const screen = t.screen();
+    expect(screen).toContain("late line");
+    expect(screen.indexOf("late line")).toBeLessThan(screen.indexOf("[exit 0]"));
+  });
+
   it("keeps the history across two runs in a file only its owner can read", async () => {
     const history = path.join(dir, "history");
     const first = start({ JOBSHELL_HISTORY: history });

@@ -80,13 +80,6 @@ export class ShellCommands {
     out.line("debug channel connected");
   }
 
-  /** Stop showing the debug channel (when the shell ends). */
-  async stopDebug(): Promise<void> {
-    const stop = this.debugSubscription;
-    this.debugSubscription = undefined;
-    await stop?.();
-  }
-
   help(): void {
     this.options.out.line(helpText);
   }

@@ -117,7 +117,8 @@ class ShellSession {
       this.releaseStderr?.();
       this.rl?.close();
       this.gate?.detach();
-      await this.commands.stopDebug().catch(() => {});
+      // Closing lets the worker finish what it holds; with debug() on, its lines are still shown.
+      // close() also ends the debug subscription.
       await this.js.close().catch((err) => this.out.line(this.colors.red(`closing: ${(err as Error).message}`)));
       process.off("unhandledRejection", onRejection);
       process.off("uncaughtException", onException);
