@@ -101,6 +101,7 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     const run = await jobshell('x = 1\nawait task(5)\n\nprint("still here")\n\n');
     expect(run.stdout).toContain("TypeError: task(): topic must be a non-empty string, got 5");
     expect(run.stdout).toContain("at line 2, column 7 of the block: await task(5)");
+    expect(run.stdout).toContain("(line 2 of the input)");
     expect(run.stdout).not.toMatch(/node:internal|dist\//);
     expect(run.stdout).toContain("still here");
     expect(run.code).toBe(1);

@@ -59,7 +59,7 @@ export async function runBlock(
   }
 }
 
-/** Where in the block an error happened, from its stack (line 1 moved right by the wrapper). */
+/** Where in the block an error happened, from its stack, mapped back through the rewrite. */
 export function errorPosition(error: unknown, program: Pick<TransformedBlock, "originalPosition">): { line: number; column: number } | undefined {
   const stack = typeof (error as { stack?: unknown })?.stack === "string" ? (error as { stack: string }).stack : "";
   const match = /<shell>:(\d+)(?::(\d+))?/.exec(stack);

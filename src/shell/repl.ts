@@ -12,7 +12,7 @@ import type { JobShell } from "../jobshell.js";
 import { BlockReader, type BlockEvent } from "./blocks.js";
 import { banner, ShellCommands } from "./commands.js";
 import { createShellContext, keywordsFunction } from "./context.js";
-import { BlockCancelled, formatError, runBlock } from "./evaluate.js";
+import { BlockCancelled, errorPosition, formatError, runBlock } from "./evaluate.js";
 import { InputGate, type TerminalInput } from "./gate.js";
 import { historyPath, historySize, HistoryWriter, readHistory } from "./history.js";
 import { makeColors, ShellOutput, type Colors } from "./output.js";
@@ -218,14 +218,10 @@ class ShellSession {
         return;
       case "command":
         return this.command(event.name, event.args);
-      case "error": {
+      case "error":
         this.failed = true;
-        const { line, column } = event.error;
-        const where = this.options.terminal ? undefined : event.firstLine + line - 1;
-        this.out.line(formatError(event.error, event.source, undefined, this.colors, { line, column }));
-        if (where !== undefined) this.out.line(this.colors.red(`    (line ${where} of the input)`));
+        this.showError(event.error, event, event.error);
         return;
-      }
       case "run":
         return this.runBlock(event);
     }
@@ -278,7 +274,7 @@ class ShellSession {
         break;
       case "error":
         this.failed = true;
-        this.out.line(formatError(outcome.error, event.source, event.program, this.colors));
+        this.showError(outcome.error, event, errorPosition(outcome.error, event.program));
         break;
       case "cancelled":
         this.out.line(this.colors.yellow("KeyboardInterrupt: stopped waiting for the block (tasks it issued go on)"));
@@ -288,6 +284,12 @@ class ShellSession {
         return;
     }
     if (this.options.terminal) this.out.line("");
+  }
+
+  /** The error with its place in the block; from a pipe, also its line in the input. */
+  private showError(error: unknown, block: { source: string; firstLine: number }, at?: { line: number; column: number }): void {
+    this.out.line(formatError(error, block.source, undefined, this.colors, at));
+    if (at && !this.options.terminal) this.out.line(this.colors.red(`    (line ${block.firstLine + at.line - 1} of the input)`));
   }
 
   /** Ctrl-C: stop waiting for the running block, or drop the block being typed. */
