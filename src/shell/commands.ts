@@ -28,6 +28,7 @@ export const commandHelp: [string, string][] = [
   ["qprint(...values)", "print values (in a job script it publishes to the debug channel)"],
   ["logger.debug/info/warning/error/critical(...)", "log lines"],
   ["True, False, None", "true, false, null"],
+  ["require(name)", "a Node module or package, from the working directory"],
 ];
 
 export const helpText = `Type JavaScript at the >>> prompt. Every line goes into a block (the prompt becomes ...);
@@ -86,8 +87,12 @@ export class ShellCommands {
 
   commands(): void {
     const { out, colors } = this.options;
-    const width = Math.max(...commandHelp.map(([name]) => name.length));
-    for (const [name, text] of commandHelp) out.line(`  ${colors.bold(name.padEnd(width))}  ${text}`);
+    // Long signatures get their line of text below them, so the list stays narrow.
+    const width = 34;
+    for (const [name, text] of commandHelp) {
+      if (name.length <= width) out.line(`  ${colors.bold(name.padEnd(width))}  ${text}`);
+      else out.line(`  ${colors.bold(name)}\n  ${" ".repeat(width)}  ${text}`);
+    }
   }
 
   jobs(): void {
