@@ -95,10 +95,15 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
   };
 
   // A command called inside a block prints when it has finished, before the block ends.
-  const command = (run: () => void | Promise<void>) => () => {
-    const done = run();
-    if (done) options.track(done);
-  };
+  const command = (name: string, run: () => void | Promise<void>) =>
+    Object.assign(
+      () => {
+        const done = run();
+        if (done) options.track(done);
+      },
+      // The name typed without parentheses says how to call it.
+      { [inspect.custom]: () => `Type ${name}() to run it` },
+    );
   const exit = Object.assign(
     namedParameters("exit", ["code"], (code = 0) => {
       throw new ShellExit(Number(code) || 0);
@@ -114,11 +119,11 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     True: true,
     False: false,
     None: null,
-    debug: command(() => commands.debug()),
-    help: command(() => commands.help()),
-    commands: command(() => commands.commands()),
-    jobs: command(() => commands.jobs()),
-    stats: command(() => commands.stats()),
+    debug: command("debug", () => commands.debug()),
+    help: command("help", () => commands.help()),
+    commands: command("commands", () => commands.commands()),
+    jobs: command("jobs", () => commands.jobs()),
+    stats: command("stats", () => commands.stats()),
     exit,
     quit: exit,
     upload: namedParameters("upload", ["yaml", "replace"], (yaml, replace) => js.upload(yaml, { replace: Boolean(replace) })),
