@@ -75,7 +75,7 @@ export async function deleteRedisNamespace(namespace: string): Promise<void> {
   try {
     let cursor = "0";
     do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${namespace}:*`, "COUNT", 1000);
+      const [next, keys] = await redis.scan(cursor, "MATCH", `{${namespace}}:*`, "COUNT", 1000);
       if (keys.length > 0) await redis.del(...keys);
       cursor = next;
     } while (cursor !== "0");

@@ -2,7 +2,7 @@
 // Backup list in one atomic step and removes each task from there only when its record is finished;
 // tasks of a worker whose heartbeat lapsed are moved, atomically, to the Recovery list, which workers
 // take from first. So a task is always in exactly one list until it has ended: none is lost.
-// Keys (prefix `jobshell:` unless a namespace is given):
+// Keys, all with the namespace as hash tag (`{jobshell}:` unless a namespace is given):
 //   <p>normal, <p>recovery, <p>backup:<worker>   lists of taskids
 //   <p>task:<taskid>                             the record (a hash), kept task_record_ttl
 //   <p>workers, <p>alive:<worker>                 the workers, and their heartbeats (with a TTL)
@@ -20,7 +20,7 @@ import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRec
 import * as scripts from "./redis/scripts.js";
 
 export interface RedisBackendOptions extends BackendOptions {
-  /** seconds without a heartbeat after which a worker is presumed dead and its tasks rescued */
+  /** seconds without a heartbeat after which a worker is presumed dead and its tasks rescued (default 10) */
   heartbeatTtl?: number;
   /** reports errors handled by retrying (a lost connection, say) */
   onError?: (err: unknown) => void;
@@ -28,10 +28,25 @@ export interface RedisBackendOptions extends BackendOptions {
 
 /** How long one blocking wait for a task lasts before the worker looks again (seconds). */
 const blockSeconds = 1;
+/** A waiter reads the record again this often, in case an end was published while it was reconnecting. */
+const recheckMs = 2000;
+/** A command with no answer by then is presumed lost with its connection. */
+const commandTimeoutMs = 10_000;
+/** The most tasks one push script call carries. */
+const pushChunk = 1000;
 
 interface RedisLease extends Lease {
+  /** what take() made of the task */
+  started: StartResult;
   /** `<worker>:<attempt>` once started: only this owner may finish the task */
   owner?: string;
+}
+
+interface PendingPush {
+  task: QueuedTask;
+  limit: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 type ScriptName = keyof typeof scripts;
@@ -57,12 +72,17 @@ export class RedisBackend implements Backend {
   private readonly ttlMs: number;
   private readonly heartbeatTtlMs: number;
   private readonly channels: { ended: string; jobs: string; debug: string };
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(outcome?: Partial<TaskRecordData>) => void>>();
   private readonly debugListeners = new Set<(line: string) => void>();
   private readonly jobWatchers = new Set<() => void>();
   /** taskids this worker has taken and not yet finished or given back */
   private readonly held = new Set<string>();
+  /** a connection was lost: Backup may hold a task whose taking reply never arrived */
+  private needsReclaim = false;
+  private pending: PendingPush[] = [];
   private heartbeat?: NodeJS.Timeout;
+  private endsSubscription?: Promise<unknown>;
+  private quietTimer?: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly url: string, private readonly options: RedisBackendOptions) {
@@ -76,7 +96,7 @@ export class RedisBackend implements Backend {
       throw new ParameterError(`redis_url must start with redis:// or rediss://, got ${maskUrl(url)}`);
     }
     this.location = maskUrl(url);
-    this.prefix = `${options.namespace ?? "jobshell"}:`;
+    this.prefix = `{${options.namespace ?? "jobshell"}}:`;
     const p = this.prefix;
     this.keys = {
       normal: `${p}normal`,
@@ -89,13 +109,17 @@ export class RedisBackend implements Backend {
     this.ttlMs = Math.round(options.taskRecordTtl * 1000);
     this.heartbeatTtlMs = (options.heartbeatTtl ?? 10) * 1000;
     const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 20, connectionName: `jobshell:${this.workerId}` };
-    this.client = new Redis(url, { ...common, enableAutoPipelining: true });
+    this.client = new Redis(url, { ...common, enableAutoPipelining: true, commandTimeout: commandTimeoutMs });
     this.subscriber = new Redis(url, common);
     for (const name of Object.keys(scripts) as ScriptName[]) this.client.defineCommand(name, { lua: scripts[name] });
     this.jobs = new RedisJobStore(this);
   }
 
   async connect(): Promise<void> {
+    // ioredis tells the cause of a failed connection (refused, unknown host) only on its error event.
+    let cause: Error | undefined;
+    const remember = (err: Error) => (cause = err);
+    this.client.on("error", remember);
     try {
       await this.client.connect();
       await this.client.ping();
@@ -103,17 +127,21 @@ export class RedisBackend implements Backend {
     } catch (err) {
       this.client.disconnect();
       this.subscriber.disconnect();
-      throw new ConnectionError(`cannot use Redis at ${this.location}: ${(err as Error).message}`, { cause: err });
+      const reason = (cause ?? (err as Error)).message.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@");
+      throw new ConnectionError(`cannot use Redis at ${this.location}: ${reason}`, { cause: cause ?? err });
     }
+    this.client.off("error", remember);
     const report = (err: unknown) => this.options.onError?.(err);
     this.client.on("error", report);
     this.subscriber.on("error", report);
-    // A reply lost with the connection may have moved a task into Backup that this worker never saw.
-    this.client.on("ready", () => {
-      if (this.heartbeat) this.run("releaseOrphans", [this.keys.backup, this.keys.recovery], [...this.held]).catch(report);
+    this.client.on("ready", () => (this.needsReclaim = true));
+    // Messages published while the subscriber was away are lost: waiters look again, watchers reload.
+    this.subscriber.on("ready", () => {
+      for (const set of this.waiters.values()) for (const wake of set) wake();
+      for (const watcher of this.jobWatchers) watcher();
     });
     this.subscriber.on("message", (channel: string, message: string) => this.onMessage(channel, message));
-    await this.subscriber.subscribe(this.channels.ended, this.channels.jobs);
+    await this.subscriber.subscribe(this.channels.jobs);
   }
 
   /** Run a Lua script of ./redis/scripts.ts. */
@@ -141,61 +169,84 @@ export class RedisBackend implements Backend {
 
   // --- the queue ---------------------------------------------------------------------------
 
-  async push(task: QueuedTask, limit: number): Promise<void> {
-    const pushed = await this.run("push", [this.keys.normal, this.recordKey(task.taskid)], [
-      limit,
-      this.ttlMs,
-      task.taskid,
-      task.topic,
-      JSON.stringify(task.content),
-      task.expire,
-      task.createdAt,
-      task.job ?? "",
-    ]);
-    if (pushed === 0) throw new QueueFullError(limit);
+  /** Every task() of one turn of the event loop goes to Redis in one script call. */
+  push(task: QueuedTask, limit: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => this.flushPushes());
+      this.pending.push({ task, limit, resolve, reject });
+    });
+  }
+
+  private flushPushes(): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (let i = 0; i < pending.length; ) {
+      let end = i + 1;
+      while (end < pending.length && end - i < pushChunk && pending[end].limit === pending[i].limit) end++;
+      void this.pushBatch(pending.slice(i, end));
+      i = end;
+    }
+  }
+
+  private async pushBatch(batch: PendingPush[]): Promise<void> {
+    const limit = batch[0].limit;
+    const args: (string | number)[] = [`${this.prefix}task:`, limit, this.ttlMs];
+    for (const { task } of batch) {
+      args.push(task.taskid, task.topic, JSON.stringify(task.content), task.expire, task.createdAt, task.job ?? "");
+    }
+    try {
+      const pushed = (await this.run("push", [this.keys.normal], args)) as number[];
+      batch.forEach((p, i) => (pushed[i] === 1 ? p.resolve() : p.reject(new QueueFullError(limit))));
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    }
   }
 
   async take(max: number, signal: AbortSignal): Promise<Lease[]> {
     this.startHeartbeat();
-    const recordPrefix = `${this.prefix}task:`;
     for (;;) {
       if (signal.aborted || this.closed) return [];
-      let rows = (await this.run("take", [this.keys.normal, this.keys.recovery, this.keys.backup], [recordPrefix, max])) as string[][];
+      if (this.needsReclaim) {
+        // Between takes nothing is in flight: what Backup holds beyond `held` was lost with a reply.
+        this.needsReclaim = false;
+        await this.run("releaseOrphans", [this.keys.backup, this.keys.recovery], [`${this.prefix}task:`, ...this.held]);
+      }
+      let rows = await this.takeAndStart(max, []);
       if (rows.length === 0) {
         // Nothing waiting: block on Normal (bounded, so a stop or a failover is noticed), then take the rest.
         const first = await this.blockingConnection().blmove(this.keys.normal, this.keys.backup, "LEFT", "RIGHT", blockSeconds);
         if (first === null) continue;
-        this.held.add(first);
-        rows = (await this.run("take", [this.keys.normal, this.keys.recovery, this.keys.backup], [recordPrefix, max, first])) as string[][];
-        this.held.delete(first);
+        rows = await this.takeAndStart(max, [first]);
       }
-      const leases = rows.map(([taskid, topic, content, expire, createdAt, job]): RedisLease => {
+      const leases = rows.map(([taskid, code, topic, content, expire, createdAt, job]): RedisLease => {
         const task: QueuedTask = { taskid, topic, content: JSON.parse(content), expire: Number(expire), createdAt: Number(createdAt) };
         if (job) task.job = job;
+        const attempt = Number(code);
+        if (attempt < 1) return { task, started: { started: false, why: attempt === 0 ? "expired" : "gone" } };
         this.held.add(taskid);
-        return { task };
+        return { task, started: { started: true, attempt }, owner: `${this.workerId}:${attempt}` };
       });
       if (leases.length > 0) return leases;
     }
   }
 
-  async start(leases: Lease[]): Promise<StartResult[]> {
-    const ids = leases.map((l) => l.task.taskid);
-    const codes = (await this.run("start", [this.keys.backup], [
+  /** Taking and starting are one script call: a batch costs one round trip. */
+  private takeAndStart(max: number, moved: string[]): Promise<string[][]> {
+    const { normal, recovery, backup, alive, workers } = this.keys;
+    return this.run("take", [normal, recovery, backup, alive, workers], [
       `${this.prefix}task:`,
       this.channels.ended,
       nowMs(),
       this.workerId,
-      ...ids,
-    ])) as number[];
-    return codes.map((code, i): StartResult => {
-      if (code > 0) {
-        (leases[i] as RedisLease).owner = `${this.workerId}:${code}`;
-        return { started: true, attempt: code };
-      }
-      this.held.delete(ids[i]);
-      return { started: false, why: code === 0 ? "expired" : "gone" };
-    });
+      max,
+      this.heartbeatTtlMs,
+      ...moved,
+    ]) as Promise<string[][]>;
+  }
+
+  /** Already done by take(), in the same atomic step. */
+  async start(leases: Lease[]): Promise<StartResult[]> {
+    return leases.map((lease) => (lease as RedisLease).started);
   }
 
   async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
@@ -215,9 +266,10 @@ export class RedisBackend implements Backend {
   }
 
   async giveBack(leases: Lease[]): Promise<void> {
-    const ids = leases.map((l) => l.task.taskid);
-    await this.run("giveBack", [this.keys.backup, this.keys.normal], ids);
-    for (const id of ids) this.held.delete(id);
+    const args: string[] = [`${this.prefix}task:`];
+    for (const lease of leases) args.push((lease as RedisLease).owner ?? "", lease.task.taskid);
+    await this.run("giveBack", [this.keys.backup, this.keys.normal], args);
+    for (const lease of leases) this.held.delete(lease.task.taskid);
   }
 
   async depth(): Promise<number> {
@@ -228,7 +280,7 @@ export class RedisBackend implements Backend {
   // --- task records ------------------------------------------------------------------------
 
   async record(taskid: string): Promise<TaskRecordData | undefined> {
-    const flat = (await this.run("record", [this.recordKey(taskid)], [nowMs(), this.channels.ended])) as string[];
+    const flat = (await this.run("record", [`${this.prefix}task:${taskid}`], [nowMs(), this.channels.ended])) as string[];
     if (flat.length === 0) return undefined;
     const f: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) f[flat[i]] = flat[i + 1];
@@ -253,23 +305,51 @@ export class RedisBackend implements Backend {
     const deadline = nowMs() + timeoutMs;
     for (;;) {
       // Listen before reading: an end published between the read and the wait is not missed.
-      let wake!: () => void;
-      const changed = new Promise<void>((resolve) => (wake = resolve));
+      let rec: TaskRecordData | undefined;
+      let ended: TaskRecordData | undefined;
+      let wake!: (outcome?: Partial<TaskRecordData>) => void;
+      const changed = new Promise<void>((resolve) => {
+        wake = (outcome) => {
+          if (outcome && rec) ended = { ...rec, ...outcome };
+          resolve();
+        };
+      });
       let set = this.waiters.get(taskid);
       if (!set) this.waiters.set(taskid, (set = new Set()));
       set.add(wake);
       try {
-        const rec = await this.record(taskid);
+        await this.listenForEnds();
+        rec = await this.record(taskid);
         const now = nowMs();
         if (!rec || hasEnded(rec.status) || signal?.aborted || now >= deadline) return rec;
-        // A queued task may expire with nobody touching it: look again then.
-        const until = rec.status === "queued" && rec.attempt === 0 ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
-        await waitAtMost(changed, until - now, signal);
+        // A queued task may expire with nobody touching it: look again then, and every few seconds anyway.
+        const expiry = rec.status === "queued" && rec.attempt === 0 ? expiresAt(rec) + 1 : Infinity;
+        await waitAtMost(changed, Math.min(deadline, expiry, now + recheckMs) - now, signal);
+        if (ended) return ended;
       } finally {
         set.delete(wake);
         if (set.size === 0 && this.waiters.get(taskid) === set) this.waiters.delete(taskid);
+        if (this.waiters.size === 0) this.stopListeningSoon();
       }
     }
+  }
+
+  /** This process hears of ended tasks only while someone in it waits: a busy queue publishes an end
+   *  per task, which a producer that never waits should not have to read. */
+  private listenForEnds(): Promise<unknown> {
+    clearTimeout(this.quietTimer);
+    this.endsSubscription ??= this.subscriber.subscribe(this.channels.ended);
+    return this.endsSubscription;
+  }
+
+  private stopListeningSoon(): void {
+    clearTimeout(this.quietTimer);
+    this.quietTimer = setTimeout(() => {
+      if (this.waiters.size > 0 || !this.endsSubscription || this.closed) return;
+      this.endsSubscription = undefined;
+      this.subscriber.unsubscribe(this.channels.ended).catch((err) => this.options.onError?.(err));
+    }, 2000);
+    this.quietTimer.unref();
   }
 
   // --- the debug channel -------------------------------------------------------------------
@@ -302,9 +382,10 @@ export class RedisBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearTimeout(this.quietTimer);
     if (this.heartbeat) {
-      // A clean stop: nothing is held any more, so nobody needs to rescue this worker's Backup.
-      await this.run("releaseOrphans", [this.keys.backup, this.keys.recovery], [...this.held]).catch(() => {});
+      // A clean stop: whatever Backup still holds goes to Recovery now, and nobody needs to rescue it later.
+      await this.run("releaseOrphans", [this.keys.backup, this.keys.recovery], [`${this.prefix}task:`, ...this.held]).catch(() => {});
       await this.client.multi().del(this.keys.alive).srem(this.keys.workers, this.workerId).exec().catch(() => {});
     }
     for (const set of this.waiters.values()) for (const wake of set) wake();
@@ -312,31 +393,26 @@ export class RedisBackend implements Backend {
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
   }
 
-  private recordKey(taskid: string): string {
-    return `${this.prefix}task:${taskid}`;
-  }
-
   private blockingConnection(): Redis {
     // Blocking commands hold their connection: they get one of their own, with a watchdog so that a
     // server that vanished mid-wait (a failover) fails the wait instead of hanging it forever.
-    this.blocker ??= new Redis(this.url, {
-      maxRetriesPerRequest: 20,
-      blockingTimeout: blockSeconds * 1000 + 2000,
-      connectionName: `jobshell:${this.workerId}:block`,
-    });
-    this.blocker.on("error", (err) => this.options.onError?.(err));
+    if (!this.blocker) {
+      this.blocker = new Redis(this.url, {
+        maxRetriesPerRequest: 20,
+        blockingTimeout: blockSeconds * 1000 + 2000,
+        connectionName: `jobshell:${this.workerId}:block`,
+      });
+      this.blocker.on("error", (err) => this.options.onError?.(err));
+      this.blocker.on("ready", () => (this.needsReclaim = true));
+    }
     return this.blocker;
   }
 
-  /** A worker announces itself and keeps a heartbeat; it also rescues the tasks of dead workers. */
+  /** A worker keeps a heartbeat (take() renews it too) and rescues the tasks of dead workers. */
   private startHeartbeat(): void {
     if (this.heartbeat) return;
     const beat = async () => {
-      await this.client
-        .multi()
-        .set(this.keys.alive, "1", "PX", this.heartbeatTtlMs)
-        .sadd(this.keys.workers, this.workerId)
-        .exec();
+      await this.client.multi().set(this.keys.alive, "1", "PX", this.heartbeatTtlMs).sadd(this.keys.workers, this.workerId).exec();
       await this.rescueDeadWorkers();
     };
     this.heartbeat = setInterval(() => beat().catch((err) => this.options.onError?.(err)), this.heartbeatTtlMs / 3);
@@ -346,9 +422,9 @@ export class RedisBackend implements Backend {
 
   private async rescueDeadWorkers(): Promise<void> {
     const workers = await this.client.smembers(this.keys.workers);
+    const p = this.prefix;
     for (const worker of workers) {
       if (worker === this.workerId) continue;
-      const p = this.prefix;
       await this.run("rescue", [`${p}backup:${worker}`, this.keys.recovery, `${p}alive:${worker}`, this.keys.workers], [
         `${p}task:`,
         worker,
@@ -358,8 +434,9 @@ export class RedisBackend implements Backend {
 
   private onMessage(channel: string, message: string): void {
     if (channel === this.channels.ended) {
-      const set = this.waiters.get(message);
-      if (set) for (const wake of set) wake();
+      const outcome = message.startsWith("[") ? parseOutcome(message) : undefined;
+      const set = this.waiters.get(outcome?.taskid ?? message);
+      if (set) for (const wake of set) wake(outcome);
     } else if (channel === this.channels.debug) {
       for (const listener of this.debugListeners) listener(message);
     } else if (channel === this.channels.jobs) {
@@ -399,6 +476,21 @@ class RedisJobStore implements JobStore {
       stop();
     };
   }
+}
+
+/** The outcome the finish script publishes (see ./redis/scripts.ts). */
+function parseOutcome(message: string): Partial<TaskRecordData> & { taskid: string } {
+  const [taskid, status, completedAt, startedAt, attempt, results, warning] = JSON.parse(message) as string[];
+  const outcome: Partial<TaskRecordData> & { taskid: string } = {
+    taskid,
+    status: status as TaskRecordData["status"],
+    completedAt: Number(completedAt),
+    startedAt: Number(startedAt),
+    attempt: Number(attempt),
+    results: JSON.parse(results),
+  };
+  if (warning) outcome.warning = warning;
+  return outcome;
 }
 
 function waitAtMost(promise: Promise<void>, ms: number, signal?: AbortSignal): Promise<void> {

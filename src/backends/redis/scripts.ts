@@ -1,28 +1,48 @@
-// The Lua scripts of Redis mode: each is one atomic step. Record keys are `<prefix>task:<taskid>`
-// (the prefix comes in ARGV: this is for a single Redis server, not a cluster).
-// Record fields: taskid topic content expire createdAt job status attempt startedAt completedAt
-// results warning owner. `owner` is `<worker id>:<attempt>`, the lease that fences finishing.
+// The Lua scripts of Redis mode: each is one atomic step. Every key shares the hash tag of the
+// namespace (`{jobshell}:...`), so a script may build a record key from the prefix it is given and
+// still touch one cluster slot only.
+// Record hash fields: taskid topic content expire createdAt job status attempt startedAt completedAt
+// results warning owner. `owner` is `<worker id>:<attempt>`: the lease that fences finishing.
 
-/** KEYS[1] Normal list, KEYS[2] the record. ARGV: limit, ttl ms, taskid, topic, content, expire, createdAt, job.
- *  Creates the record and appends the taskid to Normal, or does neither when Normal holds `limit`
- *  tasks already (returns 0): concurrent producers can never overfill it. */
+/** KEYS[1] Normal. ARGV: record prefix, limit, ttl ms, then per task 6 values: taskid, topic, content,
+ *  expire, createdAt, job. For each task in order: creates its record and appends it to Normal (1), or
+ *  does neither when Normal already holds `limit` tasks (0). Concurrent producers never overfill it. */
 export const push = `
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], 'taskid', ARGV[3], 'topic', ARGV[4], 'content', ARGV[5], 'expire', ARGV[6],
-  'createdAt', ARGV[7], 'job', ARGV[8], 'status', 'queued', 'attempt', '0')
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('RPUSH', KEYS[1], ARGV[3])
-return 1
+local prefix, limit, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local length = redis.call('LLEN', KEYS[1])
+local out = {}
+for i = 4, #ARGV, 6 do
+  if length >= limit then
+    out[#out + 1] = 0
+  else
+    local key = prefix .. ARGV[i]
+    redis.call('HSET', key, 'taskid', ARGV[i], 'topic', ARGV[i + 1], 'content', ARGV[i + 2], 'expire', ARGV[i + 3],
+      'createdAt', ARGV[i + 4], 'job', ARGV[i + 5], 'status', 'queued', 'attempt', '0')
+    redis.call('PEXPIRE', key, ttl)
+    redis.call('RPUSH', KEYS[1], ARGV[i])
+    length = length + 1
+    out[#out + 1] = 1
+  end
+end
+return out
 `;
 
-/** KEYS[1] Normal, KEYS[2] Recovery, KEYS[3] this worker's Backup. ARGV: record prefix, max, then taskids
- *  already moved into Backup (by a blocking LMOVE). Moves up to `max` taskids in all from Recovery first,
- *  then Normal, into Backup, and returns [taskid, topic, content, expire, createdAt, job] for each.
- *  A taskid whose record is gone (past task_record_ttl) is dropped from Backup. */
+/** KEYS[1] Normal, KEYS[2] Recovery, KEYS[3] this worker's Backup, KEYS[4] its heartbeat, KEYS[5] the
+ *  worker set. ARGV: record prefix, ended channel, now (ms), worker id, max, heartbeat ttl ms, then
+ *  taskids already moved into Backup (by a blocking LMOVE).
+ *  Renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known again before
+ *  it holds anything), moves up to `max` taskids in all from Recovery first, then Normal, into Backup,
+ *  and starts each in the same step, returning [taskid, code, topic, content, expire, createdAt, job]:
+ *  - queued → started, attempt+1, owner `<worker>:<attempt>`: code = the attempt;
+ *  - queued, never started and past its expire → expired: code 0 (a task started once never expires);
+ *  - anything else (ended, or its record gone past task_record_ttl): code -1.
+ *  Tasks with code 0 or -1 leave Backup at once. */
 export const take = `
-local prefix, max = ARGV[1], tonumber(ARGV[2])
+local prefix, channel, now, worker, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
+redis.call('SADD', KEYS[5], worker)
 local ids = {}
-for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 7, #ARGV do ids[#ids + 1] = ARGV[i] end
 for _, source in ipairs({KEYS[2], KEYS[1]}) do
   while #ids < max do
     local id = redis.call('LMOVE', source, KEYS[3], 'LEFT', 'RIGHT')
@@ -32,64 +52,50 @@ for _, source in ipairs({KEYS[2], KEYS[1]}) do
 end
 local out = {}
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', prefix .. id, 'topic', 'content', 'expire', 'createdAt', 'job')
-  if f[1] then
-    out[#out + 1] = {id, f[1], f[2], f[3], f[4], f[5] or ''}
-  else
-    redis.call('LREM', KEYS[3], 1, id)
-  end
-end
-return out
-`;
-
-/** KEYS[1] this worker's Backup. ARGV: record prefix, ended channel, now (ms), worker id, taskids.
- *  Per task, atomically: queued → started with attempt+1 and owner set (returns the attempt), or
- *  queued past its expire → expired (returns 0; a task started once before never expires), or
- *  anything else → gone (returns -1). Expired and gone tasks leave Backup. */
-export const start = `
-local prefix, channel, now, worker = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local out = {}
-for i = 5, #ARGV do
-  local id = ARGV[i]
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'status', 'createdAt', 'expire', 'attempt')
+  local f = redis.call('HMGET', key, 'status', 'createdAt', 'expire', 'attempt', 'topic', 'content', 'job')
+  local code
   if f[1] ~= 'queued' then
-    redis.call('LREM', KEYS[1], 1, id)
-    out[#out + 1] = -1
+    code = -1
   elseif tonumber(f[4]) == 0 and now > tonumber(f[2]) + tonumber(f[3]) * 1000 then
     redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[3])
-    redis.call('LREM', KEYS[1], 1, id)
     redis.call('PUBLISH', channel, id)
-    out[#out + 1] = 0
+    code = 0
   else
-    local attempt = tonumber(f[4]) + 1
-    redis.call('HSET', key, 'status', 'started', 'startedAt', ARGV[3], 'attempt', attempt, 'owner', worker .. ':' .. attempt)
-    out[#out + 1] = attempt
+    code = tonumber(f[4]) + 1
+    redis.call('HSET', key, 'status', 'started', 'startedAt', ARGV[3], 'attempt', code, 'owner', worker .. ':' .. code)
   end
+  if code < 1 then redis.call('LREM', KEYS[3], 1, id) end
+  out[#out + 1] = {id, code, f[5] or '', f[6] or '{}', f[3] or '0', f[2] or '0', f[7] or ''}
 end
 return out
 `;
 
 /** KEYS[1] this worker's Backup. ARGV: record prefix, ended channel, ttl ms, then per task 6 values:
- *  taskid, owner, status, completedAt, results (JSON), warning. Writes the outcome only if the task is
- *  still `started` under this owner (fencing: a worker presumed dead cannot finish a rescued task),
- *  then removes the taskid from Backup and tells waiters. Returns how many outcomes were written. */
+ *  taskid, owner, status, completedAt, results (JSON), warning.
+ *  Writes an outcome only if the task is still `started` under this owner (fencing: a worker presumed
+ *  dead cannot finish a task that was rescued), and only then removes it from Backup: a refused finish
+ *  leaves Backup alone, where the same worker may hold the task again under a new lease.
+ *  Waiters are told with the outcome itself, a JSON array [taskid, status, completedAt, startedAt,
+ *  attempt, results, warning], so they need not read the record back. Returns how many were written. */
 export const finish = `
 local prefix, channel, ttl = ARGV[1], ARGV[2], ARGV[3]
 local written = 0
 for i = 4, #ARGV, 6 do
   local id = ARGV[i]
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'status', 'owner')
+  local f = redis.call('HMGET', key, 'status', 'owner', 'startedAt', 'attempt')
   if f[1] == 'started' and f[2] == ARGV[i + 1] then
     redis.call('HSET', key, 'status', ARGV[i + 2], 'completedAt', ARGV[i + 3], 'results', ARGV[i + 4])
     if ARGV[i + 5] ~= '' then redis.call('HSET', key, 'warning', ARGV[i + 5]) end
     redis.call('HDEL', key, 'owner')
     redis.call('PEXPIRE', key, ttl)
-    redis.call('PUBLISH', channel, id)
+    redis.call('LREM', KEYS[1], 1, id)
+    redis.call('PUBLISH', channel, cjson.encode({id, ARGV[i + 2], ARGV[i + 3], f[3], f[4], ARGV[i + 4], ARGV[i + 5]}))
     written = written + 1
+  elseif not f[1] then
+    redis.call('LREM', KEYS[1], 1, id)
   end
-  redis.call('LREM', KEYS[1], 1, id)
 end
 return written
 `;
@@ -105,14 +111,22 @@ end
 return redis.call('HGETALL', KEYS[1])
 `;
 
-/** KEYS[1] this worker's Backup, KEYS[2] Normal. ARGV: taskids taken but not started.
- *  Puts them back at the head of Normal, in their order. */
+/** KEYS[1] this worker's Backup, KEYS[2] Normal. ARGV: record prefix, then owner, taskid pairs of tasks
+ *  taken (and so started) whose jobs were never run. Undoes the start (back to queued, the attempt not
+ *  counted) and moves each task that was in Backup to the head of Normal, in order; a task no longer
+ *  in Backup (rescued meanwhile) is left where it is, so it is never in two lists. */
 export const giveBack = `
-for i = #ARGV, 1, -1 do
-  redis.call('LREM', KEYS[1], 1, ARGV[i])
-  redis.call('LPUSH', KEYS[2], ARGV[i])
+for i = #ARGV - 1, 2, -2 do
+  local owner, id = ARGV[i], ARGV[i + 1]
+  local key = ARGV[1] .. id
+  local f = redis.call('HMGET', key, 'status', 'owner', 'attempt')
+  if f[1] == 'started' and f[2] == owner then
+    redis.call('HSET', key, 'status', 'queued', 'attempt', tonumber(f[3]) - 1)
+    redis.call('HDEL', key, 'owner', 'startedAt')
+  end
+  if redis.call('LREM', KEYS[1], 1, id) == 1 then redis.call('LPUSH', KEYS[2], id) end
 end
-return #ARGV
+return 1
 `;
 
 /** KEYS[1] a dead worker's Backup, KEYS[2] Recovery, KEYS[3] its heartbeat key, KEYS[4] the worker set.
@@ -138,14 +152,20 @@ return n
 `;
 
 /** KEYS[1] this worker's Backup, KEYS[2] Recovery. ARGV: the taskids this worker holds.
- *  After a lost connection a reply may have been lost with it: a taskid in Backup that the worker
- *  does not hold was never started here, so it goes to the head of Recovery. Returns how many. */
+ *  After a lost connection a reply may have been lost with it: a taskid in Backup that the worker does
+ *  not hold was never run here, so it goes to the head of Recovery (its record, if started by that lost
+ *  take, goes back to queued). Returns how many. */
 export const releaseOrphans = `
 local held = {}
-for i = 1, #ARGV do held[ARGV[i]] = true end
+for i = 2, #ARGV do held[ARGV[i]] = true end
 local n = 0
 for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   if not held[id] then
+    local key = ARGV[1] .. id
+    if redis.call('HGET', key, 'status') == 'started' then
+      redis.call('HSET', key, 'status', 'queued')
+      redis.call('HDEL', key, 'owner')
+    end
     redis.call('LREM', KEYS[1], 1, id)
     redis.call('LPUSH', KEYS[2], id)
     n = n + 1
