@@ -117,6 +117,10 @@ class ShellSession {
       this.releaseStderr?.();
       this.rl?.close();
       this.gate?.detach();
+      if (terminal && this.out.writable) {
+        const held = await this.js.stats().then((s) => s.inFlight, () => 0);
+        if (held > 0) this.out.line(this.colors.dim(`Letting the worker finish the ${held} task${held === 1 ? "" : "s"} it holds (Ctrl-C stops now)...`));
+      }
       // Closing lets the worker finish what it holds; with debug() on, its lines are still shown.
       // close() also ends the debug subscription.
       await this.js.close().catch((err) => this.out.line(this.colors.red(`closing: ${(err as Error).message}`)));
