@@ -137,6 +137,11 @@ export class RecordLog {
     for (const ev of events) {
       const id = taskidOf(ev);
       if (id === undefined) continue;
+      if (ev.t === "queued") {
+        // A record's first event is the same in any order: it goes to the view at once.
+        this.apply(ev);
+        continue;
+      }
       const pending = this.overlay.get(id);
       if (pending) pending.push(ev);
       else this.overlay.set(id, [ev]);
