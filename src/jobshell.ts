@@ -11,7 +11,7 @@ import { MU } from "./mu.js";
 import { resolveParams, type Params } from "./params.js";
 import { expiresAt, formatTimestamp, hasEnded, type TaskRecordData } from "./record.js";
 import { Registry } from "./registry.js";
-import { injectionRunner, SlackBots } from "./slack/index.js";
+import type { SlackBots } from "./slack/index.js";
 import { newTask, type ExpireArgument } from "./task.js";
 import { Transactions, type Transaction } from "./transaction.js";
 import { Worker } from "./worker.js";
@@ -81,7 +81,7 @@ export class JobShell {
   private readonly registry = new Registry();
   private worker?: Worker;
   /** the Slack bots, in a process that runs a worker */
-  private slack?: SlackBots;
+  private slack?: Promise<SlackBots>;
   private stopWatching?: () => Promise<void>;
   private subscriptions = new Set<() => Promise<void>>();
   private closed = false;
@@ -211,7 +211,7 @@ export class JobShell {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.slack?.stop();
+    await (await this.slack)?.stop();
     await this.worker?.stop();
     await this.stopWatching?.();
     await Promise.all([...this.subscriptions].map((stop) => stop()));
@@ -221,7 +221,7 @@ export class JobShell {
   /** Reload the definitions from the store (another process may have uploaded some). */
   async refreshJobs(): Promise<void> {
     this.registry.set(await this.backend.jobs.list());
-    void this.slack?.sync(this.registry.list());
+    this.syncSlackBots();
   }
 
   /** @internal used by open() */
@@ -241,16 +241,31 @@ export class JobShell {
       refreshJobs: () => this.refreshJobs(),
       metrics: this.metrics,
       onError: (err) => this.logQueueError(err),
-      runWithoutScript: injectionRunner(this.params.jobScriptTimeout),
+      runWithoutScript: async (job, builtins) => {
+        const { injectionRunner } = await import("./slack/injection.js");
+        return injectionRunner(this.params.jobScriptTimeout)(job, builtins);
+      },
     });
     this.worker.start();
-    this.slack = new SlackBots({
-      backend: this.backend,
-      params: this.params,
-      log: this.options.log,
-      issue: (job, topic, content, expire) => this.taskForJob(job, topic, content, expire),
-    });
-    void this.slack.sync(this.registry.list());
+    this.syncSlackBots();
+  }
+
+  /** Start and stop the Slack bots to match the jobs, in a process that runs a worker. The Slack
+   *  code (and its WebSocket client) is loaded only once a Slack job appears. */
+  private syncSlackBots(): void {
+    if (!this.worker || this.closed) return;
+    const definitions = this.registry.list();
+    if (!this.slack && !definitions.some((d) => d.slack)) return;
+    this.slack ??= import("./slack/index.js").then(
+      ({ SlackBots }) =>
+        new SlackBots({
+          backend: this.backend,
+          params: this.params,
+          log: this.options.log,
+          issue: (job, topic, content, expire) => this.taskForJob(job, topic, content, expire),
+        }),
+    );
+    this.slack.then((bots) => bots.sync(definitions)).catch((err) => this.logQueueError(err));
   }
 
   /** The builtins every job script shares (SPEC §4); the shell offers them too. */
