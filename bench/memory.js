@@ -1,5 +1,5 @@
 // Memory mode: throughput, task()→waitfor() round trip, and memory over 1M tasks.
-// Run: npm run build && node bench/memory.js   (medians of REPEAT runs; REPEAT=5 by default)
+// Run: npm run build && node --expose-gc bench/memory.js   (medians of REPEAT runs; REPEAT=5 by default)
 import { open } from "../dist/index.js";
 import { median, percentile, printTable } from "./stats.js";
 
@@ -34,18 +34,25 @@ async function roundTrip(count) {
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
 }
 
+/** Memory after a full collection when run with --expose-gc (otherwise it depends on when V8 last collected). */
+function measure() {
+  globalThis.gc?.();
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss, heapUsed };
+}
+
 /** Records live task_record_ttl (1 s here): past that, memory must stay flat however many tasks run. */
 async function flatMemory(total, firstMark, chunk = 1000) {
   const js = await open({ jobQueueBulkReadSize: 32, taskRecordTtl: 1, log: () => {} });
   await js.upload(noop);
-  let afterFirst = 0;
+  let afterFirst;
   for (let done = 0; done < total; done += chunk) {
     const ids = [];
     for (let i = 0; i < chunk; i++) ids.push(await js.task("noop", {}, 60));
     await Promise.all(ids.map((id) => js.waitfor(id, 120)));
-    if (done + chunk === firstMark) afterFirst = process.memoryUsage().rss;
+    if (done + chunk === firstMark) afterFirst = measure();
   }
-  const atEnd = process.memoryUsage().rss;
+  const atEnd = measure();
   await js.close();
   return { afterFirst, atEnd };
 }
@@ -61,6 +68,7 @@ for (let i = 0; i < repeat; i++) {
 const trips = [];
 for (let i = 0; i < Math.min(repeat, 3); i++) trips.push(await roundTrip(10_000));
 
+const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
 printTable("memory mode", [
   ["100k no-op tasks, all issued then all awaited (median tasks/s)", Math.round(median(allAtOnce))],
   ["  runs (tasks/s)", allAtOnce.map((r) => Math.round(r)).join(" ")],
@@ -68,7 +76,7 @@ printTable("memory mode", [
   ["  runs (tasks/s)", windowed.map((r) => Math.round(r)).join(" ")],
   ["round trip task()→waitfor() over 10,000 sequential, p50 ms (median of runs)", median(trips.map((t) => t.p50)).toFixed(3)],
   ["round trip p99 ms (median of runs)", median(trips.map((t) => t.p99)).toFixed(3)],
-  ["RSS after the first 100k of 1M tasks (MiB)", (mem.afterFirst / 2 ** 20).toFixed(1)],
-  ["RSS after 1M tasks (MiB)", (mem.atEnd / 2 ** 20).toFixed(1)],
-  ["RSS ratio end / first 100k", (mem.atEnd / mem.afterFirst).toFixed(2)],
+  [`memory over 1M tasks${globalThis.gc ? ", after a full GC" : " (run with --expose-gc to collect first)"}`, ""],
+  ["  heap used after the first 100k / after 1M (MiB)", `${mib(mem.afterFirst.heapUsed)} / ${mib(mem.atEnd.heapUsed)}, ratio ${(mem.atEnd.heapUsed / mem.afterFirst.heapUsed).toFixed(2)}`],
+  ["  RSS after the first 100k / after 1M (MiB)", `${mib(mem.afterFirst.rss)} / ${mib(mem.atEnd.rss)}, ratio ${(mem.atEnd.rss / mem.afterFirst.rss).toFixed(2)}`],
 ]);
