@@ -260,7 +260,7 @@ export class RecordLog {
         if (events) {
           for (const ev of events) {
             if (ev.t === "marker") this.markers.get(ev.id)?.();
-            else this.apply(ev);
+            else if (ev.t !== "queued") this.apply(ev); // queued ones went to the view when appended
           }
           this.retire(headers.batch);
         }
