@@ -1,0 +1,154 @@
+// REST API load test: POST /tasks at full rate from a second process for SECONDS, with the worker
+// running in the server's process; then the same client against a bare http server that answers
+// 201 at once, as the ceiling. Checks that no answer was a 5xx and that every issued task ended.
+//
+// Run: npx tsc -p . && node bench/http.js [--seconds 10] [--connections 32] [--repeat 3] [--redis URL | --amqp URL]
+import { fork } from "node:child_process";
+import { createServer, request, Agent } from "node:http";
+import { open } from "../dist/index.js";
+import { serve } from "../dist/server.js";
+import { percentile, printTable } from "./stats.js";
+
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const at = args.indexOf(`--${name}`);
+  return at >= 0 ? args[at + 1] : fallback;
+};
+
+if (args[0] === "client") await client(args[1], Number(args[2]), Number(args[3]));
+else await main();
+
+/** The load: CONNECTIONS loops on keep-alive sockets, each POSTing as soon as its last answer came. */
+async function client(url, seconds, connections) {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const target = new URL("/tasks", url);
+  const body = JSON.stringify({ topic: "bench.http", content: { n: 1 }, expire: 120 });
+  const latencies = [];
+  const statuses = {};
+  let errors = 0;
+  const post = () =>
+    new Promise((resolve) => {
+      const began = process.hrtime.bigint();
+      const req = request(
+        target,
+        { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            latencies.push(Number(process.hrtime.bigint() - began) / 1e6);
+            statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+            resolve();
+          });
+        },
+      );
+      req.setTimeout(30_000, () => req.destroy(new Error("no answer in 30 s")));
+      req.on("error", () => {
+        errors += 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  const began = performance.now();
+  const deadline = began + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < deadline) await post();
+    }),
+  );
+  const elapsed = (performance.now() - began) / 1000;
+  agent.destroy();
+  process.send({ requests: latencies.length, elapsed, statuses, errors, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
+}
+
+function runClient(url, seconds, connections) {
+  return new Promise((resolve, reject) => {
+    const child = fork(new URL(import.meta.url).pathname, ["client", url, String(seconds), String(connections)]);
+    child.once("message", resolve);
+    child.once("error", reject);
+    child.once("exit", (code) => code !== 0 && reject(new Error(`client exited ${code}`)));
+  });
+}
+
+async function main() {
+  const seconds = Number(flag("seconds", 10));
+  const connections = Number(flag("connections", 32));
+  const repeat = Number(flag("repeat", 3));
+  const redisUrl = flag("redis");
+  const amqpUrl = flag("amqp");
+
+  // Alternate the two so that a noisy neighbour on the machine weighs on both alike.
+  const ceilings = [];
+  const loads = [];
+  let mode = "";
+  let ok = true;
+  for (let i = 0; i < repeat; i++) {
+    ceilings.push(await bareRun(seconds, connections));
+    const run = await jobshellRun(seconds, connections, { redisUrl, amqpUrl });
+    mode = run.mode;
+    loads.push(run);
+    ok &&= run.ok;
+    console.log(
+      `run ${i + 1}: jobshell ${Math.round(rate(run))} req/s p99 ${run.p99.toFixed(1)} ms; bare ${Math.round(rate(ceilings[i]))} req/s p99 ${ceilings[i].p99.toFixed(1)} ms; ` +
+        `answers ${JSON.stringify(run.statuses)}, client errors ${run.errors}, issued ${run.created}/${run.issued} ended ${run.ended}, ` +
+        `backlog drained in ${run.drainSeconds.toFixed(1)} s`,
+    );
+  }
+  const med = (runs, pick) => percentile(runs.map(pick), 50);
+  printTable(`POST /tasks for ${seconds} s, ${connections} keep-alive connections, ${mode} mode: medians of ${repeat} runs`, [
+    ["jobshell serve (worker running)", `${Math.round(med(loads, rate))} req/s, p50 ${med(loads, (r) => r.p50).toFixed(2)} ms, p99 ${med(loads, (r) => r.p99).toFixed(2)} ms`],
+    ["bare http server answering 201", `${Math.round(med(ceilings, rate))} req/s, p50 ${med(ceilings, (r) => r.p50).toFixed(2)} ms, p99 ${med(ceilings, (r) => r.p99).toFixed(2)} ms`],
+  ]);
+  console.log(ok ? "\nOK: no 5xx, no client errors, issued = ended in every run" : "\nFAILED: see the runs above");
+  process.exitCode = ok ? 0 : 1;
+}
+
+function rate(r) {
+  return r.requests / r.elapsed;
+}
+
+/** The ceiling: the same client against a server that does nothing but answer 201. */
+async function bareRun(seconds, connections) {
+  const bare = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const text = '{"taskid":"00000000000000000000000000000000"}';
+      res.writeHead(201, { "content-type": "application/json", "content-length": text.length });
+      res.end(text);
+    });
+  });
+  bare.keepAliveTimeout = 65_000;
+  await new Promise((r) => bare.listen(0, "127.0.0.1", r));
+  const result = await runClient(`http://127.0.0.1:${bare.address().port}`, seconds, connections);
+  bare.closeAllConnections();
+  await new Promise((r) => bare.close(r));
+  return result;
+}
+
+async function jobshellRun(seconds, connections, urls) {
+  const js = await open({ ...urls, namespace: `bench-http-${process.pid}-${Date.now()}`, jobQueueSize: 1_000_000, taskRecordTtl: 600, log: () => {} });
+  await js.upload(`- {name: bench-http, topics: [bench.http], script: "return task.content.n"}`, { replace: true });
+  const server = await serve(js, { port: 0, host: "127.0.0.1" });
+  const load = await runClient(server.url, seconds, connections);
+  // Every task issued must end: wait for the worker to finish the backlog.
+  const drainBegan = performance.now();
+  let totals = js.metrics.totals();
+  const ended = () => totals.completed + totals.failed + totals.expired;
+  while (ended() < totals.issued && performance.now() - drainBegan < 120_000) {
+    await new Promise((r) => setTimeout(r, 100));
+    totals = js.metrics.totals();
+  }
+  const drainSeconds = (performance.now() - drainBegan) / 1000;
+  await server.close();
+  await js.close();
+  const fivexx = Object.entries(load.statuses).filter(([s]) => Number(s) >= 500).reduce((n, [, c]) => n + c, 0);
+  const created = load.statuses[201] ?? 0;
+  return {
+    ...load,
+    mode: js.mode,
+    created,
+    issued: totals.issued,
+    ended: ended(),
+    drainSeconds,
+    ok: fivexx === 0 && load.errors === 0 && created === totals.issued && ended() === totals.issued,
+  };
+}
