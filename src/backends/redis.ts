@@ -172,7 +172,7 @@ export class RedisBackend implements Backend {
   /** Every task() of one turn of the event loop goes to Redis in one script call. */
   push(task: QueuedTask, limit: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.pending.length === 0) setImmediate(() => this.flushPushes());
+      if (this.pending.length === 0) queueMicrotask(() => this.flushPushes());
       this.pending.push({ task, limit, resolve, reject });
     });
   }
