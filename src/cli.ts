@@ -97,14 +97,14 @@ function requireServerMode(params: Params, command: string): void {
 }
 
 /** Close on SIGTERM/SIGINT: held tasks finish, then the process exits. A second signal exits at once. */
-function stopOnSignals(js: JobShell, what: string): Promise<void> {
+function stopOnSignals(js: JobShell, what: string, first?: () => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) process.exit(130);
       stopping = true;
       process.stderr.write(`jobshell ${what}: ${signal}: finishing the tasks held, then stopping\n`);
-      js.close().then(resolve, (err) => {
+      (first ? first().then(() => js.close()) : js.close()).then(resolve, (err) => {
         process.stderr.write(`jobshell ${what}: ${(err as Error).message}\n`);
         resolve();
       });
@@ -142,8 +142,25 @@ async function main(argv: string[]): Promise<number> {
       await stopOnSignals(js, "worker");
       return 0;
     }
-    case "serve":
-      throw new ParameterError("jobshell serve is not in this build yet");
+    case "serve": {
+      const { serve } = await import("./server.js");
+      const token = process.env.JOBSHELL_API_TOKEN || undefined;
+      const js = await openFrom(parsed, params, !noWorker);
+      let server: Awaited<ReturnType<typeof serve>>;
+      try {
+        const host = parsed.flags.get("host")?.at(-1) ?? "127.0.0.1";
+        server = await serve(js, { port: numberFlag(parsed, "port", 8080), host, token });
+      } catch (err) {
+        await js.close();
+        throw err;
+      }
+      process.stderr.write(
+        `jobshell serve: ${server.url} (${js.location}, ${js.jobs().length} jobs, ` +
+          `${noWorker ? "no worker" : "worker in this process"}${token ? ", bearer token required" : ""})\n`,
+      );
+      await stopOnSignals(js, "serve", () => server.close());
+      return 0;
+    }
     case "task":
       return issueOne(parsed, params);
   }

@@ -229,11 +229,18 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
   server.keepAliveTimeout = 65_000;
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
+    const refused = (err: NodeJS.ErrnoException) => {
+      reject(new ParameterError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+    };
+    server.once("error", refused);
+    try {
+      server.listen(port, host, () => {
+        server.off("error", refused);
+        resolve();
+      });
+    } catch (err) {
+      refused(err as NodeJS.ErrnoException);
+    }
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;

@@ -71,7 +71,8 @@ export function mediaType(req: IncomingMessage): string {
 /** A JSON object body; 415 for another media type, 400 for bad JSON or a non-object. */
 export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
   const type = mediaType(req);
-  if (type !== "" && type !== "application/json" && !type.endsWith("+json")) {
+  // text/plain is what fetch() sends for a string body: the text is still checked as JSON.
+  if (type !== "" && type !== "application/json" && type !== "text/plain" && !type.endsWith("+json")) {
     throw new HttpError(415, "unsupported_media_type", `send the body as application/json, not ${type}`);
   }
   const text = (await readBody(req)).toString("utf8");

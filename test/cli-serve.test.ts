@@ -1,0 +1,87 @@
+// `jobshell serve` as a real process (dist/cli.js; `npm test` builds it): it listens, answers,
+// refuses to bind beyond loopback without a token, and stops on SIGTERM.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+
+const cli = path.resolve("dist/cli.js");
+const started: ChildProcess[] = [];
+
+function start(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [cli, "serve", ...args], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+  });
+  started.push(child);
+  let stderr = "";
+  let stdout = "";
+  child.stdout.on("data", (c) => (stdout += c));
+  const exited = new Promise<number>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  const url = new Promise<string>((resolve, reject) => {
+    child.stderr.on("data", (c) => {
+      stderr += c;
+      const m = /^jobshell serve: (http:\/\/\S+) /m.exec(stderr);
+      if (m) resolve(m[1]);
+    });
+    void exited.then(() => reject(new Error(`exited before listening: ${stderr}`)));
+  });
+  url.catch(() => {});
+  return { child, url, exited, output: () => stdout + stderr };
+}
+
+afterEach(() => {
+  for (const child of started.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
+});
+
+describe("jobshell serve", () => {
+  it("serves the API with a worker and the sample jobs, and stops on SIGTERM", async () => {
+    const s = start(["--port", "0", "--jobs", "samples/jobs/example.yaml"]);
+    const url = await s.url;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const issued = await fetch(`${url}/tasks`, { method: "POST", body: JSON.stringify({ topic: "hello", content: { name: "amuro" } }) });
+    expect(issued.status).toBe(201);
+    const { taskid } = (await issued.json()) as { taskid: string };
+    const record = (await (await fetch(`${url}/tasks/${taskid}/wait?timeout=10`)).json()) as { status: string };
+    expect(record.status).toBe("completed");
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+  });
+
+  it("with JOBSHELL_API_TOKEN every request needs the token, which never shows in its output", async () => {
+    const token = "cli-secret-token-42";
+    const s = start(["--port", "0"], { JOBSHELL_API_TOKEN: token });
+    const url = await s.url;
+    expect((await fetch(`${url}/healthz`)).status).toBe(401);
+    expect((await fetch(`${url}/healthz`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect((await fetch(`${url}/healthz`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+    s.child.kill("SIGTERM");
+    await s.exited;
+    expect(s.output()).toContain("bearer token required");
+    expect(s.output()).not.toContain(token);
+  });
+
+  it("refuses to listen beyond loopback without a token: exit 2, one line", async () => {
+    const s = start(["--port", "0", "--host", "0.0.0.0"]);
+    expect(await s.exited).toBe(2);
+    const lines = s.output().trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe("jobshell: refusing to listen on 0.0.0.0 without an API token: set JOBSHELL_API_TOKEN (required beyond loopback)");
+  });
+
+  it("a port in use is one line and a non-zero exit", async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, "127.0.0.1", r));
+    try {
+      const port = (holder.address() as AddressInfo).port;
+      const s = start(["--port", String(port)]);
+      expect(await s.exited).not.toBe(0);
+      const lines = s.output().trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain("EADDRINUSE");
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  });
+});
