@@ -124,6 +124,17 @@ describe("REST API", () => {
     expect(r.status).toBe(400);
   });
 
+  it("content nested deeper than 100 levels is a 400, not a server error", async () => {
+    const depth = 200_000;
+    const body = `{"topic":"x","content":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}`;
+    const r = await call(base, "POST", "/tasks", { body, headers: jsonHeaders });
+    expect(r.status).toBe(400);
+    expect(r.json.detail).toContain("nested deeper than 100 levels");
+    const fine = await call(base, "POST", "/tasks", { body: `{"topic":"x","content":{"a":${"[".repeat(90)}${"]".repeat(90)}}}` });
+    expect(fine.status).toBe(201);
+    await stillServes();
+  });
+
   it("a body that is not JSON by its media type is a 415", async () => {
     const r = await call(base, "POST", "/tasks", { body: "topic=hello", headers: { "content-type": "application/x-www-form-urlencoded" } });
     expect(r.status).toBe(415);

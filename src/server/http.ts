@@ -85,7 +85,25 @@ export async function readJsonObject(req: IncomingMessage): Promise<Record<strin
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new HttpError(400, "invalid_body", `the body must be a JSON object, got ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`);
   }
+  if (nestedDeeperThan(value, maxJsonDepth)) {
+    throw new HttpError(400, "invalid_body", `the body is nested deeper than ${maxJsonDepth} levels`);
+  }
   return value as Record<string, unknown>;
+}
+
+/** Deeper JSON is refused: the code that copies and stores content recurses. */
+export const maxJsonDepth = 100;
+
+/** Walks without recursion, so that the check itself cannot overflow the stack. */
+function nestedDeeperThan(root: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (value === null || typeof value !== "object") continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(value)) if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 // --- a small schema check -----------------------------------------------------------------------
