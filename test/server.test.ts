@@ -1,5 +1,6 @@
 // The REST API of SPEC §7 over real sockets: every endpoint, every refusal, and the server keeps
 // serving after each.
+import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -389,5 +390,15 @@ describe("REST API binding", () => {
       await server.close();
       await js.close();
     }
+  });
+});
+
+describe("REST API documentation", () => {
+  it("docs/rest.md lists every error word the server can answer with", () => {
+    const source = readFileSync("src/server.ts", "utf8") + readFileSync("src/server/http.ts", "utf8");
+    const words = new Set([...source.matchAll(/new HttpError\(\s*\d{3},\s*"([a-z_]+)"/g)].map((m) => m[1]));
+    expect(words.size).toBeGreaterThan(10);
+    const docs = readFileSync("docs/rest.md", "utf8");
+    for (const word of words) expect(docs, word).toContain(`\`${word}\``);
   });
 });
