@@ -125,7 +125,8 @@ async function bareRun(seconds, connections) {
 }
 
 async function jobshellRun(seconds, connections, urls) {
-  const js = await open({ ...urls, namespace: `bench-http-${process.pid}-${Date.now()}`, jobQueueSize: 1_000_000, taskRecordTtl: 600, log: () => {} });
+  const namespace = `bench-http-${process.pid}-${Date.now()}`;
+  const js = await open({ ...urls, namespace, debugChannel: `${namespace}.debug`, jobQueueSize: 1_000_000, taskRecordTtl: 600, log: () => {} });
   await js.upload(`- {name: bench-http, topics: [bench.http], script: "return task.content.n"}`, { replace: true });
   const server = await serve(js, { port: 0, host: "127.0.0.1" });
   const load = await runClient(server.url, seconds, connections);
@@ -140,6 +141,7 @@ async function jobshellRun(seconds, connections, urls) {
   const drainSeconds = (performance.now() - drainBegan) / 1000;
   await server.close();
   await js.close();
+  await cleanup(namespace, urls);
   const fivexx = Object.entries(load.statuses).filter(([s]) => Number(s) >= 500).reduce((n, [, c]) => n + c, 0);
   const created = load.statuses[201] ?? 0;
   return {
@@ -151,4 +153,23 @@ async function jobshellRun(seconds, connections, urls) {
     drainSeconds,
     ok: fivexx === 0 && load.errors === 0 && created === totals.issued && ended() === totals.issued,
   };
+}
+
+/** Leave nothing on a shared server: the run's keys, queues and exchanges go. */
+async function cleanup(namespace, { redisUrl, amqpUrl }) {
+  if (amqpUrl) {
+    const { deleteAmqpNamespace } = await import("../dist/backends/amqp.js");
+    await deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`);
+  }
+  if (redisUrl) {
+    const { Redis } = await import("ioredis");
+    const redis = new Redis(redisUrl);
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `{${namespace}}:*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+    redis.disconnect();
+  }
 }
