@@ -104,10 +104,16 @@ describe("callout", () => {
     ]);
     const fillers: net.Socket[] = [];
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        listener.once("error", reject);
+      const port = await new Promise<number | undefined>((resolve, reject) => {
+        listener.once("error", (err: NodeJS.ErrnoException) => (err.code === "ENOENT" ? resolve(undefined) : reject(err)));
         listener.stdout!.once("data", (d) => resolve(Number(String(d).trim())));
       });
+      if (port === undefined) {
+        // Node accepts every connection itself, so the never-accepting listener needs python3.
+        if (process.env.CI) throw new Error("python3 is needed for the connect timeout test");
+        console.warn("\n!!! SKIPPING the connect timeout test: python3 is not installed\n");
+        return;
+      }
       for (let i = 0; i < 4; i++) fillers.push(net.connect(port, "127.0.0.1").on("error", () => {}));
       await new Promise((r) => setTimeout(r, 300));
       const err = await callout({ url: `http://127.0.0.1:${port}/`, connect_timeout: 0.5, request_timeout: 20 }, "x").catch((e: unknown) => e);
