@@ -21,6 +21,7 @@ export const paramSpecs = {
   job_queue_size: { kind: "int", default: 65535, help: "tasks that may wait in the queue; past it task() throws QueueFullError" },
   job_queue_bulk_read_size: { kind: "int", default: 32, help: "tasks a worker takes per read, and the most it runs at once" },
   redis_url: { kind: "url", default: undefined, help: "Redis mode: the server (redis://[:password@]host:port[/db])", env: ["REDIS_URL"], flag: "redis" },
+  redis_prefix: { kind: "string", default: "jobshell", help: "Redis mode: the prefix (and cluster hash tag) of every key, so that several queues can share a server" },
   amqp_url: { kind: "url", default: undefined, help: "AMQP mode: the RabbitMQ server (amqp://user:pass@host:5672[/vhost])", env: ["AMQP_URL"], flag: "amqp" },
   job_transaction_event: { kind: "bool", default: false, help: "issue a Transaction.<Status> task on every transaction status change" },
   job_script_timeout: { kind: "seconds", default: 300, help: "a job script running longer than this fails with a timeout" },

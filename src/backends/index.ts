@@ -12,7 +12,7 @@ export async function openBackend(params: Params, namespace?: string): Promise<B
   }
   if (params.redisUrl) {
     const { createRedisBackend } = await import("./redis.js");
-    return createRedisBackend(params.redisUrl, options);
+    return createRedisBackend(params.redisUrl, { ...options, namespace: namespace ?? params.redisPrefix });
   }
   return new MemoryBackend(options);
 }

@@ -198,12 +198,15 @@ export class MemoryBackend implements Backend {
     }
   }
 
-  /** Records live task_record_ttl from their task's creation. */
+  /** A record is dropped task_record_ttl after its task ended, or after it could no longer start;
+   *  never while its task runs. */
   private dropOldRecords(): void {
-    const oldest = nowMs() - this.ttlMs;
+    const now = nowMs();
     for (const rec of this.records.values()) {
-      if (rec.createdAt > oldest) break;
-      this.records.delete(rec.taskid);
+      // In creation order: a record younger than the ttl cannot be due, nor can any after it.
+      if (rec.createdAt > now - this.ttlMs) break;
+      const endedAt = rec.completedAt ?? (rec.status === "queued" ? expiresAt(rec) : undefined);
+      if (endedAt !== undefined && endedAt + this.ttlMs < now) this.records.delete(rec.taskid);
     }
   }
 }

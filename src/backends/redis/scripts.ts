@@ -6,7 +6,9 @@
 
 /** KEYS[1] Normal. ARGV: record prefix, limit, ttl ms, then per task 6 values: taskid, topic, content,
  *  expire, createdAt, job. For each task in order: creates its record and appends it to Normal (1), or
- *  does neither when Normal already holds `limit` tasks (0). Concurrent producers never overfill it. */
+ *  does neither when Normal already holds `limit` tasks (0). Concurrent producers never overfill it.
+ *  A queued record lives until its task can no longer start, plus the ttl; `take` makes a started one
+ *  permanent until `finish` gives it the ttl again, so a record never vanishes under a running task. */
 export const push = `
 local prefix, limit, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local length = redis.call('LLEN', KEYS[1])
@@ -18,7 +20,7 @@ for i = 4, #ARGV, 6 do
     local key = prefix .. ARGV[i]
     redis.call('HSET', key, 'taskid', ARGV[i], 'topic', ARGV[i + 1], 'content', ARGV[i + 2], 'expire', ARGV[i + 3],
       'createdAt', ARGV[i + 4], 'job', ARGV[i + 5], 'status', 'queued', 'attempt', '0')
-    redis.call('PEXPIRE', key, ttl)
+    redis.call('PEXPIRE', key, math.floor(tonumber(ARGV[i + 3]) * 1000) + tonumber(ttl))
     redis.call('RPUSH', KEYS[1], ARGV[i])
     length = length + 1
     out[#out + 1] = 1
@@ -64,6 +66,7 @@ for _, id in ipairs(ids) do
   else
     code = tonumber(f[4]) + 1
     redis.call('HSET', key, 'status', 'started', 'startedAt', ARGV[3], 'attempt', code, 'owner', worker .. ':' .. code)
+    redis.call('PERSIST', key)
   end
   if code < 1 then redis.call('LREM', KEYS[3], 1, id) end
   out[#out + 1] = {id, code, f[5] or '', f[6] or '{}', f[3] or '0', f[2] or '0', f[7] or ''}

@@ -1,0 +1,90 @@
+// Redis mode beyond the contract suite: what an operator sees in Redis.
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedisBackend } from "../src/backends/redis.js";
+import { open, type JobShell } from "../src/jobshell.js";
+import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "./backends.js";
+
+let ready = false;
+const namespaces: string[] = [];
+const closers: { close(): Promise<void> }[] = [];
+
+beforeAll(async () => {
+  ready = await requireServer(backends.find((b) => b.name === "redis")!);
+});
+
+afterAll(async () => {
+  for (const c of closers.reverse()) await c.close().catch(() => {});
+  for (const ns of namespaces) await deleteRedisNamespace(ns);
+});
+
+const maybe = (name: string, fn: () => Promise<void>) =>
+  it(name, async (ctx) => {
+    if (!ready) return ctx.skip();
+    await fn();
+  }, 120_000);
+
+async function shell(namespace: string, taskRecordTtl: number): Promise<JobShell> {
+  const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl, debugChannel: `${namespace}.debug` });
+  const js = await open({ backend, log: () => {} });
+  closers.push(backend, js);
+  return js;
+}
+
+async function keyCount(redis: Redis, namespace: string): Promise<number> {
+  let cursor = "0";
+  let count = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `{${namespace}}:*`, "COUNT", 1000);
+    count += keys.length;
+    cursor = next;
+  } while (cursor !== "0");
+  return count;
+}
+
+describe("Redis mode", () => {
+  maybe("keeps every key of a queue under its prefix as hash tag, and the key count returns to a constant", async () => {
+    const namespace = uniqueNamespace("keys");
+    namespaces.push(namespace);
+    const js = await shell(namespace, 1);
+    await js.upload(`- {name: noop, topics: [noop], script: "return 1"}`);
+    const redis = new Redis(redisUrl);
+    closers.push({ close: async () => void redis.disconnect() });
+    const ids = await Promise.all(Array.from({ length: 5000 }, () => js.task("noop", {}, 60)));
+    await Promise.all(ids.map((id) => js.waitfor(id, 60)));
+    expect(await keyCount(redis, namespace)).toBeGreaterThan(1000);
+    // Past task_record_ttl only the queue's fixed keys are left: the job hash, the worker set, its heartbeat.
+    await expect.poll(() => keyCount(redis, namespace), { timeout: 10_000, interval: 250 }).toBeLessThanOrEqual(3);
+    const keys = await redis.keys(`{${namespace}}:*`);
+    expect(keys.sort()).toEqual(
+      [`{${namespace}}:jobs`, `{${namespace}}:workers`, expect.stringMatching(/:alive:/)].sort(),
+    );
+  });
+
+  maybe("shows the three queues to redis-cli: Normal holds what waits, Backup what a worker holds", async () => {
+    const namespace = uniqueNamespace("lists");
+    namespaces.push(namespace);
+    const producer = await shell(namespace, 600);
+    await producer.upload(`- {name: hold, topics: [hold], script: "await sleep(1.5)"}`);
+    const redis = new Redis(redisUrl);
+    closers.push({ close: async () => void redis.disconnect() });
+    const p = `{${namespace}}:`;
+    // No worker in this process: tasks wait in Normal.
+    await producer.close();
+    const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 600, debugChannel: `${namespace}.debug` });
+    const issuer = await open({ backend, worker: false, log: () => {} });
+    closers.push(backend, issuer);
+    const ids = await Promise.all(Array.from({ length: 5 }, () => issuer.task("hold", {}, 60)));
+    expect(await redis.lrange(`${p}normal`, 0, -1)).toEqual(ids);
+    // A worker with bulk 2 moves two of them into its Backup list while it runs them.
+    const workerBackend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 600, debugChannel: `${namespace}.debug` });
+    const worker = await open({ backend: workerBackend, jobQueueBulkReadSize: 2, log: () => {} });
+    closers.push(workerBackend, worker);
+    await expect.poll(() => redis.llen(`${p}normal`), { timeout: 5000 }).toBe(3);
+    expect(await redis.lrange(`${p}backup:${(workerBackend as unknown as { workerId: string }).workerId}`, 0, -1)).toEqual(ids.slice(0, 2));
+    expect(await redis.hget(`${p}task:${ids[0]}`, "status")).toBe("started");
+    const records = await Promise.all(ids.map((id) => issuer.waitfor(id, 30)));
+    expect(records.map((r) => r.status)).toEqual(ids.map(() => "completed"));
+    expect(await redis.llen(`${p}normal`)).toBe(0);
+  });
+});
