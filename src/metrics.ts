@@ -52,3 +52,34 @@ export class Metrics {
     return sum;
   }
 }
+
+/** The counters as a small table for people (the shell's stats()): one row per topic, one per job. */
+export function metricsTable(metrics: Metrics): string[] {
+  const rows: string[][] = [];
+  if (metrics.tasks.size > 0) {
+    rows.push(["topic", "issued", "completed", "failed", "expired"]);
+    for (const [topic, c] of [...metrics.tasks].sort(([a], [b]) => a.localeCompare(b))) {
+      rows.push([topic, String(c.issued), String(c.completed), String(c.failed), String(c.expired)]);
+    }
+  }
+  const jobRows: string[][] = [];
+  if (metrics.jobs.size > 0) {
+    jobRows.push(["job", "runs", "failed", "mean run"]);
+    for (const [job, r] of [...metrics.jobs].sort(([a], [b]) => a.localeCompare(b))) {
+      const runs = r.completed + r.failed;
+      jobRows.push([job, String(runs), String(r.failed), formatSeconds(runs > 0 ? r.sumSeconds / runs : 0)]);
+    }
+  }
+  return [...alignColumns(rows), ...(rows.length > 0 && jobRows.length > 0 ? [""] : []), ...alignColumns(jobRows)];
+}
+
+function alignColumns(rows: string[][]): string[] {
+  if (rows.length === 0) return [];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => `  ${r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ")}`);
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 1) return `${(seconds * 1000).toFixed(seconds < 0.01 ? 2 : 1)} ms`;
+  return `${seconds.toFixed(2)} s`;
+}

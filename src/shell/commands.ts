@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { Colors } from "./output.js";
 import type { DebugSubscription, JobShell } from "../jobshell.js";
 import type { ShellOutput } from "./output.js";
+import { metricsTable } from "../metrics.js";
 
 /** What `commands()` lists: every name the shell defines, with a line on each. */
 export const commandHelp: [string, string][] = [
@@ -114,6 +115,9 @@ export class ShellCommands {
     const stats = await js.stats();
     const width = Math.max(...Object.keys(stats).map((k) => k.length));
     for (const [key, value] of Object.entries(stats)) out.line(`  ${`${key}:`.padEnd(width + 1)} ${String(value)}`);
+    const table = metricsTable(js.metrics);
+    if (table.length > 0) out.line("");
+    for (const line of table) out.line(line);
   }
 }
 
