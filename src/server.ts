@@ -253,7 +253,10 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const wait of waits) wait.abort();
       server.closeIdleConnections();
+      // Requests under way get a few seconds to be answered; then their connections go too.
+      const force = setTimeout(() => server.closeAllConnections(), 5000);
       await closed;
+      clearTimeout(force);
     },
   };
 }
