@@ -62,6 +62,19 @@ describe("jobshell serve", () => {
     expect(s.output()).not.toContain(token);
   });
 
+  it("--no-worker serves the API without running tasks", async () => {
+    const s = start(["--port", "0", "--no-worker"]);
+    const url = await s.url;
+    const health = (await (await fetch(`${url}/healthz`)).json()) as { worker: boolean };
+    expect(health.worker).toBe(false);
+    const { taskid } = (await (await fetch(`${url}/tasks`, { method: "POST", body: '{"topic":"t","expire":30}' })).json()) as { taskid: string };
+    const record = (await (await fetch(`${url}/tasks/${taskid}/wait?timeout=0.3`)).json()) as { status: string };
+    expect(record.status).toBe("queued");
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+    expect(s.output()).toContain("no worker");
+  });
+
   it("refuses to listen beyond loopback without a token: exit 2, one line", async () => {
     const s = start(["--port", "0", "--host", "0.0.0.0"]);
     expect(await s.exited).toBe(2);
