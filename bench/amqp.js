@@ -4,6 +4,7 @@
 // task()→waitfor() of jobshell's AMQP mode, one task at a time.
 // Run: npm run build && node bench/amqp.js   (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672)
 import { randomBytes } from "node:crypto";
+import { loadavg } from "node:os";
 import amqp from "amqplib";
 import { open } from "../dist/index.js";
 import { createAmqpBackend, deleteAmqpNamespace } from "../dist/backends/amqp.js";
@@ -33,6 +34,7 @@ async function rawRun() {
     sub.ack(msg);
     if (++consumed === count) allConsumed();
   }, { noAck: false });
+  const cpu = process.cpuUsage();
   const began = performance.now();
   const confirms = [];
   for (let i = 0; i < count; i++) {
@@ -44,6 +46,7 @@ async function rawRun() {
   await Promise.all(confirms);
   await done;
   const seconds = (performance.now() - began) / 1000;
+  rawCpu.push(cpuSeconds(cpu) / seconds);
   await sub.cancel(consumerTag);
   await pub.deleteQueue(queue);
   await conn.close();
@@ -56,10 +59,12 @@ async function jobshellRun() {
   const backend = await createAmqpBackend(url, { namespace, taskRecordTtl: 600, debugChannel: `${namespace}.debug` });
   const js = await open({ backend, jobQueueBulkReadSize: prefetch, log: () => {} });
   await js.upload(noop);
+  const cpu = process.cpuUsage();
   const began = performance.now();
   const ids = await Promise.all(Array.from({ length: count }, () => js.task("noop", {}, 60)));
   const records = await Promise.all(ids.map((id) => js.waitfor(id, 300)));
   const seconds = (performance.now() - began) / 1000;
+  oursCpu.push(cpuSeconds(cpu) / seconds);
   const bad = records.filter((r) => r.status !== "completed").length;
   if (bad > 0) throw new Error(`${bad} tasks did not complete`);
   await js.close();
@@ -85,6 +90,15 @@ async function roundTrips() {
   return times;
 }
 
+/** Share of one core this process used (the broker runs on the same machine). */
+const rawCpu = [];
+const oursCpu = [];
+function cpuSeconds(since) {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
+}
+
+const loadBefore = loadavg()[0];
 // One warm-up of each, not counted.
 await rawRun();
 await jobshellRun();
@@ -102,6 +116,8 @@ printTable(`AMQP mode vs raw amqplib, ${count} no-op tasks, prefetch ${prefetch}
   ["jobshell AMQP mode (task() → worker → record), median tasks/s", Math.round(median(ours))],
   ["  runs", ours.map((r) => Math.round(r)).join(" ")],
   ["ratio jobshell / raw (medians)", (median(ours) / median(raw)).toFixed(2)],
+  ["node CPU, cores busy during a run: raw / jobshell (medians)", `${median(rawCpu.slice(1)).toFixed(2)} / ${median(oursCpu.slice(1)).toFixed(2)}`],
+  ["machine load average (1 min) before / after", `${loadBefore.toFixed(1)} / ${loadavg()[0].toFixed(1)}`],
   [`round trip task()→waitfor(), ${trips} sequential, p50 ms`, percentile(times, 50).toFixed(2)],
   [`round trip task()→waitfor(), ${trips} sequential, p99 ms`, percentile(times, 99).toFixed(2)],
 ]);

@@ -35,6 +35,9 @@ export async function createAmqpBackend(url: string, options: AmqpBackendOptions
   return backend;
 }
 
+/** A short task's started and ended events travel in one stream message when they are this close. */
+const startedEventDelayMs = 20;
+
 /** How long task() keeps trying through a lost connection before it gives up. */
 const publishPatienceMs = 30_000;
 
@@ -159,7 +162,7 @@ export class AmqpBackend implements Backend {
       return { started: true, attempt };
     });
     // Not awaited: the task's end is written on the same channel after it, and acknowledged only then.
-    if (events.length > 0) this.records.append(events).catch(this.onError);
+    if (events.length > 0) this.records.appendSoon(events, startedEventDelayMs).catch(this.onError);
     return results;
   }
 
@@ -176,7 +179,7 @@ export class AmqpBackend implements Backend {
     // keeps the prefetch window moving, and the broker cannot have an ack without its task's end.
     await new Promise<void>((resolve, reject) => {
       this.records
-        .append(events, (ch) => {
+        .appendNow(events, (ch) => {
           for (const { lease } of done) this.taker?.ackOn(ch, lease as AmqpLease);
           resolve();
         })

@@ -66,6 +66,7 @@ export class RecordLog {
   private outbox: Pending[] = [];
   private inflight = new Set<Pending>();
   private flushScheduled = false;
+  private flushTimer?: NodeJS.Timeout;
   private publisher?: ConfirmChannel;
 
   /** The channel events are published on. A worker consumes its tasks on it too, so that a task's
@@ -99,7 +100,8 @@ export class RecordLog {
     publisher.on("close", () => {
       if (this.publisher === publisher) this.publisher = undefined;
     });
-    const from = this.offset === undefined ? { "!": "timestamp", value: Math.floor((nowMs() - this.ttlMs) / 1000) } : this.offset + 1;
+    // From the start of what the stream keeps: a task may wait or run longer than task_record_ttl.
+    const from = this.offset === undefined ? "first" : this.offset + 1;
     await reader.consume(this.layout.records, (msg) => msg && this.receive(reader, msg), {
       noAck: false,
       arguments: { "x-stream-offset": from },
@@ -134,6 +136,29 @@ export class RecordLog {
    *  `written` runs right after they are written to the channel (again, on a new channel, if the
    *  connection is lost before the broker confirms them). */
   append(events: RecordEvent[], written?: (ch: ConfirmChannel) => void): Promise<void> {
+    const done = this.enqueue(events, written);
+    this.scheduleFlush();
+    return done;
+  }
+
+  /** As append(), but written within `ms`: a worker's started events, which then usually travel in
+   *  one message with the ends of the same tasks. A worker that dies sooner than that after starting
+   *  a task leaves no trace of that attempt (the task itself is safe: it is redelivered). */
+  appendSoon(events: RecordEvent[], ms: number): Promise<void> {
+    const done = this.enqueue(events);
+    this.flushWithin(ms);
+    return done;
+  }
+
+  /** As append(), but written to the channel now rather than with the rest of this turn's events:
+   *  for a worker's ends, whose acks hold the broker's prefetch window. */
+  appendNow(events: RecordEvent[], written?: (ch: ConfirmChannel) => void): Promise<void> {
+    const done = this.enqueue(events, written);
+    this.flush();
+    return done;
+  }
+
+  private enqueue(events: RecordEvent[], written?: (ch: ConfirmChannel) => void): Promise<void> {
     for (const ev of events) {
       const id = taskidOf(ev);
       if (id === undefined) continue;
@@ -161,7 +186,6 @@ export class RecordLog {
         this.unread.set(batch, pending.events);
         this.outbox.push(pending);
       }
-      this.scheduleFlush();
     });
   }
 
@@ -174,7 +198,7 @@ export class RecordLog {
       for (const ev of pending) copy = fold(copy, ev);
       rec = copy;
     }
-    if (!rec || rec.touchedAt < nowMs() - this.ttlMs) return undefined;
+    if (!rec || droppable(rec, nowMs(), this.ttlMs)) return undefined;
     return rec;
   }
 
@@ -209,6 +233,7 @@ export class RecordLog {
     }
     this.closed = true;
     clearInterval(this.sweeper);
+    clearTimeout(this.flushTimer);
     for (const p of [...this.outbox, ...this.inflight]) for (const d of p.done) d.reject(new ConnectionError("closed"));
     for (const set of this.waiters.values()) for (const wake of set) wake();
   }
@@ -222,9 +247,20 @@ export class RecordLog {
     });
   }
 
+  /** Flush within `ms` unless something flushes sooner. */
+  private flushWithin(ms: number): void {
+    if (this.flushTimer || this.flushScheduled) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    }, ms);
+  }
+
   private flush(): void {
     const ch = this.publisher;
     if (!ch) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     while (this.outbox.length > 0) {
       const pending = this.outbox.shift()!;
       this.inflight.add(pending);
@@ -274,7 +310,7 @@ export class RecordLog {
   }
 
   private apply(ev: RecordEvent): void {
-    if (ev.t === "marker" || ev.at < nowMs() - this.ttlMs) return;
+    if (ev.t === "marker") return;
     const id = taskidOf(ev)!;
     const before = this.view.get(id);
     const was = before && { status: before.status, attempt: before.attempt };
@@ -284,6 +320,11 @@ export class RecordLog {
       return;
     }
     if (!before) this.view.set(id, rec);
+    if (droppable(rec, nowMs(), this.ttlMs)) {
+      // an old event read when catching up: the record is past its time already
+      this.view.delete(id);
+      return;
+    }
     if (!was || was.status !== rec.status || was.attempt !== rec.attempt) this.touch(rec, ev.at);
   }
 
@@ -336,12 +377,29 @@ export class RecordLog {
   }
 
   private dropOld(): void {
-    const oldest = nowMs() - this.ttlMs;
+    const now = nowMs();
     for (const rec of this.view.values()) {
-      if (rec.touchedAt > oldest) break;
-      this.view.delete(rec.taskid);
+      // In order of last event: a record touched within the ttl cannot be due, nor any after it.
+      if (rec.touchedAt > now - this.ttlMs) break;
+      if (droppable(rec, now, this.ttlMs)) this.view.delete(rec.taskid);
     }
   }
+}
+
+/** Kept while its task waits or runs; dropped task_record_ttl after it ended (or expired). */
+function droppable(rec: StoredRecord, now: number, ttlMs: number): boolean {
+  if (rec.topic === undefined) return rec.touchedAt + ttlMs < now; // only ever seen start: a stray event
+  const endedAt = rec.completedAt ?? (rec.status === "queued" ? expiresAt(rec) : undefined);
+  return endedAt !== undefined && endedAt + ttlMs < now;
+}
+
+/** The task's own fields, spelled out: a spread costs several times more on this hot path. */
+function setTask(rec: StoredRecord, task: QueuedTask): void {
+  rec.topic = task.topic;
+  rec.content = task.content;
+  rec.expire = task.expire;
+  rec.createdAt = task.createdAt;
+  if (task.job !== undefined) rec.job = task.job;
 }
 
 function taskidOf(ev: RecordEvent): string | undefined {
@@ -354,11 +412,12 @@ function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredRecord | un
   if (ev.t === "marker") return rec;
   if (ev.t === "refused") return undefined;
   if (!rec) {
-    const task = ev.t === "started" ? ({ taskid: ev.taskid } as QueuedTask) : ev.task;
-    rec = { ...task, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
+    const fresh = { taskid: ev.t === "started" ? ev.taskid : ev.task.taskid, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
+    rec = fresh as unknown as StoredRecord;
+    if (ev.t !== "started") setTask(rec, ev.task);
   } else if (ev.t !== "started" && rec.topic === undefined) {
     // known so far only from a started event: now the task itself is here
-    Object.assign(rec, ev.task, { status: rec.status, attempt: rec.attempt });
+    setTask(rec, ev.task);
   }
   if (hasEnded(rec.status)) return rec;
   if (ev.t === "started") {
