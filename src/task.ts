@@ -5,6 +5,9 @@ import { nowMs, type QueuedTask } from "./record.js";
 
 export const defaultExpire = 10;
 
+/** Deeper content is refused rather than risk overflowing the stack while it is checked or copied. */
+const maxDepth = 100;
+
 export type ExpireArgument = number | { expire?: number } | undefined;
 
 /** Build a new task, or throw a TypeError that names the argument at fault. */
@@ -55,6 +58,7 @@ function jsonProblem(value: unknown, path: string, seen: object[]): string | und
     case "object": {
       if (value === null) return undefined;
       if (seen.includes(value)) return `${path} refers back to itself`;
+      if (seen.length >= maxDepth) return `content is nested deeper than ${maxDepth} levels`;
       seen.push(value);
       const inner = isMU(value) ? (value as { dictionary: unknown }).dictionary : value;
       if (Array.isArray(inner)) {

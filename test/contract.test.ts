@@ -219,6 +219,9 @@ for (const backend of backends) {
       const circular: Record<string, unknown> = {};
       circular.self = circular;
       bad.push([["echo", circular], /content\.self refers back/]);
+      let deep: Record<string, unknown> = {};
+      for (let i = 0; i < 10_000; i++) deep = { deep };
+      bad.push([["echo", deep], /nested deeper than 100 levels/]);
       for (const [args, message] of bad) {
         const err = await (js.task as (...a: unknown[]) => Promise<string>)(...args).catch((e) => e);
         expect(err, String(message)).toBeInstanceOf(TypeError);
