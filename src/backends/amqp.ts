@@ -35,9 +35,6 @@ export async function createAmqpBackend(url: string, options: AmqpBackendOptions
   return backend;
 }
 
-/** A short task's started and ended events travel in one stream message when they are this close. */
-const startedEventDelayMs = 20;
-
 /** How long task() keeps trying through a lost connection before it gives up. */
 const publishPatienceMs = 30_000;
 
@@ -162,7 +159,7 @@ export class AmqpBackend implements Backend {
       return { started: true, attempt };
     });
     // Not awaited: the task's end is written on the same channel after it, and acknowledged only then.
-    if (events.length > 0) this.records.appendSoon(events, startedEventDelayMs).catch(this.onError);
+    if (events.length > 0) this.records.append(events).catch(this.onError);
     return results;
   }
 

@@ -66,7 +66,6 @@ export class RecordLog {
   private outbox: Pending[] = [];
   private inflight = new Set<Pending>();
   private flushScheduled = false;
-  private flushTimer?: NodeJS.Timeout;
   private publisher?: ConfirmChannel;
 
   /** The channel events are published on. A worker consumes its tasks on it too, so that a task's
@@ -138,15 +137,6 @@ export class RecordLog {
   append(events: RecordEvent[], written?: (ch: ConfirmChannel) => void): Promise<void> {
     const done = this.enqueue(events, written);
     this.scheduleFlush();
-    return done;
-  }
-
-  /** As append(), but written within `ms`: a worker's started events, which then usually travel in
-   *  one message with the ends of the same tasks. A worker that dies sooner than that after starting
-   *  a task leaves no trace of that attempt (the task itself is safe: it is redelivered). */
-  appendSoon(events: RecordEvent[], ms: number): Promise<void> {
-    const done = this.enqueue(events);
-    this.flushWithin(ms);
     return done;
   }
 
@@ -233,7 +223,6 @@ export class RecordLog {
     }
     this.closed = true;
     clearInterval(this.sweeper);
-    clearTimeout(this.flushTimer);
     for (const p of [...this.outbox, ...this.inflight]) for (const d of p.done) d.reject(new ConnectionError("closed"));
     for (const set of this.waiters.values()) for (const wake of set) wake();
   }
@@ -247,20 +236,9 @@ export class RecordLog {
     });
   }
 
-  /** Flush within `ms` unless something flushes sooner. */
-  private flushWithin(ms: number): void {
-    if (this.flushTimer || this.flushScheduled) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flush();
-    }, ms);
-  }
-
   private flush(): void {
     const ch = this.publisher;
     if (!ch) return;
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
     while (this.outbox.length > 0) {
       const pending = this.outbox.shift()!;
       this.inflight.add(pending);
