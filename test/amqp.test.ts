@@ -169,4 +169,23 @@ describe("AMQP mode", () => {
       await expect.poll(async () => (await b.record(t.taskid))?.status, { timeout: 5000 }).toBe("completed");
     }
   });
+
+  maybe("tasks finished after one still running are acknowledged without it: only the running one is redelivered", async () => {
+    const ns = uniqueNamespace("acks");
+    const p = await connect(ns);
+    const tasks = [task(), task(), task()];
+    for (const t of tasks) await p.push(t, 100);
+    const w = await connect(ns);
+    const leases: Lease[] = [];
+    while (leases.length < 3) leases.push(...(await w.take(3 - leases.length, withTimeout(5000))));
+    await w.start(leases);
+    const byId = new Map(leases.map((l) => [l.task.taskid, l]));
+    const [slow, ...fast] = tasks.map((t) => byId.get(t.taskid)!);
+    await w.finish(fast.map((lease) => ({ lease, outcome: { status: "completed", results: [], completedAt: nowMs() } })));
+    await w.close(); // dies holding the slow one
+    const other = await connect(ns);
+    const [again] = await other.take(3, withTimeout(5000));
+    expect(again.task.taskid).toBe(slow.task.taskid);
+    expect(await other.take(3, withTimeout(1000))).toEqual([]);
+  });
 });

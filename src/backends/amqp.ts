@@ -18,7 +18,7 @@ import { SharedDocument } from "./amqp/document.js";
 import { Layout, taskQueueOptions } from "./amqp/layout.js";
 import { isNack, RecordLog, type RecordEvent } from "./amqp/records.js";
 import { Taker, type AmqpLease } from "./amqp/taker.js";
-import type { ConfirmChannel, ChannelModel } from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 
 export interface AmqpBackendOptions extends BackendOptions {
   /** shown by the broker (management UI, `rabbitmqctl list_connections name`) */
@@ -177,7 +177,7 @@ export class AmqpBackend implements Backend {
     await new Promise<void>((resolve, reject) => {
       this.records
         .appendNow(events, (ch) => {
-          for (const { lease } of done) this.taker?.ackOn(ch, lease as AmqpLease);
+          this.taker?.ackOn(ch, done.map(({ lease }) => lease as AmqpLease));
           resolve();
         })
         .catch(reject);
@@ -315,7 +315,7 @@ export async function deleteAmqpNamespace(url: string, namespace: string, debugC
   const conn = await AmqpConnection.open(url, `jobshell cleanup ${namespace}`);
   try {
     const sizes = await new SharedDocument<number[]>(conn, layout, "queues", () => []).read().catch(() => []);
-    const drop = (fn: (ch: import("amqplib").Channel) => Promise<unknown>) => conn.scratch(fn).catch(() => {});
+    const drop = (fn: (ch: Channel) => Promise<unknown>) => conn.scratch(fn).catch(() => {});
     for (const size of sizes) await drop((ch) => ch.deleteQueue(layout.taskQueue(size)));
     await drop((ch) => ch.deleteQueue(layout.records));
     for (const doc of ["jobs", "queues"]) {

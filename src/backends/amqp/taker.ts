@@ -3,7 +3,7 @@
 // and keeps each one (unacknowledged) until the worker is done with it. The channel is the one the
 // record events are published on: a task's ack follows the event that ended it on the same channel,
 // so the broker never has the ack without the end.
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message } from "amqplib";
 import type { Lease } from "../../backend.js";
 import type { QueuedTask } from "../../record.js";
 import type { AmqpConnection } from "./connection.js";
@@ -25,6 +25,8 @@ export class Taker {
   private wanted = new Set<number>();
   private delivered: AmqpLease[] = [];
   private wake = new Set<() => void>();
+  /** delivery tags of the live channel not settled yet, in delivery order */
+  private outstanding: number[] = [];
 
   constructor(
     private readonly conn: AmqpConnection,
@@ -43,10 +45,12 @@ export class Taker {
       if (this.channel !== ch) return;
       this.channel = undefined;
       this.delivered = [];
+      this.outstanding = [];
     });
     // global: one limit for all the consumers of this channel, whatever the number of task queues
     await ch.prefetch(this.prefetch, true);
     this.delivered = [];
+    this.outstanding = [];
     this.consumed = new Map();
     this.channel = ch;
     for (const size of this.wanted) await this.consumeOn(ch, size);
@@ -82,18 +86,39 @@ export class Taker {
   }
 
   ack(lease: AmqpLease): void {
-    this.ackOn(this.channel, lease);
+    this.ackOn(this.channel, [lease]);
   }
 
-  /** Ack if the delivery came on `ch`: after a reconnect the broker has given the task back already. */
-  ackOn(ch: Channel | undefined, lease: AmqpLease): void {
-    if (lease.channel === ch && this.holds(lease)) settle(() => lease.channel.ack(lease.message));
-    else if (lease.redelivery) this.ackOn(ch, lease.redelivery);
+  /** Ack the deliveries that came on `ch` (after a reconnect the broker has given the others back
+   *  already). The oldest outstanding ones go in one `multiple` ack, the rest one by one. */
+  ackOn(ch: Channel | undefined, leases: AmqpLease[]): void {
+    if (!ch || ch !== this.channel) return;
+    const done = new Set<number>();
+    for (let lease of leases) {
+      while (lease.channel !== ch && lease.redelivery) lease = lease.redelivery;
+      if (lease.channel === ch) done.add(lease.message.fields.deliveryTag);
+    }
+    let upTo: number | undefined;
+    while (this.outstanding.length > 0 && done.has(this.outstanding[0])) {
+      upTo = this.outstanding.shift()!;
+      done.delete(upTo);
+    }
+    if (upTo !== undefined) settle(() => ch.ack(tagged(upTo!), true));
+    for (const tag of done) {
+      const at = this.outstanding.indexOf(tag);
+      if (at < 0) continue; // settled already
+      this.outstanding.splice(at, 1);
+      settle(() => ch.ack(tagged(tag)));
+    }
   }
 
   /** Back to the queue, where it was: a delivery not yet started keeps its place. */
   requeue(lease: AmqpLease): void {
-    if (this.holds(lease)) settle(() => lease.channel.nack(lease.message, false, true));
+    if (!this.holds(lease)) return;
+    const at = this.outstanding.indexOf(lease.message.fields.deliveryTag);
+    if (at < 0) return;
+    this.outstanding.splice(at, 1);
+    settle(() => lease.channel.nack(lease.message, false, true));
   }
 
   /** Stop consuming; deliveries nobody took go back to the queue. Taken ones are finished or given back by the worker. */
@@ -115,18 +140,24 @@ export class Taker {
 
   private deliver(ch: Channel, message: ConsumeMessage): void {
     if (ch !== this.channel) return;
+    this.outstanding.push(message.fields.deliveryTag);
     let task: QueuedTask;
     try {
       task = JSON.parse(message.content.toString()) as QueuedTask;
     } catch (err) {
       // Not a task of ours: drop it rather than loop on it.
       this.onError(new Error(`dropped a message that is not a task: ${(err as Error).message}`));
-      ch.ack(message);
+      this.ackOn(ch, [{ task: undefined as unknown as QueuedTask, channel: ch, message }]);
       return;
     }
     this.delivered.push({ task, channel: ch, message });
     for (const done of this.wake) done();
   }
+}
+
+/** What amqplib's ack reads of a message: its delivery tag. */
+function tagged(deliveryTag: number): Message {
+  return { fields: { deliveryTag } } as unknown as Message;
 }
 
 /** An ack on a channel that closed a moment ago fails; the broker has given the task back already. */
