@@ -43,7 +43,9 @@ interface StoredRecord extends TaskRecordData {
 interface Pending {
   batch: number;
   events: RecordEvent[];
-  done: { resolve: () => void; reject: (err: Error) => void }[];
+  /** one promise for the whole batch: every append() into it shares it */
+  confirmed: Promise<void>;
+  settle: (err?: Error) => void;
   /** run once the batch is written to the channel, before anything else is: acks that must follow it */
   written: ((ch: ConfirmChannel) => void)[];
 }
@@ -164,19 +166,20 @@ export class RecordLog {
       if (ev.t === "ended" || ev.t === "refused") this.wake(id);
     }
     if (this.closed) return Promise.reject(new ConnectionError("the record stream is closed"));
-    return new Promise((resolve, reject) => {
-      const last = this.outbox[this.outbox.length - 1];
-      if (last && last.events.length + events.length <= maxBatch) {
-        last.events.push(...events);
-        last.done.push({ resolve, reject });
-        if (written) last.written.push(written);
-      } else {
-        const batch = ++this.batches;
-        const pending: Pending = { batch, events: [...events], done: [{ resolve, reject }], written: written ? [written] : [] };
-        this.unread.set(batch, pending.events);
-        this.outbox.push(pending);
-      }
-    });
+    const last = this.outbox[this.outbox.length - 1];
+    if (last && last.events.length + events.length <= maxBatch) {
+      for (const ev of events) last.events.push(ev);
+      if (written) last.written.push(written);
+      return last.confirmed;
+    }
+    let settle!: (err?: Error) => void;
+    const confirmed = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+    // Nobody may wait for it (a worker's started events): its failure is reported where awaited.
+    confirmed.catch(() => {});
+    const pending: Pending = { batch: ++this.batches, events: [...events], confirmed, settle, written: written ? [written] : [] };
+    this.unread.set(pending.batch, pending.events);
+    this.outbox.push(pending);
+    return confirmed;
   }
 
   /** The record as stored, without derived expiry: what a worker decides on. */
@@ -223,7 +226,7 @@ export class RecordLog {
     }
     this.closed = true;
     clearInterval(this.sweeper);
-    for (const p of [...this.outbox, ...this.inflight]) for (const d of p.done) d.reject(new ConnectionError("closed"));
+    for (const p of [...this.outbox, ...this.inflight]) p.settle(new ConnectionError("closed"));
     for (const set of this.waiters.values()) for (const wake of set) wake();
   }
 
@@ -248,10 +251,7 @@ export class RecordLog {
         if (!this.inflight.has(pending)) return; // sent again on a new connection
         if (err && !isNack(err)) return; // the channel went: setup sends it again on the next one
         this.inflight.delete(pending);
-        for (const d of pending.done) {
-          if (err) d.reject(new ConnectionError(`the record stream refused an event: ${err.message ?? err}`));
-          else d.resolve();
-        }
+        pending.settle(err ? new ConnectionError(`the record stream refused an event: ${err.message ?? err}`) : undefined);
       });
       for (const after of pending.written) {
         try {
@@ -297,13 +297,17 @@ export class RecordLog {
       this.view.delete(id);
       return;
     }
-    if (!before) this.view.set(id, rec);
     if (droppable(rec, nowMs(), this.ttlMs)) {
       // an old event read when catching up: the record is past its time already
       this.view.delete(id);
       return;
     }
-    if (!was || was.status !== rec.status || was.attempt !== rec.attempt) this.touch(rec, ev.at);
+    if (!before) {
+      this.view.set(id, rec);
+      if (hasEnded(rec.status)) this.wake(id);
+    } else if (was!.status !== rec.status || was!.attempt !== rec.attempt) {
+      this.touch(rec, ev.at);
+    }
   }
 
   /** Our own batch came back from the stream: its events are in the view now. */
