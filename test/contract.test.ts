@@ -298,6 +298,17 @@ for (const backend of backends) {
       expect(r?.status).toBe("completed");
     });
 
+    maybe("a record is kept while its task waits or runs, however short task_record_ttl is", async () => {
+      const { js } = await start({ taskRecordTtl: 1, jobQueueBulkReadSize: 1 });
+      const running = await js.task("slow", { seconds: 2.5 }, 30);
+      const waiting = await js.task("echo", { behind: "slow" }, 30);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await js.record(waiting))?.status).toBe("queued");
+      const [first, second] = await Promise.all([js.waitfor(running, 20), js.waitfor(waiting, 20)]);
+      expect(first.status).toBe("completed");
+      expect(second.status).toBe("completed");
+    });
+
     maybe("records are dropped after task_record_ttl", async () => {
       const { js } = await start({ taskRecordTtl: 1 });
       const taskid = await js.task("echo", {});
