@@ -1,4 +1,4 @@
-// What a job script may use (SPEC §4), declared once. The shell builds its own context from the
+// What a job script may use, declared once. The shell builds its own context from the
 // same list plus its commands, so the two never drift apart.
 import { format } from "node:util";
 import { MU } from "./mu.js";
@@ -74,7 +74,7 @@ export interface SharedBuiltins {
   issue: (topic: string, content?: Record<string, unknown>, expire?: number | { expire?: number }) => Promise<string>;
   waitfor: (taskid: string, timeout?: number | { timeout?: number }) => Promise<MU>;
   callout: (...args: unknown[]) => Promise<unknown>;
-  /** begin or take up a transaction (SPEC §9): `transaction("order-42")`, `transaction(task.content)` */
+  /** begin or take up a transaction: `transaction("order-42")`, `transaction(task.content)` */
   transaction?: (what?: unknown, data?: Record<string, unknown>) => Promise<Transaction>;
 }
 

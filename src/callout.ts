@@ -1,4 +1,4 @@
-// callout(): the HTTP client of job scripts and the shell (SPEC §7). A `path` without `url` goes to
+// callout(): the HTTP client of job scripts and the shell. A `path` without `url` goes to
 // the jobshell REST API at api_url, with the API token when one is set. As in the source, the
 // connect and request timeouts default to 60 s each, and an error status is thrown (raise_error).
 import http from "node:http";

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The command line (SPEC §10). Every command is built on the library API, like any user's program.
+// The command line. Every command is built on the library API, like any user's program.
 import { readFileSync } from "node:fs";
 import { JobshellError, ParameterError } from "./errors.js";
 import { open, type JobShell } from "./jobshell.js";

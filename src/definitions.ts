@@ -1,4 +1,4 @@
-// Job definitions (SPEC §2): YAML from files, folders and uploads, validated strictly.
+// Job definitions: YAML from files, folders and uploads, validated strictly.
 // Every problem is collected before anything is thrown, so one run of `check` shows them all.
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";

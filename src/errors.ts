@@ -88,7 +88,7 @@ export class ClosedError extends JobshellError {
   }
 }
 
-/** A transaction was asked to move to a status its current status does not lead to (SPEC §9). */
+/** A transaction was asked to move to a status its current status does not lead to. */
 export class IllegalTransitionError extends JobshellError {
   override readonly code = "ILLEGAL_TRANSITION";
   constructor(

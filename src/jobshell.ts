@@ -1,4 +1,4 @@
-// The library API (SPEC §11): what the shell, the worker command and the REST server are built on.
+// The library API: what the shell, the worker command and the REST server are built on.
 import { format } from "node:util";
 import type { Backend } from "./backend.js";
 import { openBackend } from "./backends/index.js";
@@ -126,7 +126,7 @@ export class JobShell {
     return queued.taskid;
   }
 
-  /** The record of SPEC §3 once the task has ended; TimeoutError when it has not within `timeout` seconds. */
+  /** The task record once the task has ended; TimeoutError when it has not within `timeout` seconds. */
   async waitfor(taskid: string, timeout: number | { timeout?: number; signal?: AbortSignal } = 60): Promise<RecordMU> {
     const { timeout: seconds = 60, signal } = typeof timeout === "number" ? { timeout } : timeout;
     if (typeof taskid !== "string" || taskid === "") throw new TypeError(`waitfor(): taskid must be a string, got ${String(taskid)}`);
@@ -146,7 +146,7 @@ export class JobShell {
     return record && recordMU(record);
   }
 
-  /** The transactions of this instance (SPEC §9). */
+  /** The transactions of this instance. */
   get transactions(): Transactions {
     return (this.transactionsOf ??= new Transactions({
       events: this.params.jobTransactionEvent,
@@ -268,7 +268,7 @@ export class JobShell {
     this.slack.then((bots) => bots.sync(definitions)).catch((err) => this.logQueueError(err));
   }
 
-  /** The builtins every job script shares (SPEC §4); the shell offers them too. */
+  /** The builtins every job script shares; the shell offers them too. */
   readonly shared: SharedBuiltins = {
     qprint: (...args) => {
       this.backend.publish(format(...args)).catch((err) => this.logQueueError(err));
@@ -303,7 +303,7 @@ export class JobShell {
   }
 }
 
-/** The record as users see it: SPEC §3's fields in that order, times formatted. */
+/** The record as users see it: the record.s fields in that order, times formatted. */
 export function recordMU(record: TaskRecordData): RecordMU {
   const shown: Record<string, unknown> = {
     taskid: record.taskid,

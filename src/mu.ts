@@ -1,4 +1,4 @@
-// MU (SPEC §5): an attribute-access record, the type of `task` in job scripts and of task records.
+// MU: an attribute-access record, the type of `task` in job scripts and of task records.
 //
 // An MU wraps the object it is given without copying it (every task is wrapped in one, so this
 // must be cheap): writes through the MU change that object. Nested plain objects are wrapped

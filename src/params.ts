@@ -1,4 +1,4 @@
-// Every parameter of the service in one table (SPEC §10): its default, its type and a line on what
+// Every parameter of the service in one table: its default, its type and a line on what
 // it does. Flags, `JOBSHELL_*` variables, `jobshell.yaml`, `open()` options, `--help` and the
 // README table all come from here.
 import { existsSync, readFileSync } from "node:fs";

@@ -1,4 +1,4 @@
-// The task as it travels through a queue, and the record of what became of it (SPEC §3).
+// The task as it travels through a queue, and the record of what became of it.
 
 /** A task as queued: everything a worker on any machine needs to run it. */
 export interface QueuedTask {

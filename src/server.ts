@@ -1,4 +1,4 @@
-// `jobshell serve` (SPEC §7): the REST API over the library API, on Node's own http server.
+// `jobshell serve`: the REST API over the library API, on Node's own http server.
 // Loopback by default; with a token every request needs `Authorization: Bearer <token>`, and a
 // token is required to listen beyond loopback. Every bad request gets a 4xx `{error, detail}`.
 import { createHash, timingSafeEqual } from "node:crypto";

@@ -1,4 +1,4 @@
-// The arguments of task() checked and turned into a task ready to queue (SPEC §3).
+// The arguments of task() checked and turned into a task ready to queue.
 import { randomUUID } from "node:crypto";
 import { isMU } from "./mu.js";
 import { nowMs, type QueuedTask } from "./record.js";

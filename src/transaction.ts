@@ -1,4 +1,4 @@
-// The transaction lifecycle (SPEC §9): the ten statuses of the source, the moves allowed between
+// The transaction lifecycle: the ten statuses of the source, the moves allowed between
 // them, and, with job_transaction_event on, one `Transaction.<Status>` task per change so that
 // jobs can react to it (saga choreography).
 import { randomUUID } from "node:crypto";

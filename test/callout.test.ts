@@ -1,4 +1,4 @@
-// callout() (SPEC §7): requests to any URL or, by path, to the REST API at api_url with its token;
+// callout(): requests to any URL or, by path, to the REST API at api_url with its token;
 // 60 s connect and request timeouts; error statuses thrown with their status and body.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type IncomingMessage, type Server } from "node:http";

@@ -1,4 +1,4 @@
-// `jobshell task` and `jobshell check` (SPEC §10) as real processes: output, exit codes, and a
+// `jobshell task` and `jobshell check` as real processes: output, exit codes, and a
 // one-line reason for bad arguments or an unreachable server. Runs dist/cli.js (`npm test` builds it).
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";

@@ -1,4 +1,4 @@
-// Every behaviour of SPEC §2–§5 and §11, specified once and run on every backend of backends.ts.
+// Every behaviour of job definitions, tasks, scripts, MU and the library API, specified once and run on every backend of backends.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend } from "../src/backend.js";
 import { JobDefinitionError, QueueFullError, TimeoutError, UnknownTaskError } from "../src/errors.js";
@@ -85,7 +85,7 @@ for (const backend of backends) {
         await fn();
       }, timeout);
 
-    maybe("task() returns a 32-hex taskid and waitfor() the completed record of SPEC §3", async () => {
+    maybe("task() returns a 32-hex taskid and waitfor() the completed task record", async () => {
       const { js } = await start();
       const taskid = await js.task("echo", { name: "amuro" }, { expire: 30 });
       expect(taskid).toMatch(/^[0-9a-f]{32}$/);

@@ -1,4 +1,4 @@
-// Parameters (SPEC §10): one table, flags over variables over the config file over defaults.
+// Parameters: one table, flags over variables over the config file over defaults.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +15,7 @@ function configFile(text: string): string {
 }
 
 describe("parameters", () => {
-  it("have the defaults of SPEC §10", () => {
+  it("have the documented defaults", () => {
     const p = resolveParams({ env: {}, configFile: false });
     expect(p).toMatchObject({
       jobQueueSize: 65535,

@@ -1,4 +1,4 @@
-// The REST API of SPEC §7 over real sockets: every endpoint, every refusal, and the server keeps
+// The REST API over real sockets: every endpoint, every refusal, and the server keeps
 // serving after each.
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
@@ -394,11 +394,11 @@ describe("REST API binding", () => {
 });
 
 describe("REST API documentation", () => {
-  it("docs/rest.md lists every error word the server can answer with", () => {
+  it("the README lists every error word the server can answer with", () => {
     const source = readFileSync("src/server.ts", "utf8") + readFileSync("src/server/http.ts", "utf8");
     const words = new Set([...source.matchAll(/new HttpError\(\s*\d{3},\s*"([a-z_]+)"/g)].map((m) => m[1]));
     expect(words.size).toBeGreaterThan(10);
-    const docs = readFileSync("docs/rest.md", "utf8");
+    const docs = readFileSync("README.md", "utf8");
     for (const word of words) expect(docs, word).toContain(`\`${word}\``);
   });
 });

@@ -1,4 +1,4 @@
-// transaction() in the shell (SPEC §9), as an operator pastes it: the shell runs as a real process
+// transaction() in the shell, as an operator pastes it: the shell runs as a real process
 // on piped input (dist/cli.js; `npm test` builds it).
 import { spawn } from "node:child_process";
 import path from "node:path";

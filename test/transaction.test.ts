@@ -1,4 +1,4 @@
-// The transaction lifecycle of SPEC §9: statuses, legal moves, and the Transaction.<Status> events.
+// The transaction lifecycle: statuses, legal moves, and the Transaction.<Status> events.
 import { afterEach, describe, expect, it } from "vitest";
 import { IllegalTransitionError } from "../src/errors.js";
 import { open, type JobShell } from "../src/jobshell.js";

@@ -1,5 +1,5 @@
 // AMQP mode: tasks queued on RabbitMQ (AMQP 0-9-1). The layout is in ./amqp/layout.ts and
-// docs/amqp.md; in short:
+// the README; in short:
 // - a task is one persistent message in a durable queue capped by the broker at job_queue_size
 //   (x-max-length, x-overflow reject-publish); task() waits for the publisher confirm, so a refused
 //   task throws QueueFullError and a task() that returned is in the broker;

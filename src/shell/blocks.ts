@@ -1,4 +1,4 @@
-// The block rules of the shell (SPEC §6), apart from any terminal: lines are collected into a
+// The block rules of the shell, apart from any terminal: lines are collected into a
 // block; an empty line runs it when it is complete and is kept when it is not; a syntax error is
 // reported as soon as the line that causes it is entered; a shell command alone on the first line
 // of a block runs at once.

@@ -1,4 +1,4 @@
-// The shell commands (SPEC §6): `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
+// The shell commands: `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
 import { readFileSync } from "node:fs";
 import type { Colors } from "./output.js";
 import type { DebugSubscription, JobShell } from "../jobshell.js";

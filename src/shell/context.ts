@@ -1,4 +1,4 @@
-// The names a shell block can use: the builtins of job scripts (SPEC §4, from the same list, so the
+// The names a shell block can use: the builtins of job scripts (from the same list, so the
 // two never drift apart), the shell's commands, and the source's Python-isms (`dict`, `print`,
 // `True`/`False`/`None`, keyword arguments).
 import { Console } from "node:console";

@@ -1,4 +1,4 @@
-// The interactive `>>>` shell (SPEC §6) on node:readline, for a terminal and for piped input.
+// The interactive `>>>` shell on node:readline, for a terminal and for piped input.
 //
 // Lines wait in one queue and a block runs only after the previous one has ended (lines typed
 // meanwhile wait their turn). On a terminal, readline draws the prompt and the line

@@ -1,4 +1,4 @@
-// The rewrite that turns one shell block into a program the shell can run (SPEC §6):
+// The rewrite that turns one shell block into a program the shell can run:
 //
 // - top-level `await` everywhere: the block becomes the body of an async arrow;
 // - names declared at the top of the block (`const`, `let`, `var`, `function`, `class`, also inside

@@ -1,5 +1,5 @@
 // Every exchange and queue the AMQP mode declares, with its arguments, in one place
-// (docs/amqp.md shows the same layout for operators looking at the management UI).
+// (the README shows the same layout for operators looking at the management UI).
 import type { Options } from "amqplib";
 
 /** Names under one namespace (`jobshell` unless told otherwise), so that tenants and test runs never meet. */
