@@ -119,7 +119,8 @@ export class Worker {
     if (jobs.length === 0) outcome.warning = task.job ? `no job named ${task.job}` : `no job handles topic ${task.topic}`;
     this.options.metrics.countTask(outcome.status, task.topic);
     this.toFinish.push({ lease, outcome });
-    if (this.toFinish.length === 1) queueMicrotask(() => void this.flush());
+    // setImmediate, not a microtask: memory mode would otherwise never yield to timers and I/O under load.
+    if (this.toFinish.length === 1) setImmediate(() => void this.flush());
     this.running -= 1;
     this.slotFreed?.();
     this.slotFreed = undefined;
