@@ -50,6 +50,20 @@ async function dropConnection(b: AmqpBackend): Promise<void> {
 const withTimeout = (ms: number) => AbortSignal.timeout(ms);
 
 describe("AMQP mode", () => {
+  maybe("a lease is held by one process at a time and passes on when it is released or its holder's connection dies", async () => {
+    const ns = uniqueNamespace("lease");
+    const a = await connect(ns);
+    const b = await connect(ns);
+    expect(await a.claim("slack-bot:x", "a", 30)).toBe(true);
+    expect(await a.claim("slack-bot:x", "a", 30)).toBe(true); // renewing
+    expect(await b.claim("slack-bot:x", "b", 30)).toBe(false);
+    await a.release("slack-bot:x", "a");
+    expect(await b.claim("slack-bot:x", "b", 30)).toBe(true);
+    expect(await a.claim("slack-bot:x", "a", 30)).toBe(false);
+    await b.close();
+    await expect.poll(() => a.claim("slack-bot:x", "a", 30), { timeout: 10_000 }).toBe(true);
+  });
+
   it("an unreachable broker is one ConnectionError line, password masked", async () => {
     const err = await createAmqpBackend("amqp://guest:s3cret@127.0.0.1:1", { taskRecordTtl: 60, debugChannel: "x" }).catch((e) => e);
     expect(err).toBeInstanceOf(ConnectionError);

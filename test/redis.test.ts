@@ -43,6 +43,22 @@ async function keyCount(redis: Redis, namespace: string): Promise<number> {
 }
 
 describe("Redis mode", () => {
+  maybe("a lease is held by one process at a time, and passes on when released or not renewed", async () => {
+    const namespace = uniqueNamespace("lease");
+    namespaces.push(namespace);
+    const options = { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` };
+    const a = await createRedisBackend(redisUrl, options);
+    const b = await createRedisBackend(redisUrl, options);
+    closers.push(a, b);
+    expect(await a.claim!("slack-bot:x", "a", 1)).toBe(true);
+    expect(await a.claim!("slack-bot:x", "a", 1)).toBe(true); // renewing
+    expect(await b.claim!("slack-bot:x", "b", 1)).toBe(false);
+    await a.release!("slack-bot:x", "a");
+    expect(await b.claim!("slack-bot:x", "b", 1)).toBe(true);
+    expect(await a.claim!("slack-bot:x", "a", 1)).toBe(false);
+    await expect.poll(() => a.claim!("slack-bot:x", "a", 1), { timeout: 5000, interval: 200 }).toBe(true);
+  });
+
   maybe("keeps every key of a queue under its prefix as hash tag, and the key count returns to a constant", async () => {
     const namespace = uniqueNamespace("keys");
     namespaces.push(namespace);

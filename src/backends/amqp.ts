@@ -44,6 +44,8 @@ export class AmqpBackend implements Backend {
   readonly jobs: JobStore;
   readonly layout: Layout;
   private conn!: AmqpConnection;
+  /** leases this process holds, and on which connection (a reconnect loses them) */
+  private leases = new Map<string, { owner: string; model: ChannelModel }>();
   private records!: RecordLog;
   private debug!: DebugChannel;
   private definitions!: SharedDocument<JobDefinition[]>;
@@ -218,6 +220,32 @@ export class AmqpBackend implements Backend {
 
   subscribe(onLine: (line: string) => void): Promise<() => Promise<void>> {
     return this.debug.subscribe(onLine);
+  }
+
+  // --- leases (one Slack bot per deployment) ------------------------------------------------
+  // A lease is an exclusive queue `<ns>.lease.<name>`: the broker grants it to one connection and
+  // frees it when that connection dies, so the ttl is the broker's own liveness check.
+
+  async claim(name: string, owner: string, _ttlSeconds: number): Promise<boolean> {
+    const holder = this.leases.get(name);
+    if (holder && holder.owner !== owner) return false;
+    const model = await this.conn.current();
+    if (holder?.model === model) return true;
+    try {
+      await this.conn.scratch((ch) => ch.assertQueue(this.layout.lease(name), { exclusive: true, autoDelete: true, durable: false }), model);
+    } catch {
+      // RESOURCE_LOCKED: another connection holds it.
+      this.leases.delete(name);
+      return false;
+    }
+    this.leases.set(name, { owner, model });
+    return true;
+  }
+
+  async release(name: string, owner: string): Promise<void> {
+    if (this.leases.get(name)?.owner !== owner) return;
+    this.leases.delete(name);
+    await this.conn.scratch((ch) => ch.deleteQueue(this.layout.lease(name))).catch(() => {});
   }
 
   async close(): Promise<void> {

@@ -24,6 +24,11 @@ export class Layout {
   }
 
   /** The exclusive queue whose declaration is the lock for changing a shared document. */
+  /** an exclusive queue: whoever declared it holds the lease `name` */
+  lease(name: string): string {
+    return `${this.namespace}.lease.${name}`;
+  }
+
   documentLock(name: string): string {
     return `${this.namespace}.${name}.lock`;
   }
