@@ -9,7 +9,7 @@ import { ClosedError, TimeoutError, UnknownTaskError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { MU } from "./mu.js";
 import { resolveParams, type Params } from "./params.js";
-import { expiresAt, formatTimestamp, hasEnded, type TaskRecordData } from "./record.js";
+import { expiresAt, formatTimestamp, hasEnded, type QueuedTask, type TaskRecordData } from "./record.js";
 import { Registry } from "./registry.js";
 import type { SlackBots } from "./slack/index.js";
 import { newTask, type ExpireArgument } from "./task.js";
@@ -108,10 +108,8 @@ export class JobShell {
 
   /** Issue a task to every job on `topic`; resolves with its taskid once it is safely queued. */
   async task(topic: string, content?: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
-    if (this.closed) throw new ClosedError();
     const queued = newTask(topic, content, expire);
-    await this.backend.push(queued, this.params.jobQueueSize);
-    this.metrics.countTask("issued", topic);
+    await this.enqueue(queued);
     this.forgetOldIssued(queued.createdAt);
     this.issued.set(queued.taskid, expiresAt(queued));
     return queued.taskid;
@@ -119,11 +117,15 @@ export class JobShell {
 
   /** Issue a task that only the job `job` runs (a Slack bot's direct message). */
   async taskForJob(job: string, topic: string, content: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
-    if (this.closed) throw new ClosedError();
     const queued = { ...newTask(topic, content, expire), job };
-    await this.backend.push(queued, this.params.jobQueueSize);
-    this.metrics.countTask("issued", topic);
+    await this.enqueue(queued);
     return queued.taskid;
+  }
+
+  private async enqueue(queued: QueuedTask): Promise<void> {
+    if (this.closed) throw new ClosedError();
+    await this.backend.push(queued, this.params.jobQueueSize);
+    this.metrics.countTask("issued", queued.topic);
   }
 
   /** The task record once the task has ended; TimeoutError when it has not within `timeout` seconds. */
