@@ -4,6 +4,7 @@ import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../b
 import type { JobDefinition } from "../definitions.js";
 import { mergeDefinitions } from "../definitions.js";
 import { QueueFullError } from "../errors.js";
+import { TaskWaiters } from "./waiters.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
 
 export class MemoryBackend implements Backend {
@@ -16,7 +17,7 @@ export class MemoryBackend implements Backend {
   private head = 0;
   /** Map iteration order is insertion order: the oldest record comes first, for the sweep. */
   private records = new Map<string, TaskRecordData>();
-  private waiters = new Map<string, Set<() => void>>();
+  private waiters = new TaskWaiters();
   private takers = new Set<() => void>();
   private listeners = new Set<(line: string) => void>();
   private sweeper: NodeJS.Timeout;
@@ -113,7 +114,7 @@ export class MemoryBackend implements Backend {
       if (now >= deadline) return rec;
       // A queued task may expire before anyone touches it: wake up then to report it.
       const until = rec.status === "queued" ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
-      await this.waitForChange(taskid, until - now, signal);
+      await this.waiters.waitFor(taskid, until - now, signal);
     }
   }
 
@@ -164,28 +165,7 @@ export class MemoryBackend implements Backend {
 
   private end(rec: TaskRecordData, outcome: Outcome | { status: "expired"; completedAt: number }) {
     Object.assign(rec, outcome);
-    const waiting = this.waiters.get(rec.taskid);
-    if (waiting) {
-      this.waiters.delete(rec.taskid);
-      for (const wake of waiting) wake();
-    }
-  }
-
-  private waitForChange(taskid: string, ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      let set = this.waiters.get(taskid);
-      if (!set) this.waiters.set(taskid, (set = new Set()));
-      const wake = () => {
-        clearTimeout(timer);
-        set.delete(wake);
-        if (set.size === 0 && this.waiters.get(taskid) === set) this.waiters.delete(taskid);
-        signal?.removeEventListener("abort", wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      set.add(wake);
-      signal?.addEventListener("abort", wake, { once: true });
-    });
+    this.waiters.wake(rec.taskid);
   }
 
   /** A full queue first sheds the tasks at its head that can no longer start. */

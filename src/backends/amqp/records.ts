@@ -16,6 +16,7 @@ import { ConnectionError } from "../../errors.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
 import type { AmqpConnection } from "./connection.js";
 import { recordStreamOptions, type Layout } from "./layout.js";
+import { TaskWaiters } from "../waiters.js";
 
 export type RecordEvent =
   | { t: "queued"; task: QueuedTask; at: number }
@@ -63,7 +64,7 @@ export class RecordLog {
   /** batches sent and not read back, by number */
   private unread = new Map<number, RecordEvent[]>();
   private batches = 0;
-  private waiters = new Map<string, Set<() => void>>();
+  private waiters = new TaskWaiters();
   private markers = new Map<string, () => void>();
   private outbox: Pending[] = [];
   private inflight = new Set<Pending>();
@@ -163,7 +164,7 @@ export class RecordLog {
       if (pending) pending.push(ev);
       else this.overlay.set(id, [ev]);
       // waitEnded() waits for an end only (a queued task's expiry it times itself)
-      if (ev.t === "ended" || ev.t === "refused") this.wake(id);
+      if (ev.t === "ended" || ev.t === "refused") this.waiters.wake(id);
     }
     if (this.closed) return Promise.reject(new ConnectionError("the record stream is closed"));
     const last = this.outbox[this.outbox.length - 1];
@@ -214,7 +215,7 @@ export class RecordLog {
       const now = nowMs();
       if (now >= deadline) return rec;
       const until = rec.status === "queued" ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
-      await this.waitForChange(taskid, until - now, signal);
+      await this.waiters.waitFor(taskid, until - now, signal);
     }
   }
 
@@ -227,7 +228,7 @@ export class RecordLog {
     this.closed = true;
     clearInterval(this.sweeper);
     for (const p of [...this.outbox, ...this.inflight]) p.settle(new ConnectionError("closed"));
-    for (const set of this.waiters.values()) for (const wake of set) wake();
+    this.waiters.wakeAll();
   }
 
   private scheduleFlush(): void {
@@ -304,7 +305,7 @@ export class RecordLog {
     }
     if (!before) {
       this.view.set(id, rec);
-      if (hasEnded(rec.status)) this.wake(id);
+      if (hasEnded(rec.status)) this.waiters.wake(id);
     } else if (was!.status !== rec.status || was!.attempt !== rec.attempt) {
       this.touch(rec, ev.at);
     }
@@ -330,32 +331,7 @@ export class RecordLog {
     // Re-insert so that the map stays ordered by touchedAt for the sweep.
     this.view.delete(rec.taskid);
     this.view.set(rec.taskid, rec);
-    if (hasEnded(rec.status)) this.wake(rec.taskid);
-  }
-
-  private wake(taskid: string): void {
-    const waiting = this.waiters.get(taskid);
-    if (waiting) {
-      this.waiters.delete(taskid);
-      for (const wake of waiting) wake();
-    }
-  }
-
-  private waitForChange(taskid: string, ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      let set = this.waiters.get(taskid);
-      if (!set) this.waiters.set(taskid, (set = new Set()));
-      const wake = () => {
-        clearTimeout(timer);
-        set.delete(wake);
-        if (set.size === 0 && this.waiters.get(taskid) === set) this.waiters.delete(taskid);
-        signal?.removeEventListener("abort", wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      set.add(wake);
-      signal?.addEventListener("abort", wake, { once: true });
-    });
+    if (hasEnded(rec.status)) this.waiters.wake(rec.taskid);
   }
 
   private dropOld(): void {
