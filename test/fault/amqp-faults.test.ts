@@ -9,8 +9,8 @@ import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp.js";
 import { open, type JobShell } from "../../src/jobshell.js";
-import type { TaskRecordData } from "../../src/record.js";
 import { amqpUrl, backends, requireServer, uniqueNamespace } from "../backends.js";
+import { pause, stopWorker, waitAll } from "./processes.js";
 
 const run = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -81,17 +81,6 @@ function startWorker(namespace: string, connectionName: string, bulk = 8): Promi
   });
 }
 
-async function stopWorker(child: ChildProcess): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  child.kill("SIGTERM");
-  return exited;
-}
-
-async function waitAll(js: JobShell, ids: string[]): Promise<TaskRecordData[]> {
-  return Promise.all(ids.map((id) => js.waitfor(id, 90).then((r) => r.dictionary as TaskRecordData)));
-}
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("AMQP mode under faults (real processes)", () => {
   maybe("a worker killed with SIGKILL mid-batch loses nothing: its tasks end completed on the other worker", async () => {
@@ -101,7 +90,7 @@ describe("AMQP mode under faults (real processes)", () => {
     const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => js.task("work", { ms: 100, i }, 120)));
     await pause(800);
     doomed.kill("SIGKILL");
-    const records = await waitAll(js, ids);
+    const records = await waitAll(js, ids, 90);
     expect(records.filter((r) => r.status !== "completed")).toEqual([]);
     expect(records.map((r) => r.results.length)).toEqual(ids.map(() => 1));
     const rerun = records.filter((r) => r.attempt > 1).length;
@@ -125,7 +114,7 @@ describe("AMQP mode under faults (real processes)", () => {
     const unfinished = (await Promise.all(ids.map((id) => js.record(id)))).filter((r) => r?.status !== "completed").length;
     console.log(`connection closed with ${unfinished} of ${ids.length} tasks not completed yet`);
     expect(unfinished).toBeGreaterThan(0);
-    const records = await waitAll(js, ids);
+    const records = await waitAll(js, ids, 90);
     expect(records.filter((r) => r.status !== "completed")).toEqual([]);
     expect(records.map((r) => r.results.length)).toEqual(ids.map(() => 1));
     const rerun = records.filter((r) => r.attempt > 1).length;
@@ -175,7 +164,7 @@ describe("AMQP mode under faults (real processes)", () => {
     expect(refused).toBeGreaterThan(0);
     expect(deepest).toBeLessThanOrEqual(cap);
     // Accepted tasks run.
-    const records = await waitAll(js, accepted);
+    const records = await waitAll(js, accepted, 90);
     expect(records.every((r) => r.status === "completed")).toBe(true);
     expect(await stopWorker(worker)).toBe(0);
   });

@@ -8,8 +8,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisBackend } from "../../src/backends/redis.js";
 import { open, type JobShell } from "../../src/jobshell.js";
-import type { TaskRecordData } from "../../src/record.js";
 import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "../backends.js";
+import { pause, stopWorker, waitAll } from "./processes.js";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const built = existsSync(here("../../dist/backends/redis.js"));
@@ -74,17 +74,6 @@ function startWorker(namespace: string, bulk = 32): Promise<{ child: ChildProces
   });
 }
 
-async function stopWorker(child: ChildProcess): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  child.kill("SIGTERM");
-  return exited;
-}
-
-async function waitAll(js: JobShell, ids: string[]): Promise<TaskRecordData[]> {
-  return Promise.all(ids.map((id) => js.waitfor(id, 120).then((r) => r.dictionary as TaskRecordData)));
-}
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("Redis mode under faults (real processes)", () => {
   maybe("2,000 tasks, two workers, one killed with SIGKILL mid-batch: every task ends completed, none lost", async () => {
