@@ -58,7 +58,7 @@ const systems = {
       },
       async close() {
         await js.close();
-        await dropKeys(`${namespace}:*`);
+        await dropKeys(`{${namespace}}:*`);
       },
     };
   },
