@@ -162,14 +162,7 @@ async function cleanup(namespace, { redisUrl, amqpUrl }) {
     await deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`);
   }
   if (redisUrl) {
-    const { Redis } = await import("ioredis");
-    const redis = new Redis(redisUrl);
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `{${namespace}}:*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-    redis.disconnect();
+    const { deleteRedisNamespace } = await import("../dist/backends/redis.js");
+    await deleteRedisNamespace(redisUrl, namespace);
   }
 }

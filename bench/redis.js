@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { Queue as BullQueue, QueueEvents, Worker as BullWorker } from "bullmq";
 import BeeQueue from "bee-queue";
-import { Redis } from "ioredis";
+import { deleteRedisNamespace } from "../dist/backends/redis.js";
 import { open } from "../dist/index.js";
 import { median, percentile, printTable } from "./stats.js";
 
@@ -27,17 +27,6 @@ function until(check) {
   });
 }
 
-async function dropKeys(pattern) {
-  const redis = new Redis(url);
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== "0");
-  redis.disconnect();
-}
-
 const systems = {
   async jobshell() {
     const namespace = unique("jobshell");
@@ -58,7 +47,7 @@ const systems = {
       },
       async close() {
         await js.close();
-        await dropKeys(`{${namespace}}:*`);
+        await deleteRedisNamespace(url, namespace);
       },
     };
   },

@@ -70,18 +70,7 @@ export const backends: BackendUnderTest[] = [
 
 /** Delete the keys a test's namespace left in Redis (never the whole database: it is shared). */
 export async function deleteRedisNamespace(namespace: string): Promise<void> {
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(redisUrl);
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `{${namespace}}:*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
+  await (await import("../src/backends/redis.js")).deleteRedisNamespace(redisUrl, namespace);
 }
 
 export function uniqueNamespace(label: string): string {

@@ -445,6 +445,21 @@ export class RedisBackend implements Backend {
   }
 }
 
+/** Delete every key of a namespace (a test run's, a benchmark's): the server may be shared, so never more. */
+export async function deleteRedisNamespace(url: string, namespace: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `{${namespace}}:*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
 class RedisJobStore implements JobStore {
   constructor(private readonly backend: RedisBackend) {}
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import { amqpUrl, backends, requireServer, uniqueNamespace } from "../backends.js";
-import { pause, stopWorker, waitAll } from "./processes.js";
+import { pause, runProducer, stopWorker, waitAll } from "./processes.js";
 
 const run = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -140,17 +140,8 @@ describe("AMQP mode under faults (real processes)", () => {
         await pause(10);
       }
     })();
-    const producers = [0, 1].map(
-      () =>
-        new Promise<{ accepted: string[]; refused: number; others: string[] }>((resolve, reject) => {
-          const child = spawn(process.execPath, [here("./amqp-producer.mjs")], {
-            env: { ...process.env, AMQP_URL: amqpUrl, NAMESPACE: namespace, COUNT: "150", CAP: String(cap) },
-            stdio: ["ignore", "pipe", "inherit"],
-          });
-          let out = "";
-          child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-          child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`producer exited with ${code}`))));
-        }),
+    const producers = [0, 1].map(() =>
+      runProducer(here("./amqp-producer.mjs"), { AMQP_URL: amqpUrl, NAMESPACE: namespace, COUNT: "150", CAP: String(cap) }),
     );
     const results = await Promise.all(producers);
     watching = false;

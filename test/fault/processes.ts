@@ -1,5 +1,5 @@
 // What the fault tests share: stopping a worker process, and waiting for every record of a run.
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import type { JobShell } from "../../src/jobshell.js";
 import type { TaskRecordData } from "../../src/record.js";
 
@@ -15,3 +15,22 @@ export async function waitAll(js: JobShell, ids: string[], timeout = 120): Promi
 }
 
 export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface ProducerResult {
+  /** the taskids accepted */
+  accepted: string[];
+  /** how many task() calls threw QueueFullError */
+  refused: number;
+  /** any other error, as text */
+  others: string[];
+}
+
+/** Run a producer script (it prints one JSON ProducerResult) as a process of its own. */
+export function runProducer(script: string, env: Record<string, string>): Promise<ProducerResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as ProducerResult) : reject(new Error(`producer exited with ${code}`))));
+  });
+}

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisBackend } from "../../src/backends/redis.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "../backends.js";
-import { pause, stopWorker, waitAll } from "./processes.js";
+import { pause, runProducer, stopWorker, waitAll } from "./processes.js";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const built = existsSync(here("../../dist/backends/redis.js"));
@@ -138,17 +138,8 @@ describe("Redis mode under faults (real processes)", () => {
         await pause(2);
       }
     })();
-    const producers = [0, 1, 2].map(
-      () =>
-        new Promise<{ accepted: string[]; refused: number; others: string[] }>((resolve, reject) => {
-          const child = spawn(process.execPath, [here("./redis-producer.mjs")], {
-            env: { ...process.env, REDIS_URL: redisUrl, NAMESPACE: namespace, COUNT: "150", CAP: String(cap) },
-            stdio: ["ignore", "pipe", "inherit"],
-          });
-          let out = "";
-          child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-          child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`producer exited with ${code}`))));
-        }),
+    const producers = [0, 1, 2].map(() =>
+      runProducer(here("./redis-producer.mjs"), { REDIS_URL: redisUrl, NAMESPACE: namespace, COUNT: "150", CAP: String(cap) }),
     );
     const results = await Promise.all(producers);
     watching = false;
