@@ -107,38 +107,48 @@ export class JobShell {
   }
 
   /** Issue a task to every job on `topic`; resolves with its taskid once it is safely queued. */
-  async task(topic: string, content?: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
-    const queued = newTask(topic, content, expire);
-    await this.enqueue(queued);
-    this.forgetOldIssued(queued.createdAt);
-    this.issued.set(queued.taskid, expiresAt(queued));
-    return queued.taskid;
+  task(topic: string, content?: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
+    return this.enqueue(() => newTask(topic, content, expire), true);
   }
 
   /** Issue a task that only the job `job` runs (a Slack bot's direct message). */
-  async taskForJob(job: string, topic: string, content: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
-    const queued = { ...newTask(topic, content, expire), job };
-    await this.enqueue(queued);
-    return queued.taskid;
+  taskForJob(job: string, topic: string, content: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
+    return this.enqueue(() => ({ ...newTask(topic, content, expire), job }), false);
   }
 
-  private async enqueue(queued: QueuedTask): Promise<void> {
-    if (this.closed) throw new ClosedError();
-    await this.backend.push(queued, this.params.jobQueueSize);
-    this.metrics.countTask("issued", queued.topic);
+  /** Not async, for the same reason as waitfor(): a bad argument still rejects rather than throws. */
+  private enqueue(make: () => QueuedTask, track: boolean): Promise<string> {
+    let queued: QueuedTask;
+    try {
+      if (this.closed) throw new ClosedError();
+      queued = make();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.backend.push(queued, this.params.jobQueueSize).then(() => {
+      this.metrics.countTask("issued", queued.topic);
+      if (track) {
+        this.forgetOldIssued(queued.createdAt);
+        this.issued.set(queued.taskid, expiresAt(queued));
+      }
+      return queued.taskid;
+    });
   }
 
   /** The task record once the task has ended; TimeoutError when it has not within `timeout` seconds. */
-  async waitfor(taskid: string, timeout: number | { timeout?: number; signal?: AbortSignal } = 60): Promise<RecordMU> {
+  waitfor(taskid: string, timeout: number | { timeout?: number; signal?: AbortSignal } = 60): Promise<RecordMU> {
     const { timeout: seconds = 60, signal } = typeof timeout === "number" ? { timeout } : timeout;
-    if (typeof taskid !== "string" || taskid === "") throw new TypeError(`waitfor(): taskid must be a string, got ${String(taskid)}`);
-    if (typeof seconds !== "number" || !(seconds >= 0)) throw new TypeError(`waitfor(): timeout must be a number of seconds, got ${String(seconds)}`);
-    const record = await this.backend.waitEnded(taskid, seconds * 1000, signal);
-    signal?.throwIfAborted();
-    if (!record) throw new UnknownTaskError(taskid);
-    if (!hasEnded(record.status)) throw new TimeoutError(taskid, seconds, record.status);
-    this.issued.delete(taskid);
-    return recordMU(record);
+    if (typeof taskid !== "string" || taskid === "") return Promise.reject(new TypeError(`waitfor(): taskid must be a string, got ${String(taskid)}`));
+    if (typeof seconds !== "number" || !(seconds >= 0)) return Promise.reject(new TypeError(`waitfor(): timeout must be a number of seconds, got ${String(seconds)}`));
+    // A then() rather than an async function: many thousands may be pending at once, and a
+    // suspended async function holds more memory than a promise reaction.
+    return this.backend.waitEnded(taskid, seconds * 1000, signal).then((record) => {
+      signal?.throwIfAborted();
+      if (!record) throw new UnknownTaskError(taskid);
+      if (!hasEnded(record.status)) throw new TimeoutError(taskid, seconds, record.status);
+      this.issued.delete(taskid);
+      return recordMU(record);
+    });
   }
 
   /** The record as it is now, without waiting; undefined for an unknown task. */

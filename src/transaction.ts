@@ -1,10 +1,10 @@
 // The transaction lifecycle: the ten statuses of the source, the moves allowed between
 // them, and, with job_transaction_event on, one `Transaction.<Status>` task per change so that
 // jobs can react to it (saga choreography).
-import { randomUUID } from "node:crypto";
 import { IllegalTransitionError } from "./errors.js";
 import { isMU } from "./mu.js";
 import { formatTimestamp, nowMs } from "./record.js";
+import { uuidHex } from "./task.js";
 
 export const transactionStatuses = [
   "Processing",
@@ -157,7 +157,7 @@ export class Transactions {
       throw new TypeError(`transaction(): the name must be a non-empty string, got ${JSON.stringify(xname)}`);
     }
     const extra = plainData(data, "transaction()");
-    const xid = randomUUID().replace(/-/g, "");
+    const xid = uuidHex();
     const tx = new Transaction(this, xid, xname ?? xid, "Processing", null, { ...extra });
     this.remember(tx);
     try {

@@ -90,7 +90,7 @@ export class Worker {
         const started = await this.backend.start(leases);
         for (let i = 0; i < leases.length; i++) {
           const s = started[i];
-          if (s.started) void this.run(leases[i].task, leases[i], s.attempt);
+          if (s.started) this.run(leases[i].task, leases[i], s.attempt);
           else if (s.why === "expired") this.options.metrics.countTask("expired", leases[i].task.topic);
         }
         failures = 0;
@@ -102,21 +102,40 @@ export class Worker {
     }
   }
 
-  private async run(task: QueuedTask, lease: Lease, attempt: number): Promise<void> {
+  // Callbacks rather than async functions from here to the outcome: with thousands of tasks a
+  // second, every suspended async function is memory the garbage collector has to walk.
+  private run(task: QueuedTask, lease: Lease, attempt: number): void {
     this.running += 1;
-    let jobs = this.registry.jobsFor(task.topic, task.job);
-    if (jobs.length === 0) {
-      await this.options.refreshJobs().catch(this.options.onError);
-      jobs = this.registry.jobsFor(task.topic, task.job);
-    }
+    const jobs = this.registry.jobsFor(task.topic, task.job);
+    if (jobs.length > 0) return this.runJobs(task, lease, attempt, jobs);
+    // A task may name a job another process uploaded a moment ago: look again before giving up.
+    this.options
+      .refreshJobs()
+      .catch(this.options.onError)
+      .then(() => this.runJobs(task, lease, attempt, this.registry.jobsFor(task.topic, task.job)));
+  }
+
+  private runJobs(task: QueuedTask, lease: Lease, attempt: number, jobs: RegisteredJob[]): void {
     const { taskid, topic, content, expire, createdAt } = task;
     const taskMU = MU({ taskid, topic, content, expire, createdAt, attempt });
-    const results: JobResult[] =
-      jobs.length === 1 ? [await this.runJob(jobs[0], taskMU)] : await Promise.all(jobs.map((j) => this.runJob(j, taskMU)));
+    if (jobs.length === 0) return this.ended(task, lease, []);
+    if (jobs.length === 1) return this.runJob(jobs[0], taskMU, (result) => this.ended(task, lease, [result]));
+    const results: JobResult[] = new Array(jobs.length);
+    let left = jobs.length;
+    jobs.forEach((job, i) =>
+      this.runJob(job, taskMU, (result) => {
+        results[i] = result;
+        if (--left === 0) this.ended(task, lease, results);
+      }),
+    );
+  }
+
+  /** Every job of the task has a result: queue the outcome to be written, free the slot. */
+  private ended(task: QueuedTask, lease: Lease, results: JobResult[]): void {
     let failed = false;
     for (const r of results) if (r.status === "failed") failed = true;
     const outcome: Outcome = { status: failed ? "failed" : "completed", results, completedAt: nowMs() };
-    if (jobs.length === 0) outcome.warning = task.job ? `no job named ${task.job}` : `no job handles topic ${task.topic}`;
+    if (results.length === 0) outcome.warning = task.job ? `no job named ${task.job}` : `no job handles topic ${task.topic}`;
     this.options.metrics.countTask(outcome.status, task.topic);
     this.toFinish.push({ lease, outcome });
     // setImmediate, not a microtask: memory mode would otherwise never yield to timers and I/O under load.
@@ -127,39 +146,37 @@ export class Worker {
     if (this.running === 0) this.idle?.();
   }
 
-  /** One job on one task; never rejects: a failure is a result. */
-  private runJob(job: RegisteredJob, task: MU): Promise<JobResult> {
+  /** One job on one task; `done` is called once, with a failure as a result. */
+  private runJob(job: RegisteredJob, task: MU, done: (result: JobResult) => void): void {
     const name = job.definition.name;
-    return new Promise<JobResult>((resolve) => {
-      const began = performance.now();
-      const settle = (result: JobResult) => {
-        if (!this.runs.delete(run)) return; // the watchdog ended it already
-        this.options.metrics.countJobRun(name, result.status === "completed", (performance.now() - began) / 1000);
-        resolve(result);
-      };
-      const run: Run = { deadline: began + this.options.scriptTimeout * 1000, job: name, settle };
-      this.runs.add(run);
-      this.armWatchdog();
-      let running: Promise<unknown>;
-      try {
-        const logger = new TaskLogger(this.options.log, name, task.taskid as string);
-        running = job.run ? job.run(task, logger, this.options.shared) : this.runWithoutScript(job, task, logger);
-      } catch (err) {
-        running = Promise.reject(err);
-      }
-      running.then(
-        (value) => {
-          const result: JobResult = { job: name, status: "completed" };
-          try {
-            if (value !== undefined) result.value = storable(value);
-            settle(result);
-          } catch (err) {
-            settle({ job: name, status: "failed", error: describeScriptError(name, err) });
-          }
-        },
-        (err: unknown) => settle({ job: name, status: "failed", error: describeScriptError(name, err) }),
-      );
-    });
+    const began = performance.now();
+    const settle = (result: JobResult) => {
+      if (!this.runs.delete(run)) return; // the watchdog ended it already
+      this.options.metrics.countJobRun(name, result.status === "completed", (performance.now() - began) / 1000);
+      done(result);
+    };
+    const run: Run = { deadline: began + this.options.scriptTimeout * 1000, job: name, settle };
+    this.runs.add(run);
+    this.armWatchdog();
+    let running: Promise<unknown>;
+    try {
+      const logger = new TaskLogger(this.options.log, name, task.taskid as string);
+      running = job.run ? job.run(task, logger, this.options.shared) : this.runWithoutScript(job, task, logger);
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    running.then(
+      (value) => {
+        const result: JobResult = { job: name, status: "completed" };
+        try {
+          if (value !== undefined) result.value = storable(value);
+          settle(result);
+        } catch (err) {
+          settle({ job: name, status: "failed", error: describeScriptError(name, err) });
+        }
+      },
+      (err: unknown) => settle({ job: name, status: "failed", error: describeScriptError(name, err) }),
+    );
   }
 
   private runWithoutScript(job: RegisteredJob, task: MU, logger: TaskLogger): Promise<unknown> {

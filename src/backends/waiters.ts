@@ -1,35 +1,141 @@
 // Callers waiting for a task's record to change, woken by whoever changes it. Used by the backends
 // that learn of changes in this process (memory, and AMQP's record stream).
+//
+// Tens of thousands may wait at once (every task issued and then awaited): rather than a timer
+// each, their deadlines sit in one binary heap behind a single timer set for the earliest.
+
+interface Waiter {
+  taskid: string;
+  /** performance.now() by which it resolves anyway */
+  deadline: number;
+  resolve: () => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  done: boolean;
+  /** its place in the heap */
+  index: number;
+}
 
 export class TaskWaiters {
-  private waiting = new Map<string, Set<() => void>>();
+  /** by taskid: one waiter, or several when more than one caller waits for the same task */
+  private waiting = new Map<string, Waiter | Waiter[]>();
+  /** min-heap on deadline */
+  private heap: Waiter[] = [];
+  private timer?: NodeJS.Timeout;
+  private timerAt = Number.POSITIVE_INFINITY;
 
   /** Resolve after `ms`, when `signal` aborts, or when `wake(taskid)` is called, whichever comes first. */
   waitFor(taskid: string, ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      let set = this.waiting.get(taskid);
-      if (!set) this.waiting.set(taskid, (set = new Set()));
-      const wake = () => {
-        clearTimeout(timer);
-        set.delete(wake);
-        if (set.size === 0 && this.waiting.get(taskid) === set) this.waiting.delete(taskid);
-        signal?.removeEventListener("abort", wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      set.add(wake);
-      signal?.addEventListener("abort", wake, { once: true });
+      const waiter: Waiter = { taskid, deadline: performance.now() + ms, resolve, signal: undefined, onAbort: undefined, done: false, index: 0 };
+      const others = this.waiting.get(taskid);
+      if (others === undefined) this.waiting.set(taskid, waiter);
+      else if (Array.isArray(others)) others.push(waiter);
+      else this.waiting.set(taskid, [others, waiter]);
+      this.pushDeadline(waiter);
+      if (signal) {
+        waiter.signal = signal;
+        waiter.onAbort = () => this.settle(waiter, true);
+        signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
     });
   }
 
   wake(taskid: string): void {
-    const set = this.waiting.get(taskid);
-    if (!set) return;
+    const entry = this.waiting.get(taskid);
+    if (entry === undefined) return;
     this.waiting.delete(taskid);
-    for (const wake of set) wake();
+    if (Array.isArray(entry)) for (const waiter of entry) this.settle(waiter, false);
+    else this.settle(entry, false);
   }
 
   wakeAll(): void {
     for (const taskid of [...this.waiting.keys()]) this.wake(taskid);
   }
+
+  /** Resolve one waiter; `unlist` when it is still in `waiting` (its time ran out, or it was aborted). */
+  private settle(waiter: Waiter, unlist: boolean): void {
+    if (waiter.done) return;
+    waiter.done = true;
+    if (unlist) {
+      const entry = this.waiting.get(waiter.taskid);
+      if (entry === waiter) this.waiting.delete(waiter.taskid);
+      else if (Array.isArray(entry)) {
+        entry.splice(entry.indexOf(waiter), 1);
+        if (entry.length === 0) this.waiting.delete(waiter.taskid);
+      }
+    }
+    this.removeDeadline(waiter);
+    if (waiter.onAbort) waiter.signal!.removeEventListener("abort", waiter.onAbort);
+    waiter.resolve();
+  }
+
+  private pushDeadline(waiter: Waiter): void {
+    waiter.index = this.heap.length;
+    this.heap.push(waiter);
+    this.siftUp(waiter.index);
+    if (waiter.deadline < this.timerAt) this.arm(waiter.deadline);
+  }
+
+  private removeDeadline(waiter: Waiter): void {
+    const heap = this.heap;
+    const last = heap.pop()!;
+    if (last !== waiter) {
+      heap[waiter.index] = last;
+      last.index = waiter.index;
+      this.siftDown(this.siftUp(last.index));
+    }
+    // An empty heap needs no timer; a later one is simply left to fire early and re-arm.
+    if (heap.length === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  private siftUp(at: number): number {
+    const heap = this.heap;
+    const waiter = heap[at];
+    while (at > 0) {
+      const up = (at - 1) >> 1;
+      if (heap[up].deadline <= waiter.deadline) break;
+      heap[at] = heap[up];
+      heap[at].index = at;
+      at = up;
+    }
+    heap[at] = waiter;
+    waiter.index = at;
+    return at;
+  }
+
+  private siftDown(at: number): void {
+    const heap = this.heap;
+    const waiter = heap[at];
+    for (;;) {
+      const left = 2 * at + 1;
+      if (left >= heap.length) break;
+      const child = left + 1 < heap.length && heap[left + 1].deadline < heap[left].deadline ? left + 1 : left;
+      if (heap[child].deadline >= waiter.deadline) break;
+      heap[at] = heap[child];
+      heap[at].index = at;
+      at = child;
+    }
+    heap[at] = waiter;
+    waiter.index = at;
+  }
+
+  private arm(deadline: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = deadline;
+    this.timer = setTimeout(this.expire, Math.max(0, deadline - performance.now()));
+  }
+
+  /** The timer: resolve every waiter whose deadline has passed, then re-arm for the next. */
+  private readonly expire = () => {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    while (this.heap.length > 0 && this.heap[0].deadline <= now) this.settle(this.heap[0], true);
+    if (this.heap.length > 0) this.arm(this.heap[0].deadline);
+  };
 }
