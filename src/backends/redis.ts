@@ -40,6 +40,8 @@ interface RedisLease extends Lease {
   started: StartResult;
   /** `<worker>:<attempt>` once started: only this owner may finish the task */
   owner?: string;
+  /** when take() started it (epoch ms), as the record says */
+  startedAt: number;
 }
 
 interface PendingPush {
@@ -211,37 +213,31 @@ export class RedisBackend implements Backend {
         this.needsReclaim = false;
         await this.run("releaseOrphans", [this.keys.backup, this.keys.recovery], [`${this.prefix}task:`, ...this.held]);
       }
-      let rows = await this.takeAndStart(max, []);
+      let { rows, at } = await this.takeAndStart(max, []);
       if (rows.length === 0) {
         // Nothing waiting: block on Normal (bounded, so a stop or a failover is noticed), then take the rest.
         const first = await this.blockingConnection().blmove(this.keys.normal, this.keys.backup, "LEFT", "RIGHT", blockSeconds);
         if (first === null) continue;
-        rows = await this.takeAndStart(max, [first]);
+        ({ rows, at } = await this.takeAndStart(max, [first]));
       }
       const leases = rows.map(([taskid, code, topic, content, expire, createdAt, job]): RedisLease => {
         const task: QueuedTask = { taskid, topic, content: JSON.parse(content), expire: Number(expire), createdAt: Number(createdAt) };
         if (job) task.job = job;
         const attempt = Number(code);
-        if (attempt < 1) return { task, started: { started: false, why: attempt === 0 ? "expired" : "gone" } };
+        if (attempt < 1) return { task, started: { started: false, why: attempt === 0 ? "expired" : "gone" }, startedAt: at };
         this.held.add(taskid);
-        return { task, started: { started: true, attempt }, owner: `${this.workerId}:${attempt}` };
+        return { task, started: { started: true, attempt }, owner: `${this.workerId}:${attempt}`, startedAt: at };
       });
       if (leases.length > 0) return leases;
     }
   }
 
   /** Taking and starting are one script call: a batch costs one round trip. */
-  private takeAndStart(max: number, moved: string[]): Promise<string[][]> {
+  private async takeAndStart(max: number, moved: string[]): Promise<{ rows: string[][]; at: number }> {
     const { normal, recovery, backup, alive, workers } = this.keys;
-    return this.run("take", [normal, recovery, backup, alive, workers], [
-      `${this.prefix}task:`,
-      this.channels.ended,
-      nowMs(),
-      this.workerId,
-      max,
-      this.heartbeatTtlMs,
-      ...moved,
-    ]) as Promise<string[][]>;
+    const at = nowMs();
+    const args = [`${this.prefix}task:`, this.channels.ended, at, this.workerId, max, this.heartbeatTtlMs, ...moved];
+    return { rows: (await this.run("take", [normal, recovery, backup, alive, workers], args)) as string[][], at };
   }
 
   /** Already done by take(), in the same atomic step. */
@@ -252,14 +248,13 @@ export class RedisBackend implements Backend {
   async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
     const args: (string | number)[] = [`${this.prefix}task:`, this.channels.ended, this.ttlMs];
     for (const { lease, outcome } of done) {
-      args.push(
-        lease.task.taskid,
-        (lease as RedisLease).owner ?? "",
-        outcome.status,
-        outcome.completedAt,
-        JSON.stringify(outcome.results),
-        outcome.warning ?? "",
-      );
+      const { task, owner, started, startedAt } = lease as RedisLease;
+      const results = JSON.stringify(outcome.results);
+      const warning = outcome.warning ?? "";
+      const attempt = started.started ? started.attempt : 0;
+      // What waiters receive (see parseEnded); the script passes it on only if the outcome was written.
+      const ended = `[${JSON.stringify(task.taskid)},${JSON.stringify(outcome.status)},${outcome.completedAt},${startedAt},${attempt},${results},${JSON.stringify(warning)}]`;
+      args.push(task.taskid, owner ?? "", outcome.status, outcome.completedAt, results, warning, ended);
     }
     await this.run("finish", [this.keys.backup], args);
     for (const { lease } of done) this.held.delete(lease.task.taskid);
@@ -432,11 +427,17 @@ export class RedisBackend implements Backend {
     }
   }
 
+  private wakeWaiters(taskid: string, outcome?: Partial<TaskRecordData>): void {
+    const set = this.waiters.get(taskid);
+    if (set) for (const wake of set) wake(outcome);
+  }
+
   private onMessage(channel: string, message: string): void {
     if (channel === this.channels.ended) {
-      const outcome = message.startsWith("[") ? parseOutcome(message) : undefined;
-      const set = this.waiters.get(outcome?.taskid ?? message);
-      if (set) for (const wake of set) wake(outcome);
+      if (!message.startsWith("[")) return this.wakeWaiters(message);
+      // A batch of outcomes: read it only if somebody here waits for one of them.
+      if (this.waiters.size === 0) return;
+      for (const outcome of parseEnded(message)) this.wakeWaiters(outcome.taskid, outcome);
     } else if (channel === this.channels.debug) {
       for (const listener of this.debugListeners) listener(message);
     } else if (channel === this.channels.jobs) {
@@ -493,19 +494,14 @@ class RedisJobStore implements JobStore {
   }
 }
 
-/** The outcome the finish script publishes (see ./redis/scripts.ts). */
-function parseOutcome(message: string): Partial<TaskRecordData> & { taskid: string } {
-  const [taskid, status, completedAt, startedAt, attempt, results, warning] = JSON.parse(message) as string[];
-  const outcome: Partial<TaskRecordData> & { taskid: string } = {
-    taskid,
-    status: status as TaskRecordData["status"],
-    completedAt: Number(completedAt),
-    startedAt: Number(startedAt),
-    attempt: Number(attempt),
-    results: JSON.parse(results),
-  };
-  if (warning) outcome.warning = warning;
-  return outcome;
+/** The outcomes the finish script publishes, as RedisBackend.finish wrote them. */
+function parseEnded(message: string): (Partial<TaskRecordData> & { taskid: string })[] {
+  const batch = JSON.parse(message) as [string, TaskRecordData["status"], number, number, number, TaskRecordData["results"], string][];
+  return batch.map(([taskid, status, completedAt, startedAt, attempt, results, warning]) => {
+    const outcome: Partial<TaskRecordData> & { taskid: string } = { taskid, status, completedAt, startedAt, attempt, results };
+    if (warning) outcome.warning = warning;
+    return outcome;
+  });
 }
 
 function waitAtMost(promise: Promise<void>, ms: number, signal?: AbortSignal): Promise<void> {

@@ -2,7 +2,7 @@
 // namespace (`{jobshell}:...`), so a script may build a record key from the prefix it is given and
 // still touch one cluster slot only.
 // Record hash fields: taskid topic content expire createdAt job status attempt startedAt completedAt
-// results warning owner. `owner` is `<worker id>:<attempt>`: the lease that fences finishing.
+// results warning owner. `owner` is `<worker id>:<attempt>` while started: the lease that fences finishing.
 
 /** KEYS[1] Normal. ARGV: record prefix, limit, ttl ms, then per task 6 values: taskid, topic, content,
  *  expire, createdAt, job. For each task in order: creates its record and appends it to Normal (1), or
@@ -74,33 +74,33 @@ end
 return out
 `;
 
-/** KEYS[1] this worker's Backup. ARGV: record prefix, ended channel, ttl ms, then per task 6 values:
- *  taskid, owner, status, completedAt, results (JSON), warning.
+/** KEYS[1] this worker's Backup. ARGV: record prefix, ended channel, ttl ms, then per task 7 values:
+ *  taskid, owner, status, completedAt, results (JSON), warning, the outcome as waiters receive it.
  *  Writes an outcome only if the task is still `started` under this owner (fencing: a worker presumed
- *  dead cannot finish a task that was rescued), and only then removes it from Backup: a refused finish
- *  leaves Backup alone, where the same worker may hold the task again under a new lease.
- *  Waiters are told with the outcome itself, a JSON array [taskid, status, completedAt, startedAt,
- *  attempt, results, warning], so they need not read the record back. Returns how many were written. */
+ *  dead cannot finish a task that was rescued; the owner is blanked when it ends), and only then
+ *  removes it from Backup: a refused finish leaves Backup alone, where the same worker may hold the
+ *  task again under a new lease. A task whose record is gone just leaves Backup.
+ *  Waiters are told with one message for the whole batch, a JSON array of the outcomes written, so
+ *  they need not read the records back. Returns how many were written. */
 export const finish = `
 local prefix, channel, ttl = ARGV[1], ARGV[2], ARGV[3]
-local written = 0
-for i = 4, #ARGV, 6 do
+local ended = {}
+for i = 4, #ARGV, 7 do
   local id = ARGV[i]
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'status', 'owner', 'startedAt', 'attempt')
-  if f[1] == 'started' and f[2] == ARGV[i + 1] then
-    redis.call('HSET', key, 'status', ARGV[i + 2], 'completedAt', ARGV[i + 3], 'results', ARGV[i + 4])
-    if ARGV[i + 5] ~= '' then redis.call('HSET', key, 'warning', ARGV[i + 5]) end
-    redis.call('HDEL', key, 'owner')
+  local owner = redis.call('HGET', key, 'owner')
+  if owner and owner ~= '' and owner == ARGV[i + 1] then
+    redis.call('HSET', key, 'status', ARGV[i + 2], 'completedAt', ARGV[i + 3], 'results', ARGV[i + 4],
+      'warning', ARGV[i + 5], 'owner', '')
     redis.call('PEXPIRE', key, ttl)
     redis.call('LREM', KEYS[1], 1, id)
-    redis.call('PUBLISH', channel, cjson.encode({id, ARGV[i + 2], ARGV[i + 3], f[3], f[4], ARGV[i + 4], ARGV[i + 5]}))
-    written = written + 1
-  elseif not f[1] then
+    ended[#ended + 1] = ARGV[i + 6]
+  elseif not owner and redis.call('EXISTS', key) == 0 then
     redis.call('LREM', KEYS[1], 1, id)
   end
 end
-return written
+if #ended > 0 then redis.call('PUBLISH', channel, '[' .. table.concat(ended, ',') .. ']') end
+return #ended
 `;
 
 /** KEYS[1] the record. ARGV: now (ms), ended channel. Returns the record's fields (HGETALL), after
