@@ -76,8 +76,8 @@ export async function open(options: OpenOptions = {}): Promise<JobShell> {
 
 export class JobShell {
   readonly metrics = new Metrics();
-  /** taskids issued through this instance whose end nobody has seen yet, with their expire deadline */
-  readonly issued = new Map<string, number>();
+  /** tasks issued through this instance whose end nobody has seen yet, by taskid */
+  readonly issued = new Map<string, QueuedTask>();
   private readonly registry = new Registry();
   private worker?: Worker;
   /** the Slack bots, in a process that runs a worker */
@@ -129,7 +129,7 @@ export class JobShell {
       this.metrics.countTask("issued", queued.topic);
       if (track) {
         this.forgetOldIssued(queued.createdAt);
-        this.issued.set(queued.taskid, expiresAt(queued));
+        this.issued.set(queued.taskid, queued);
       }
       return queued.taskid;
     });
@@ -308,8 +308,8 @@ export class JobShell {
   private forgetOldIssued(now: number): void {
     if (this.issued.size < 10_000) return;
     const horizon = now - this.params.taskRecordTtl * 1000;
-    for (const [taskid, deadline] of this.issued) {
-      if (deadline > horizon) break;
+    for (const [taskid, task] of this.issued) {
+      if (expiresAt(task) > horizon) break;
       this.issued.delete(taskid);
     }
   }

@@ -19,7 +19,8 @@ export function newTask(topic: unknown, content: unknown = {}, expire: ExpireArg
   if (!isPlainObject(plain)) {
     throw new TypeError(`task(): content must be a plain object of JSON data, got ${describe(content)}`);
   }
-  const problem = jsonProblem(plain, "content", []);
+  const empty = isEmpty(plain);
+  const problem = empty ? undefined : jsonProblem(plain, "content", []);
   if (problem) throw new TypeError(`task(): ${problem}`);
   const seconds = expire !== null && typeof expire === "object" ? expire.expire ?? defaultExpire : expire ?? defaultExpire;
   if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds <= 0) {
@@ -29,7 +30,7 @@ export function newTask(topic: unknown, content: unknown = {}, expire: ExpireArg
     taskid: uuidHex(),
     topic,
     // A copy: the caller may change its object after issuing, the queued task must not change.
-    content: isEmpty(plain) ? {} : structuredClone(plain),
+    content: empty ? {} : structuredClone(plain),
     expire: seconds,
     createdAt: nowMs(),
   };

@@ -16,6 +16,7 @@ import { BlockCancelled, errorPosition, formatError, runBlock } from "./evaluate
 import { InputGate, type TerminalInput } from "./gate.js";
 import { historyPath, historySize, HistoryWriter, readHistory } from "./history.js";
 import { makeColors, ShellOutput, type Colors } from "./output.js";
+import { expiresAt } from "../record.js";
 
 export interface ShellOptions {
   /** the history file; "" turns history off; undefined: JOBSHELL_HISTORY, else ~/.jobshell_history */
@@ -342,7 +343,7 @@ class ShellSession {
       const next = [...js.issued].filter(([taskid]) => !waited.has(taskid));
       if (next.length === 0) break;
       for (const [taskid] of next) waited.add(taskid);
-      await Promise.all(next.map(([taskid, deadline]) => wait(taskid, deadline)));
+      await Promise.all(next.map(([taskid, task]) => wait(taskid, expiresAt(task))));
     }
     // Lines published just before a task ended may still be on their way from the server.
     if (this.commands.debugOn) await new Promise((resolve) => setTimeout(resolve, js.mode === "memory" ? 20 : 300));
