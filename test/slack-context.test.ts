@@ -5,6 +5,7 @@ import { json, sleep, type ScriptBuiltins } from "../src/builtins.js";
 import { ScriptTimeoutError } from "../src/errors.js";
 import { MU } from "../src/mu.js";
 import { runInOwnContext } from "../src/slack/code-context.js";
+import { Transactions } from "../src/transaction.js";
 
 function builtins(issued: unknown[] = []): ScriptBuiltins {
   const lines: string[] = [];
@@ -37,6 +38,24 @@ describe("code in its own context", () => {
     const value = await run("const id = await issue('t', {a: [1, {b: 2}]})\nconst r = await waitfor(id)\nreturn [MU({n: 1}).n, r.results[0].value, id.length]", 1, builtins(issued));
     expect(value).toEqual([1, 3, 32]);
     expect(issued).toEqual([{ topic: "t", content: { a: [1, { b: 2 }] } }]);
+  });
+
+  it("moves a transaction through its statuses, and a refused move is an error the code can catch", async () => {
+    const events: { topic: string; content: Record<string, unknown> }[] = [];
+    const transactions = new Transactions({ events: true, issue: async (topic, content) => (events.push({ topic, content }), "e".repeat(32)) });
+    const b = { ...builtins(), transaction: (what?: unknown, data?: Record<string, unknown>) => transactions.open(what, data) };
+    const code = [
+      "const t = await transaction('order-7', {item: 'tea'})",
+      "await t.to('Complete', {paid: true})",
+      "let refused = ''",
+      "try { await t.to('Processing') } catch (err) { refused = err.message }",
+      "return [t.xname, t.status, t.previousStatus, t.data.item, t.data.paid, t.next.join(','), refused]",
+    ].join("\n");
+    const [xname, status, previous, item, paid, next, refused] = (await run(code, 2, b)) as string[];
+    expect([xname, status, previous, item, paid, next]).toEqual(["order-7", "Complete", "Processing", "tea", true, "Cancelling"]);
+    expect(refused).toMatch(/Complete.*Processing/);
+    expect(events.map((e) => e.topic)).toEqual(["Transaction.Processing", "Transaction.Complete"]);
+    expect(transactions.get("order-7")?.status).toBe("Complete");
   });
 
   it("reports a thrown error with the code's line and column", async () => {

@@ -8,6 +8,7 @@ import vm from "node:vm";
 import { sharedBuiltinNames, type ScriptBuiltins, type SharedBuiltins } from "../builtins.js";
 import { ScriptTimeoutError } from "../errors.js";
 import { isMU } from "../mu.js";
+import type { Transaction, TransactionStatus } from "../transaction.js";
 
 /** The wrapper sits on the code's first line, so that line numbers are the code's own. */
 const header = `(async function (task, logger, { ${sharedBuiltinNames.join(", ")} }) {`;
@@ -81,6 +82,25 @@ export function runInOwnContext(name: string, code: string, builtins: ScriptBuil
       waitfor: bridge(builtins.waitfor) as SharedBuiltins["waitfor"],
       callout: bridge(builtins.callout) as SharedBuiltins["callout"],
     };
+    const { transaction } = builtins;
+    if (transaction) {
+      // The transaction as the code sees it: its one asynchronous method goes through the bridge too.
+      const inContext = (tx: Transaction) =>
+        ({
+          get xid() { return tx.xid; },
+          get xname() { return tx.xname; },
+          get status() { return tx.status; },
+          get previousStatus() { return tx.previousStatus; },
+          get data() { return tx.data; },
+          get next() { return tx.next; },
+          to: bridge((status: TransactionStatus, data?: Record<string, unknown>) => tx.to(status, data)),
+          event: () => tx.event(),
+          toJSON: () => tx.toJSON(),
+        }) as unknown as Transaction;
+      shared.transaction = bridge(async (what?: unknown, data?: Record<string, unknown>) =>
+        inContext(await transaction(what, data)),
+      ) as SharedBuiltins["transaction"];
+    }
     (context as Record<symbol, unknown>)[Symbol.for("jobshell.args")] = [builtins.task, builtins.logger, shared];
 
     let running: Promise<unknown>;
