@@ -6,6 +6,7 @@ import type { Backend, Lease } from "../src/backend.js";
 import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../src/backends/amqp.js";
 import { ConnectionError } from "../src/errors.js";
 import { open } from "../src/jobshell.js";
+import { fold, type RecordEvent } from "../src/backends/amqp/records.js";
 import { nowMs, type QueuedTask } from "../src/record.js";
 import { amqpUrl, backends, requireServer, uniqueNamespace } from "./backends.js";
 
@@ -29,7 +30,7 @@ const maybe = (name: string, fn: () => Promise<void>, timeout?: number) =>
     await fn();
   }, timeout);
 
-async function connect(namespace: string, extra: { connectionName?: string } = {}): Promise<AmqpBackend> {
+async function connect(namespace: string, extra: { connectionName?: string; taskRecordTtl?: number } = {}): Promise<AmqpBackend> {
   if (!namespaces.includes(namespace)) namespaces.push(namespace);
   const b = (await createAmqpBackend(amqpUrl, { namespace, taskRecordTtl: 600, debugChannel: `${namespace}.debug`, ...extra })) as AmqpBackend;
   opened.push(b);
@@ -202,4 +203,42 @@ describe("AMQP mode", () => {
     expect(again.task.taskid).toBe(slow.task.taskid);
     expect(await other.take(3, withTimeout(1000))).toEqual([]);
   });
+
+  maybe("a record that waits or runs past half task_record_ttl is appended again, so a late reader still finds it", async () => {
+    const ns = uniqueNamespace("renew");
+    const b = await connect(ns, { taskRecordTtl: 2 });
+    const running = task();
+    const waiting = task("echo", 60);
+    await b.push(running, 100);
+    const [lease] = await b.take(1, withTimeout(5000));
+    expect(await b.start([lease])).toEqual([{ started: true, attempt: 1 }]);
+    await b.push(waiting, 100);
+    const since = nowMs();
+    await new Promise((resolve) => setTimeout(resolve, 2600));
+
+    // What a process would read once the stream's retention had let the first events go: only these.
+    const conn = await amqp.connect(amqpUrl);
+    const ch = await conn.createChannel();
+    await ch.prefetch(100);
+    const recent: RecordEvent[] = [];
+    await ch.consume(`${ns}.records`, (msg) => {
+      if (!msg) return;
+      for (const ev of JSON.parse(msg.content.toString()).events as RecordEvent[]) if (ev.at > since + 500) recent.push(ev);
+      ch.ack(msg);
+    }, { arguments: { "x-stream-offset": "first" } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await conn.close();
+
+    const rebuilt = (taskid: string) => recent.filter((ev) => ev.t === "snapshot" && ev.task.taskid === taskid).reduce(fold, undefined);
+    expect(rebuilt(waiting.taskid)).toMatchObject({ status: "queued", attempt: 0, topic: "echo", expire: 60 });
+    expect(rebuilt(running.taskid)).toMatchObject({ status: "started", attempt: 1 });
+    expect(rebuilt(running.taskid)?.startedAt).toBeLessThan(since);
+
+    // A snapshot never undoes an end that came before it.
+    await b.finish([{ lease, outcome: { status: "completed", results: [], completedAt: nowMs() } }]);
+    const ended = await b.waitEnded(running.taskid, 5000);
+    expect(ended).toMatchObject({ status: "completed" });
+    const snapshot = recent.find((ev) => ev.t === "snapshot" && ev.task.taskid === running.taskid)!;
+    expect(fold({ ...ended!, touchedAt: nowMs() } as Parameters<typeof fold>[0], snapshot)).toMatchObject({ status: "completed" });
+  }, 15_000);
 });

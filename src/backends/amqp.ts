@@ -74,7 +74,7 @@ export class AmqpBackend implements Backend {
     const name = this.options.connectionName ?? `jobshell ${this.layout.namespace} ${hostname()} pid ${process.pid}`;
     this.conn = await AmqpConnection.open(this.url, name, this.onError);
     this.location = this.conn.location;
-    this.records = new RecordLog(this.conn, this.layout, this.options.taskRecordTtl, this.onError);
+    this.records = new RecordLog(this.conn, this.layout, this.options.taskRecordTtl, this.onError, (taskid) => this.running.has(taskid));
     this.debug = new DebugChannel(this.conn, this.options.debugChannel, () => this.records.channel);
     this.definitions = new SharedDocument(this.conn, this.layout, "jobs", () => []);
     this.sizes = new SharedDocument(this.conn, this.layout, "queues", () => []);

@@ -7,7 +7,11 @@
 //   the whole task; a record known only from a started event is not shown until one of them comes);
 // - `started` raises the attempt; an end is accepted only for the attempt that was started last,
 //   and only the first end counts, so a task is never finished twice in its record;
-// - a queued task past its expire *is* expired: readers derive it, with no worker needed.
+// - a queued task past its expire *is* expired: readers derive it, with no worker needed;
+// - the stream keeps events for task_record_ttl, but a task may wait or run longer than that: a
+//   record not ended and untouched for half the ttl is appended again as a snapshot (by any process
+//   while it is queued, by the worker running it once started), so a process that starts later
+//   still finds it. Reading a snapshot renews the record everywhere, so one process renews it.
 // A process sees its own events at once (an overlay on its view) and folds them into the view only
 // when it reads them back from the stream, in stream order like everyone else: the views converge.
 import { randomUUID } from "node:crypto";
@@ -23,6 +27,8 @@ export type RecordEvent =
   /** the task itself is in its queued event: started events are many and small */
   | { t: "started"; taskid: string; attempt: number; at: number }
   | { t: "ended"; task: QueuedTask; attempt: number; outcome: Outcome; at: number }
+  /** the record as it stands, appended again so that it outlives the stream's retention */
+  | { t: "snapshot"; task: QueuedTask; attempt: number; startedAt?: number; at: number }
   /** the queue refused the task: it never existed */
   | { t: "refused"; taskid: string; at: number }
   /** a process's own marker: once it reads it back, it has read everything appended before */
@@ -88,9 +94,14 @@ export class RecordLog {
     private readonly layout: Layout,
     private readonly ttlSeconds: number,
     private readonly onError: (err: unknown) => void,
+    /** whether this process's worker is running the task now */
+    private readonly runsHere: (taskid: string) => boolean = () => false,
   ) {
     this.ttlMs = ttlSeconds * 1000;
-    this.sweeper = setInterval(() => this.dropOld(), Math.min(this.ttlMs, 1000)).unref();
+    this.sweeper = setInterval(() => {
+      this.dropOld();
+      this.renew();
+    }, Math.min(this.ttlMs, 1000)).unref();
   }
 
   /** Declare the stream, read it from where this process stopped, and send what was not confirmed. */
@@ -306,7 +317,7 @@ export class RecordLog {
     if (!before) {
       this.view.set(id, rec);
       if (hasEnded(rec.status)) this.waiters.wake(id);
-    } else if (was!.status !== rec.status || was!.attempt !== rec.attempt) {
+    } else if (was!.status !== rec.status || was!.attempt !== rec.attempt || ev.t === "snapshot") {
       this.touch(rec, ev.at);
     }
   }
@@ -332,6 +343,30 @@ export class RecordLog {
     this.view.delete(rec.taskid);
     this.view.set(rec.taskid, rec);
     if (hasEnded(rec.status)) this.waiters.wake(rec.taskid);
+  }
+
+  /** Append a snapshot of every record still waiting or running here that no event touched for
+   *  half the ttl, before the stream's retention lets its events go. */
+  private renew(): void {
+    const now = nowMs();
+    const renewed: StoredRecord[] = [];
+    for (const rec of this.view.values()) {
+      // In order of last event: once one is recent, so are all after it.
+      if (rec.touchedAt > now - this.ttlMs / 2) break;
+      if (rec.topic === undefined || hasEnded(rec.status)) continue;
+      // A queued one matters until it expires; a started one only while its worker lives.
+      if (rec.status === "queued" ? now > expiresAt(rec) : !this.runsHere(rec.taskid)) continue;
+      renewed.push(rec);
+    }
+    if (renewed.length === 0) return;
+    const events: RecordEvent[] = renewed.map((rec) => {
+      this.touch(rec, now);
+      const { taskid, topic, content, expire, createdAt, job } = rec;
+      const task: QueuedTask = { taskid, topic, content, expire, createdAt };
+      if (job !== undefined) task.job = job;
+      return { t: "snapshot", task, attempt: rec.attempt, startedAt: rec.startedAt, at: now };
+    });
+    this.append(events).catch(this.onError);
   }
 
   private dropOld(): void {
@@ -366,7 +401,7 @@ function taskidOf(ev: RecordEvent): string | undefined {
 }
 
 /** One event applied to a record (changed in place, or created); `undefined` when the task never existed. */
-function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredRecord | undefined {
+export function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredRecord | undefined {
   if (ev.t === "marker") return rec;
   if (ev.t === "refused") return undefined;
   if (!rec) {
@@ -378,7 +413,14 @@ function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredRecord | un
     setTask(rec, ev.task);
   }
   if (hasEnded(rec.status)) return rec;
-  if (ev.t === "started") {
+  if (ev.t === "snapshot") {
+    // Only news to a reader that missed the events it sums up: it never undoes a later start.
+    if (ev.attempt > rec.attempt) {
+      rec.status = "started";
+      rec.attempt = ev.attempt;
+      rec.startedAt = ev.startedAt;
+    }
+  } else if (ev.t === "started") {
     if (ev.attempt <= rec.attempt) return rec;
     rec.status = "started";
     rec.attempt = ev.attempt;
