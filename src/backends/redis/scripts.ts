@@ -11,21 +11,21 @@
  *  permanent until `finish` gives it the ttl again, so a record never vanishes under a running task. */
 export const push = `
 local prefix, limit, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local length = redis.call('LLEN', KEYS[1])
-local out = {}
+local room = limit - redis.call('LLEN', KEYS[1])
+local out, accepted = {}, {}
 for i = 4, #ARGV, 6 do
-  if length >= limit then
+  if #accepted >= room then
     out[#out + 1] = 0
   else
     local key = prefix .. ARGV[i]
     redis.call('HSET', key, 'taskid', ARGV[i], 'topic', ARGV[i + 1], 'content', ARGV[i + 2], 'expire', ARGV[i + 3],
       'createdAt', ARGV[i + 4], 'job', ARGV[i + 5], 'status', 'queued', 'attempt', '0')
     redis.call('PEXPIRE', key, math.floor(tonumber(ARGV[i + 3]) * 1000) + tonumber(ttl))
-    redis.call('RPUSH', KEYS[1], ARGV[i])
-    length = length + 1
+    accepted[#accepted + 1] = ARGV[i]
     out[#out + 1] = 1
   end
 end
+if #accepted > 0 then redis.call('RPUSH', KEYS[1], unpack(accepted)) end
 return out
 `;
 
@@ -46,10 +46,13 @@ redis.call('SADD', KEYS[5], worker)
 local ids = {}
 for i = 7, #ARGV do ids[#ids + 1] = ARGV[i] end
 for _, source in ipairs({KEYS[2], KEYS[1]}) do
-  while #ids < max do
-    local id = redis.call('LMOVE', source, KEYS[3], 'LEFT', 'RIGHT')
-    if not id then break end
-    ids[#ids + 1] = id
+  if #ids < max then
+    local moved = redis.call('LRANGE', source, 0, max - #ids - 1)
+    if #moved > 0 then
+      redis.call('LTRIM', source, #moved, -1)
+      redis.call('RPUSH', KEYS[3], unpack(moved))
+      for _, id in ipairs(moved) do ids[#ids + 1] = id end
+    end
   end
 end
 local out = {}
