@@ -43,6 +43,17 @@ async function keyCount(redis: Redis, namespace: string): Promise<number> {
 }
 
 describe("Redis mode", () => {
+  maybe("a server that does not know the scripts (new, restarted, or flushed) is sent them in full", async () => {
+    const namespace = uniqueNamespace("noscript");
+    namespaces.push(namespace);
+    const js = await shell(namespace, 60);
+    await js.upload(`- {name: echo, topics: [echo], script: "return task.content.n"}`);
+    const redis = new Redis(redisUrl);
+    closers.push({ close: async () => void redis.disconnect() });
+    await redis.script("FLUSH");
+    expect(await js.waitfor(await js.task("echo", { n: 7 }), 10)).toMatchObject({ status: "completed", results: [{ value: 7 }] });
+  });
+
   maybe("a lease is held by one process at a time, and passes on when released or not renewed", async () => {
     const namespace = uniqueNamespace("lease");
     namespaces.push(namespace);

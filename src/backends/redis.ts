@@ -9,9 +9,9 @@
 //   <p>jobs                                      job definitions (name → JSON), shared by every process
 //   <p>ended, <p>jobs-changed                    pub/sub: a task ended; the job set changed
 // The debug channel is the plain pub/sub channel `debug_channel` (xaas.hotspot.channel).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { Redis, type RedisOptions } from "ioredis";
+import { Command, Redis, type RedisOptions } from "ioredis";
 import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../backend.js";
 import { mergeDefinitions, type JobDefinition } from "../definitions.js";
 import { ConnectionError, ParameterError, QueueFullError } from "../errors.js";
@@ -52,6 +52,10 @@ interface PendingPush {
 }
 
 type ScriptName = keyof typeof scripts;
+
+const scriptSources = Object.fromEntries(
+  Object.entries(scripts).map(([name, lua]) => [name, { lua, sha: createHash("sha1").update(lua).digest("hex") }]),
+) as Record<ScriptName, { lua: string; sha: string }>;
 
 export async function createRedisBackend(url: string, options: RedisBackendOptions): Promise<Backend> {
   const backend = new RedisBackend(url, options);
@@ -115,7 +119,6 @@ export class RedisBackend implements Backend {
     // command for the next tick cost more in latency than it saved (measured: bench/redis.js).
     this.client = new Redis(url, { ...common, commandTimeout: commandTimeoutMs });
     this.subscriber = new Redis(url, common);
-    for (const name of Object.keys(scripts) as ScriptName[]) this.client.defineCommand(name, { lua: scripts[name] });
     this.jobs = new RedisJobStore(this);
   }
 
@@ -148,10 +151,17 @@ export class RedisBackend implements Backend {
     await this.subscriber.subscribe(this.channels.jobs);
   }
 
-  /** Run a Lua script of ./redis/scripts.ts. */
-  run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
-    const command = (this.client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name];
-    return command.call(this.client, keys.length, ...keys, ...args);
+  /** Run a Lua script of ./redis/scripts.ts: by its SHA1, and by its text when the server does not
+   *  know it yet (a new server, or one restarted since). The arguments go in one array, never spread
+   *  into a call: a push carries thousands. */
+  async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const { lua, sha } = scriptSources[name];
+    try {
+      return await this.client.sendCommand(new Command("evalsha", [sha, keys.length, ...keys, ...args], { replyEncoding: "utf8" }));
+    } catch (err) {
+      if (!(err as Error).message?.startsWith("NOSCRIPT")) throw err;
+      return this.client.sendCommand(new Command("eval", [lua, keys.length, ...keys, ...args], { replyEncoding: "utf8" }));
+    }
   }
 
   key(kind: "jobs" | "lease", name = ""): string {
