@@ -349,18 +349,20 @@ export class RecordLog {
    *  half the ttl, before the stream's retention lets its events go. */
   private renew(): void {
     const now = nowMs();
-    const renewed: StoredRecord[] = [];
-    for (const rec of this.view.values()) {
+    const due: { stored: StoredRecord; rec: TaskRecordData }[] = [];
+    for (const stored of this.view.values()) {
       // In order of last event: once one is recent, so are all after it.
-      if (rec.touchedAt > now - this.ttlMs / 2) break;
-      if (rec.topic === undefined || hasEnded(rec.status)) continue;
+      if (stored.touchedAt > now - this.ttlMs / 2) break;
+      // As this process knows it, with its own events not read back yet.
+      const rec = this.stored(stored.taskid);
+      if (!rec || rec.topic === undefined || hasEnded(rec.status)) continue;
       // A queued one matters until it expires; a started one only while its worker lives.
       if (rec.status === "queued" ? now > expiresAt(rec) : !this.runsHere(rec.taskid)) continue;
-      renewed.push(rec);
+      due.push({ stored, rec });
     }
-    if (renewed.length === 0) return;
-    const events: RecordEvent[] = renewed.map((rec) => {
-      this.touch(rec, now);
+    if (due.length === 0) return;
+    const events: RecordEvent[] = due.map(({ stored, rec }) => {
+      this.touch(stored, now);
       const { taskid, topic, content, expire, createdAt, job } = rec;
       const task: QueuedTask = { taskid, topic, content, expire, createdAt };
       if (job !== undefined) task.job = job;
@@ -368,6 +370,7 @@ export class RecordLog {
     });
     this.append(events).catch(this.onError);
   }
+
 
   private dropOld(): void {
     const now = nowMs();
