@@ -124,12 +124,20 @@ export class MemoryBackend implements Backend {
 
   private waitUntil(taskid: string, deadline: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
     const rec = this.current(taskid);
-    if (!rec || hasEnded(rec.status) || signal?.aborted) return Promise.resolve(rec);
+    if (!rec || hasEnded(rec.status) || signal?.aborted || nowMs() >= deadline) return Promise.resolve(rec);
+    return new Promise((resolve) => this.park(taskid, rec, deadline, signal, resolve));
+  }
+
+  /** Wait for the record to change, then answer or wait again. */
+  private park(taskid: string, rec: TaskRecordData, deadline: number, signal: AbortSignal | undefined, answer: (rec?: TaskRecordData) => void): void {
     const now = nowMs();
-    if (now >= deadline) return Promise.resolve(rec);
     // A queued task may expire before anyone touches it: wake up then to report it.
     const until = rec.status === "queued" ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
-    return this.waiters.waitFor(taskid, until - now, signal).then(() => this.waitUntil(taskid, deadline, signal));
+    this.waiters.add(taskid, until - now, signal, () => {
+      const latest = this.current(taskid);
+      if (!latest || hasEnded(latest.status) || signal?.aborted || nowMs() >= deadline) answer(latest);
+      else this.park(taskid, latest, deadline, signal, answer);
+    });
   }
 
   async publish(line: string): Promise<void> {

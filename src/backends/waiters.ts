@@ -26,19 +26,22 @@ export class TaskWaiters {
 
   /** Resolve after `ms`, when `signal` aborts, or when `wake(taskid)` is called, whichever comes first. */
   waitFor(taskid: string, ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const waiter: Waiter = { taskid, deadline: performance.now() + ms, resolve, signal: undefined, onAbort: undefined, done: false, index: 0 };
-      const others = this.waiting.get(taskid);
-      if (others === undefined) this.waiting.set(taskid, waiter);
-      else if (Array.isArray(others)) others.push(waiter);
-      else this.waiting.set(taskid, [others, waiter]);
-      this.pushDeadline(waiter);
-      if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => this.settle(waiter, true);
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
-      }
-    });
+    return new Promise((resolve) => this.add(taskid, ms, signal, resolve));
+  }
+
+  /** As waitFor(), calling `then` instead: no promise for a caller that has one of its own to settle. */
+  add(taskid: string, ms: number, signal: AbortSignal | undefined, then: () => void): void {
+    const waiter: Waiter = { taskid, deadline: performance.now() + ms, resolve: then, signal: undefined, onAbort: undefined, done: false, index: 0 };
+    const others = this.waiting.get(taskid);
+    if (others === undefined) this.waiting.set(taskid, waiter);
+    else if (Array.isArray(others)) others.push(waiter);
+    else this.waiting.set(taskid, [others, waiter]);
+    this.pushDeadline(waiter);
+    if (signal) {
+      waiter.signal = signal;
+      waiter.onAbort = () => this.settle(waiter, true);
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+    }
   }
 
   wake(taskid: string): void {
