@@ -31,6 +31,13 @@ async function shell(namespace: string, taskRecordTtl: number): Promise<JobShell
   return js;
 }
 
+/** A plain client to look at the server as an operator would with redis-cli; closed after the tests. */
+function inspector(): Redis {
+  const redis = new Redis(redisUrl);
+  closers.push({ close: async () => void redis.disconnect() });
+  return redis;
+}
+
 async function keyCount(redis: Redis, namespace: string): Promise<number> {
   let cursor = "0";
   let count = 0;
@@ -48,8 +55,7 @@ describe("Redis mode", () => {
     namespaces.push(namespace);
     const js = await shell(namespace, 60);
     await js.upload(`- {name: echo, topics: [echo], script: "return task.content.n"}`);
-    const redis = new Redis(redisUrl);
-    closers.push({ close: async () => void redis.disconnect() });
+    const redis = inspector();
     await redis.script("FLUSH");
     expect(await js.waitfor(await js.task("echo", { n: 7 }), 10)).toMatchObject({ status: "completed", results: [{ value: 7 }] });
   });
@@ -75,8 +81,7 @@ describe("Redis mode", () => {
     namespaces.push(namespace);
     const js = await shell(namespace, 1);
     await js.upload(`- {name: noop, topics: [noop], script: "return 1"}`);
-    const redis = new Redis(redisUrl);
-    closers.push({ close: async () => void redis.disconnect() });
+    const redis = inspector();
     const ids = await Promise.all(Array.from({ length: 5000 }, () => js.task("noop", {}, 60)));
     await Promise.all(ids.map((id) => js.waitfor(id, 60)));
     expect(await keyCount(redis, namespace)).toBeGreaterThan(1000);
@@ -93,8 +98,7 @@ describe("Redis mode", () => {
     namespaces.push(namespace);
     const producer = await shell(namespace, 600);
     await producer.upload(`- {name: hold, topics: [hold], script: "await sleep(1.5)"}`);
-    const redis = new Redis(redisUrl);
-    closers.push({ close: async () => void redis.disconnect() });
+    const redis = inspector();
     const p = `{${namespace}}:`;
     // No worker in this process: tasks wait in Normal.
     await producer.close();
