@@ -31,6 +31,13 @@ async function shell(namespace: string, taskRecordTtl: number): Promise<JobShell
   return js;
 }
 
+/** A namespace of its own for one test, deleted after the tests. */
+function newNamespace(label: string): string {
+  const namespace = uniqueNamespace(label);
+  namespaces.push(namespace);
+  return namespace;
+}
+
 /** A plain client to look at the server as an operator would with redis-cli; closed after the tests. */
 function inspector(): Redis {
   const redis = new Redis(redisUrl);
@@ -51,8 +58,7 @@ async function keyCount(redis: Redis, namespace: string): Promise<number> {
 
 describe("Redis mode", () => {
   maybe("a server that does not know the scripts (new, restarted, or flushed) is sent them in full", async () => {
-    const namespace = uniqueNamespace("noscript");
-    namespaces.push(namespace);
+    const namespace = newNamespace("noscript");
     const js = await shell(namespace, 60);
     await js.upload(`- {name: echo, topics: [echo], script: "return task.content.n"}`);
     const redis = inspector();
@@ -61,8 +67,7 @@ describe("Redis mode", () => {
   });
 
   maybe("a lease is held by one process at a time, and passes on when released or not renewed", async () => {
-    const namespace = uniqueNamespace("lease");
-    namespaces.push(namespace);
+    const namespace = newNamespace("lease");
     const options = { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` };
     const a = await createRedisBackend(redisUrl, options);
     const b = await createRedisBackend(redisUrl, options);
@@ -77,8 +82,7 @@ describe("Redis mode", () => {
   });
 
   maybe("keeps every key of a queue under its prefix as hash tag, and the key count returns to a constant", async () => {
-    const namespace = uniqueNamespace("keys");
-    namespaces.push(namespace);
+    const namespace = newNamespace("keys");
     const js = await shell(namespace, 1);
     await js.upload(`- {name: noop, topics: [noop], script: "return 1"}`);
     const redis = inspector();
@@ -94,8 +98,7 @@ describe("Redis mode", () => {
   });
 
   maybe("shows the three queues to redis-cli: Normal holds what waits, Backup what a worker holds", async () => {
-    const namespace = uniqueNamespace("lists");
-    namespaces.push(namespace);
+    const namespace = newNamespace("lists");
     const producer = await shell(namespace, 600);
     await producer.upload(`- {name: hold, topics: [hold], script: "await sleep(1.5)"}`);
     const redis = inspector();

@@ -119,23 +119,19 @@ export class MemoryBackend implements Backend {
 
   // Not async, and no loop of awaits: tens of thousands of these may be pending at once.
   waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
-    return this.waitUntil(taskid, nowMs() + timeoutMs, signal);
-  }
-
-  private waitUntil(taskid: string, deadline: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
+    const deadline = nowMs() + timeoutMs;
     const rec = this.current(taskid);
-    if (!rec || hasEnded(rec.status) || signal?.aborted || nowMs() >= deadline) return Promise.resolve(rec);
+    if (!rec || isAnswer(rec, deadline, signal)) return Promise.resolve(rec);
     return new Promise((resolve) => this.park(taskid, rec, deadline, signal, resolve));
   }
 
   /** Wait for the record to change, then answer or wait again. */
   private park(taskid: string, rec: TaskRecordData, deadline: number, signal: AbortSignal | undefined, answer: (rec?: TaskRecordData) => void): void {
-    const now = nowMs();
     // A queued task may expire before anyone touches it: wake up then to report it.
     const until = rec.status === "queued" ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
-    this.waiters.add(taskid, until - now, signal, () => {
+    this.waiters.add(taskid, until - nowMs(), signal, () => {
       const latest = this.current(taskid);
-      if (!latest || hasEnded(latest.status) || signal?.aborted || nowMs() >= deadline) answer(latest);
+      if (!latest || isAnswer(latest, deadline, signal)) answer(latest);
       else this.park(taskid, latest, deadline, signal, answer);
     });
   }
@@ -211,6 +207,11 @@ export class MemoryBackend implements Backend {
       if (endedAt !== undefined && endedAt + this.ttlMs < now) this.records.delete(rec.taskid);
     }
   }
+}
+
+/** Whether waitEnded() answers now with this record: it ended, or the wait is over. */
+function isAnswer(rec: TaskRecordData, deadline: number, signal?: AbortSignal): boolean {
+  return hasEnded(rec.status) || signal?.aborted === true || nowMs() >= deadline;
 }
 
 class MemoryJobStore implements JobStore {

@@ -8,7 +8,7 @@ interface Waiter {
   taskid: string;
   /** performance.now() by which it resolves anyway */
   deadline: number;
-  resolve: () => void;
+  wake: () => void;
   signal?: AbortSignal;
   onAbort?: () => void;
   done: boolean;
@@ -29,9 +29,9 @@ export class TaskWaiters {
     return new Promise((resolve) => this.add(taskid, ms, signal, resolve));
   }
 
-  /** As waitFor(), calling `then` instead: no promise for a caller that has one of its own to settle. */
-  add(taskid: string, ms: number, signal: AbortSignal | undefined, then: () => void): void {
-    const waiter: Waiter = { taskid, deadline: performance.now() + ms, resolve: then, signal: undefined, onAbort: undefined, done: false, index: 0 };
+  /** As waitFor(), calling `onWake` instead: no promise for a caller that has one of its own to settle. */
+  add(taskid: string, ms: number, signal: AbortSignal | undefined, onWake: () => void): void {
+    const waiter: Waiter = { taskid, deadline: performance.now() + ms, wake: onWake, signal: undefined, onAbort: undefined, done: false, index: 0 };
     const others = this.waiting.get(taskid);
     if (others === undefined) this.waiting.set(taskid, waiter);
     else if (Array.isArray(others)) others.push(waiter);
@@ -56,7 +56,7 @@ export class TaskWaiters {
     for (const taskid of [...this.waiting.keys()]) this.wake(taskid);
   }
 
-  /** Resolve one waiter; `unlist` when it is still in `waiting` (its time ran out, or it was aborted). */
+  /** Wake one waiter; `unlist` when it is still in `waiting` (its time ran out, or it was aborted). */
   private settle(waiter: Waiter, unlist: boolean): void {
     if (waiter.done) return;
     waiter.done = true;
@@ -70,7 +70,7 @@ export class TaskWaiters {
     }
     this.removeDeadline(waiter);
     if (waiter.onAbort) waiter.signal!.removeEventListener("abort", waiter.onAbort);
-    waiter.resolve();
+    waiter.wake();
   }
 
   private pushDeadline(waiter: Waiter): void {
@@ -133,7 +133,7 @@ export class TaskWaiters {
     this.timer = setTimeout(this.expire, Math.max(0, deadline - performance.now()));
   }
 
-  /** The timer: resolve every waiter whose deadline has passed, then re-arm for the next. */
+  /** The timer: wake every waiter whose deadline has passed, then re-arm for the next. */
   private readonly expire = () => {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
