@@ -4,6 +4,7 @@ import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend, Lease } from "../src/backend.js";
 import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../src/backends/amqp.js";
+import { corkEachPass } from "../src/backends/amqp/connection.js";
 import { ConnectionError } from "../src/errors.js";
 import { open } from "../src/jobshell.js";
 import { fold, type RecordEvent } from "../src/backends/amqp/records.js";
@@ -83,6 +84,23 @@ describe("AMQP mode", () => {
     expect(err.message).not.toContain("not-the-password");
     expect(err.message).toMatch(/access refused/);
     expect(err.message).not.toContain("\n");
+  });
+
+  maybe("the socket is corked for each pass of amqplib's multiplexer (its internals are still there), and every frame still arrives in order", async () => {
+    const conn = await amqp.connect(amqpUrl);
+    try {
+      // false would mean amqplib's internals changed and every frame is a write of its own again
+      expect(corkEachPass(conn)).toBe(true);
+      const ch = await conn.createConfirmChannel();
+      const { queue } = await ch.assertQueue("", { exclusive: true });
+      await Promise.all(Array.from({ length: 50 }, (_, n) => new Promise<void>((resolve, reject) =>
+        ch.sendToQueue(queue, Buffer.from(String(n)), {}, (err) => (err ? reject(err) : resolve())))));
+      const bodies: string[] = [];
+      for (let msg = await ch.get(queue, { noAck: true }); msg; msg = await ch.get(queue, { noAck: true })) bodies.push(msg.content.toString());
+      expect(bodies).toEqual(Array.from({ length: 50 }, (_, n) => String(n)));
+    } finally {
+      await conn.close();
+    }
   });
 
   maybe("the task queue is durable, capped by the broker, and tasks are persistent with a TTL", async () => {

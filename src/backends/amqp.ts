@@ -16,6 +16,7 @@ import { AmqpConnection } from "./amqp/connection.js";
 import { DebugChannel } from "./amqp/debug.js";
 import { SharedDocument } from "./amqp/document.js";
 import { Layout, taskQueueOptions } from "./amqp/layout.js";
+import { PublishWindow } from "./amqp/publish-window.js";
 import { isNack, RecordLog, type RecordEvent } from "./amqp/records.js";
 import { Taker, type AmqpLease } from "./amqp/taker.js";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
@@ -38,6 +39,9 @@ export async function createAmqpBackend(url: string, options: AmqpBackendOptions
 /** How long task() keeps trying through a lost connection before it gives up. */
 const publishPatienceMs = 30_000;
 
+/** Tasks published and not yet confirmed by the broker, at most (see ./amqp/publish-window.ts). */
+const publishWindowSize = 64;
+
 export class AmqpBackend implements Backend {
   readonly mode = "amqp";
   location: string;
@@ -58,6 +62,7 @@ export class AmqpBackend implements Backend {
   private stopWatchingSizes?: () => Promise<void>;
   /** leases started here and not finished yet, by taskid */
   private running = new Map<string, AmqpLease>();
+  private publishWindow = new PublishWindow(publishWindowSize);
   private readonly onError: (err: unknown) => void;
 
   constructor(
@@ -272,8 +277,18 @@ export class AmqpBackend implements Backend {
     return declaring;
   }
 
-  /** Publish with a confirm; through a lost connection it is published again on the next one. */
+  /** Publish with a confirm, within the publish window. */
   private async publishTask(task: QueuedTask, limit: number): Promise<void> {
+    await this.publishWindow.acquire();
+    try {
+      await this.publishConfirmed(task, limit);
+    } finally {
+      this.publishWindow.release();
+    }
+  }
+
+  /** Through a lost connection it is published again on the next one. */
+  private async publishConfirmed(task: QueuedTask, limit: number): Promise<void> {
     const body = Buffer.from(JSON.stringify(task));
     const queue = this.layout.taskQueue(limit);
     const giveUp = Date.now() + publishPatienceMs;

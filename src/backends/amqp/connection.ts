@@ -98,9 +98,11 @@ export class AmqpConnection {
     await model?.close().catch(() => {});
   }
 
-  private dial(): Promise<ChannelModel> {
+  private async dial(): Promise<ChannelModel> {
     // noDelay: a confirm or an ack waits for no other frame (Nagle would hold each small one ~40 ms).
-    return amqp.connect(this.url, { clientProperties: { connection_name: this.name }, timeout: 10_000, noDelay: true });
+    const model = await amqp.connect(this.url, { clientProperties: { connection_name: this.name }, timeout: 10_000, noDelay: true });
+    corkEachPass(model);
+    return model;
   }
 
   private watch(model: ChannelModel): void {
@@ -141,6 +143,31 @@ export class AmqpConnection {
       }
     }, delay);
   }
+}
+
+/**
+ * amqplib writes every frame to the socket by itself: under load, a syscall per ack, confirm and
+ * publish. Corking the socket for each pass of its multiplexer sends what one pass wrote in one
+ * writev (about a tenth of the client's CPU at 20k tasks). It relies on amqplib's internals, so it says
+ * whether it applied; a test holds it to true for the amqplib version installed.
+ */
+export function corkEachPass(model: ChannelModel): boolean {
+  const connection = (model as unknown as { connection?: { muxer?: { _readIncoming?(): void }; stream?: { cork?(): void; uncork?(): void } } }).connection;
+  const muxer = connection?.muxer;
+  const socket = connection?.stream;
+  if (typeof muxer?._readIncoming !== "function" || typeof socket?.cork !== "function" || typeof socket.uncork !== "function") return false;
+  const pass = muxer._readIncoming.bind(muxer);
+  const cork = socket.cork.bind(socket);
+  const uncork = socket.uncork.bind(socket);
+  muxer._readIncoming = () => {
+    cork();
+    try {
+      pass();
+    } finally {
+      uncork();
+    }
+  };
+  return true;
 }
 
 /** The URL as it may be shown: the password replaced by `***`. */

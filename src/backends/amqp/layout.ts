@@ -23,12 +23,12 @@ export class Layout {
     return `${this.namespace}.${name}`;
   }
 
-  /** The exclusive queue whose declaration is the lock for changing a shared document. */
-  /** an exclusive queue: whoever declared it holds the lease `name` */
+  /** An exclusive queue: whoever declared it holds the lease `name`. */
   lease(name: string): string {
     return `${this.namespace}.lease.${name}`;
   }
 
+  /** The exclusive queue whose declaration is the lock for changing a shared document. */
   documentLock(name: string): string {
     return `${this.namespace}.${name}.lock`;
   }
