@@ -12,13 +12,19 @@ describe("PublishWindow", () => {
       inside.add(n);
       most = Math.max(most, inside.size);
       order.push(n);
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await new Promise((resolve) => setImmediate(resolve));
       inside.delete(n);
       window.release();
     };
-    await Promise.all(Array.from({ length: 50 }, (_, n) => publish(n)));
+    // Callers keep arriving while others wait, past the point where resumed ones are dropped.
+    const all: Promise<void>[] = [];
+    for (let n = 0; n < 3000; n++) {
+      all.push(publish(n));
+      if (n % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(all);
     expect(most).toBe(2);
-    expect(order).toEqual(Array.from({ length: 50 }, (_, n) => n));
+    expect(order).toEqual(Array.from({ length: 3000 }, (_, n) => n));
     // Drained: the next callers go straight through again.
     expect(window.acquire()).toBeUndefined();
     expect(window.acquire()).toBeUndefined();

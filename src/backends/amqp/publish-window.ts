@@ -26,11 +26,12 @@ export class PublishWindow {
       this.inUse--;
       return;
     }
-    if (++this.next === this.waiting.length) {
-      this.waiting = [];
+    this.next += 1;
+    // Under a steady overload the list is never empty: drop the resumed ones from time to time.
+    if (this.next === this.waiting.length || (this.next > 1024 && this.next * 2 > this.waiting.length)) {
+      this.waiting = this.waiting.slice(this.next);
       this.next = 0;
     }
     resume();
   }
-
 }
