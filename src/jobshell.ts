@@ -74,6 +74,9 @@ export async function open(options: OpenOptions = {}): Promise<JobShell> {
   }
 }
 
+/** How long close() lets the task() calls in flight reach the queue. */
+const closeIssuingMs = 5000;
+
 export class JobShell {
   readonly metrics = new Metrics();
   /** tasks issued through this instance whose end nobody has seen yet, by taskid */
@@ -125,13 +128,39 @@ export class JobShell {
     } catch (err) {
       return Promise.reject(err);
     }
+    this.pushing += 1;
     return this.backend.push(queued, this.params.jobQueueSize).then(() => {
+      this.pushSettled();
       this.metrics.countTask("issued", queued.topic);
       if (track) {
         this.forgetOldIssued(queued.createdAt);
         this.issued.set(queued.taskid, queued);
       }
       return queued.taskid;
+    }, this.pushFailed);
+  }
+
+  /** task() calls not settled yet: close() lets them reach the queue (or fail) before it closes it. */
+  private pushing = 0;
+  private noPushes?: () => void;
+  private pushSettled(): void {
+    if (--this.pushing === 0) this.noPushes?.();
+  }
+  private readonly pushFailed = (err: unknown): never => {
+    this.pushSettled();
+    throw err;
+  };
+
+  /** Resolves once every task() called so far is queued or has failed. */
+  issuing(): Promise<void> {
+    if (this.pushing === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const before = this.noPushes;
+      this.noPushes = () => {
+        this.noPushes = undefined;
+        before?.();
+        resolve();
+      };
     });
   }
 
@@ -223,6 +252,11 @@ export class JobShell {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A task() called before close() is queued, or fails for a reason of its own rather than the
+    // close: unless the queue server does not answer in time.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.issuing(), new Promise<void>((resolve) => (timer = setTimeout(resolve, closeIssuingMs)))]);
+    clearTimeout(timer);
     await (await this.slack)?.stop();
     await this.worker?.stop();
     await this.stopWatching?.();

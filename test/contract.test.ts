@@ -76,7 +76,7 @@ for (const backend of backends) {
       const js = await open({ backend: b, log: (e) => logs.push(e), ...rest });
       opened.push(js);
       if (yaml) await js.upload(yaml, { replace: true });
-      return { js, logs, namespace };
+      return { js, logs, namespace, backend: b };
     }
 
     const maybe = (name: string, fn: () => Promise<void>, timeout?: number) =>
@@ -297,6 +297,20 @@ for (const backend of backends) {
       const r = await reader.record(taskid);
       expect(r?.status).toBe("completed");
     });
+
+    maybe("close() lets the task() calls in flight reach the queue: none is cut off by the close", async () => {
+      const { js, namespace, backend: connection } = await start({ worker: false });
+      // More than any client-side window or batch holds at once, none of them awaited before close().
+      const issued = Array.from({ length: 300 }, (_, n) => js.task("echo", { n }, 60));
+      // As the owner of the connection does (the shell, jobshell worker): the connection goes right after.
+      await js.close();
+      await connection.close();
+      const taskids = await Promise.all(issued);
+      await start({ namespace, yaml: false });
+      const { js: reader } = await start({ namespace, worker: false, yaml: false });
+      const records = await Promise.all(taskids.map((id) => reader.waitfor(id, 30)));
+      expect(records.filter((r) => r.status === "completed")).toHaveLength(300);
+    }, 60_000);
 
     maybe("a record is kept while its task waits or runs, however short task_record_ttl is", async () => {
       const { js } = await start({ taskRecordTtl: 1, jobQueueBulkReadSize: 1 });

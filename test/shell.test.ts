@@ -127,6 +127,29 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.stdout).toContain("alive");
   });
 
+  it("reports a promise nobody awaited that fails in the last block, and exits 1", async () => {
+    const run = await jobshell('Promise.reject(new Error("boom"))\n1+1\n');
+    expect(run.stdout).toBe("2\nUncaught (in promise): Error: boom\n");
+    expect(run.stderr).not.toContain("Node.js v");
+    expect(run.code).toBe(1);
+  });
+
+  it("waits for a thousand waitfor() in one block without a listener warning", async () => {
+    const input = "const ids = await Promise.all([...Array(1000)].map((_, n) => task('hello', dict(name=String(n)))))\n\n" +
+      "(await Promise.all(ids.map((id) => waitfor(id)))).filter((r) => r.status == 'completed').length\n";
+    const run = await jobshell(input);
+    expect(run.stdout).toBe("1000\n");
+    expect(run.stderr).not.toContain("MaxListenersExceededWarning");
+    expect(run.code).toBe(0);
+  });
+
+  it("runs the tasks issued without await before the input ends", async () => {
+    const input = `await upload(\`${slowJob}\`)\n\ndebug()\nPromise.all([1, 2, 3].map((n) => task("slow", dict(n=n))))\n`;
+    const run = await jobshell(input);
+    for (const n of [1, 2, 3]) expect(run.stdout).toContain(`slow job done ${n}`);
+    expect(run.code).toBe(0);
+  });
+
   it("runs the last block at the end of the input and waits for the tasks it issued, so their debug output is shown", async () => {
     const input = `await upload(\`${slowJob}\`)\n\ndebug()\nawait task("slow", dict(n=1))\nawait task("slow", dict(n=2))`;
     const run = await jobshell(input);

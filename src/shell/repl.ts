@@ -4,6 +4,7 @@
 // meanwhile wait their turn). On a terminal, readline draws the prompt and the line
 // being typed, and ShellOutput prints everything else above them. Piped: the same block rules,
 // no prompts, no colours; at the end of the input the shell waits for the tasks it issued.
+import { setMaxListeners } from "node:events";
 import * as readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { inspect } from "node:util";
@@ -125,6 +126,8 @@ class ShellSession {
       // Closing lets the worker finish what it holds; with debug() on, its lines are still shown.
       // close() also ends the debug subscription.
       await this.js.close().catch((err) => this.out.line(this.colors.red(`closing: ${(err as Error).message}`)));
+      // Node reports a rejection nobody handled once the current turn ends: let it be ours to report.
+      await new Promise((resolve) => setImmediate(resolve));
       process.off("unhandledRejection", onRejection);
       process.off("uncaughtException", onException);
     }
@@ -264,6 +267,8 @@ class ShellSession {
 
   private async runBlock(event: Extract<BlockEvent, { kind: "run" }>): Promise<void> {
     const controller = new AbortController();
+    // Every waitfor() of the block listens on it: thousands at once are expected, not a leak.
+    setMaxListeners(0, controller.signal);
     this.running = controller;
     this.rl?.setPrompt("");
     const settle = async () => {
@@ -340,6 +345,7 @@ class ShellSession {
     };
     // Jobs may issue tasks of their own while we wait (chains): wait for those too.
     for (;;) {
+      await js.issuing();
       const next = [...js.issued].filter(([taskid]) => !waited.has(taskid));
       if (next.length === 0) break;
       for (const [taskid] of next) waited.add(taskid);

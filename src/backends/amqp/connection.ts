@@ -38,8 +38,8 @@ export class AmqpConnection {
     return conn;
   }
 
-  /** Setups run with the connection they are given: one that waited for current() there would wait forever. */
-  /** Register a setup, run it now on the current connection, and again after every reconnect. */
+  /** Register a setup, run it now on the current connection, and again after every reconnect.
+   *  Setups run with the connection they are given: one that waited for current() there would wait forever. */
   async addSetup(setup: Setup): Promise<void> {
     this.setups.push(setup);
     const model = await this.current();
