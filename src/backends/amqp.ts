@@ -279,19 +279,20 @@ export class AmqpBackend implements Backend {
 
   /** Publish with a confirm, within the publish window. */
   private async publishTask(task: QueuedTask, limit: number): Promise<void> {
+    // The patience counts from the call: a task() that waited for the window has used some of it.
+    const giveUp = Date.now() + publishPatienceMs;
     await this.publishWindow.acquire();
     try {
-      await this.publishConfirmed(task, limit);
+      await this.publishConfirmed(task, limit, giveUp);
     } finally {
       this.publishWindow.release();
     }
   }
 
   /** Through a lost connection it is published again on the next one. */
-  private async publishConfirmed(task: QueuedTask, limit: number): Promise<void> {
+  private async publishConfirmed(task: QueuedTask, limit: number, giveUp: number): Promise<void> {
     const body = Buffer.from(JSON.stringify(task));
     const queue = this.layout.taskQueue(limit);
-    const giveUp = Date.now() + publishPatienceMs;
     for (;;) {
       const ch = this.publisher ?? (await this.conn.current().then(() => this.publisher));
       if (ch) {
