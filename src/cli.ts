@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { JobshellError, ParameterError } from "./errors.js";
 import { open, type JobShell } from "./jobshell.js";
 import { kebabName, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
+import { newTask } from "./task.js";
 
 const usage = `Usage:
   jobshell [shell] [--jobs PATH]... [--redis URL | --amqp URL] [--no-worker] [params]
@@ -77,7 +78,7 @@ function numberFlag(parsed: Parsed, flag: string, fallback: number): number {
   const raw = parsed.flags.get(flag)?.at(-1);
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new ParameterError(`--${flag} must be a number, got ${raw}`);
+  if (!Number.isFinite(n) || n < 0) throw new ParameterError(`--${flag} must be a number of 0 or more, got ${raw}`);
   return n;
 }
 
@@ -179,9 +180,15 @@ async function issueOne(parsed: Parsed, params: Params): Promise<number> {
       throw new ParameterError(`the task content is not valid JSON: ${(err as Error).message}`);
     }
   }
+  const expire = numberFlag(parsed, "expire", 10);
+  try {
+    newTask(topic, body, expire); // checked before connecting: a bad argument is a usage error
+  } catch (err) {
+    throw new ParameterError((err as Error).message);
+  }
   const js = await open({ params, worker: false });
   try {
-    const taskid = await js.task(topic, body as Record<string, unknown>, numberFlag(parsed, "expire", 10));
+    const taskid = await js.task(topic, body as Record<string, unknown>, expire);
     if (!parsed.flags.has("wait")) {
       process.stdout.write(`${taskid}\n`);
       return 0;

@@ -85,8 +85,16 @@ describe("jobshell task: arguments", () => {
     expect(r.stderr).toMatch(/--redis URL or --amqp URL/);
   });
 
-  it("content that is not JSON, a missing topic or an unknown option exits 2 with one line", async () => {
-    for (const args of [["task", "hello", "{nope", "--amqp", amqpUrl], ["task", "--amqp", amqpUrl], ["task", "hello", "--frobnicate"]]) {
+  it("content that is not JSON or not an object, a bad expire, a missing topic or an unknown option exits 2 with one line", async () => {
+    const bad = [
+      ["task", "hello", "{nope", "--amqp", amqpUrl],
+      // checked before connecting: the unreachable URL is never tried
+      ["task", "hello", "[1, 2]", "--amqp", "amqp://127.0.0.1:1"],
+      ["task", "hello", "--expire", "0", "--amqp", "amqp://127.0.0.1:1"],
+      ["task", "--amqp", amqpUrl],
+      ["task", "hello", "--frobnicate"],
+    ];
+    for (const args of bad) {
       const r = await jobshell(args);
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1);
