@@ -142,9 +142,10 @@ export class JobShell {
 
   /** task() calls not settled yet: close() lets them reach the queue (or fail) before it closes it. */
   private pushing = 0;
-  private noPushes?: () => void;
+  /** callers of issuing(), resumed when `pushing` is back to 0 */
+  private onIssued: (() => void)[] = [];
   private pushSettled(): void {
-    if (--this.pushing === 0) this.noPushes?.();
+    if (--this.pushing === 0 && this.onIssued.length > 0) for (const resume of this.onIssued.splice(0)) resume();
   }
   private readonly pushFailed = (err: unknown): never => {
     this.pushSettled();
@@ -154,14 +155,7 @@ export class JobShell {
   /** Resolves once every task() called so far is queued or has failed. */
   issuing(): Promise<void> {
     if (this.pushing === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const before = this.noPushes;
-      this.noPushes = () => {
-        this.noPushes = undefined;
-        before?.();
-        resolve();
-      };
-    });
+    return new Promise((resolve) => this.onIssued.push(resolve));
   }
 
   /** The task record once the task has ended; TimeoutError when it has not within `timeout` seconds. */
