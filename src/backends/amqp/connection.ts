@@ -148,8 +148,9 @@ export class AmqpConnection {
 /**
  * amqplib writes every frame to the socket by itself: under load, a syscall per ack, confirm and
  * publish. Corking the socket for each pass of its multiplexer sends what one pass wrote in one
- * writev: at 20k tasks the writes took 31% of the process's busy time, and 14% corked. It relies on amqplib's internals, so it says
- * whether it applied; a test holds it to true for the amqplib version installed.
+ * writev: at 20k tasks the writes took 31% of the process's busy time, and 14% corked. It relies
+ * on amqplib's internals, so it says whether it applied; a test holds it to true for the amqplib
+ * version installed.
  */
 export function corkEachPass(model: ChannelModel): boolean {
   const connection = (model as unknown as { connection?: { muxer?: { _readIncoming?(): void }; stream?: { cork?(): void; uncork?(): void } } }).connection;
