@@ -146,12 +146,12 @@ describe("AMQP mode", () => {
     const producer = await open({ backend: await connect(ns), worker: false, jobQueueSize: 50 });
     const worker = await open({ backend: await connect(ns), worker: true, jobQueueBulkReadSize: 3, jobQueueSize: 50 });
     try {
-      await producer.upload(`- {name: nap, topics: [nap], script: "await sleep(1)"}`, { replace: true });
-      const ids = await Promise.all(Array.from({ length: 10 }, () => producer.task("nap", {}, 60)));
-      await expect.poll(() => producer.backend.depth(), { timeout: 5000 }).toBe(7);
+      await producer.upload(`- {name: nap, topics: [nap], script: "await sleep(2)"}`, { replace: true });
+      const ids = await Promise.all(Array.from({ length: 6 }, () => producer.task("nap", {}, 60)));
+      await expect.poll(() => producer.backend.depth(), { timeout: 5000 }).toBe(3);
       await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(await producer.backend.depth()).toBe(7);
-      expect(worker.hasWorker && (await worker.stats()).inFlight).toBe(3);
+      expect(await producer.backend.depth()).toBe(3);
+      expect((await worker.stats()).inFlight).toBe(3);
       await Promise.all(ids.map((id) => producer.waitfor(id, 30)));
     } finally {
       await Promise.all([producer.close(), worker.close()]);
