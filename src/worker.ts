@@ -32,6 +32,8 @@ interface Run {
   deadline: number;
   job: string;
   settle: (result: JobResult) => void;
+  /** its place in Worker.runs; -1 once it has ended */
+  index: number;
 }
 
 export class Worker {
@@ -40,10 +42,13 @@ export class Worker {
   private slotFreed?: () => void;
   private loopDone?: Promise<void>;
   private toFinish: { lease: Lease; outcome: Outcome }[] = [];
-  private flushing = new Set<Promise<void>>();
+  /** batches of outcomes being written, and who waits for them all to be */
+  private writing = 0;
+  private written?: () => void;
   private idle?: () => void;
-  /** job runs in progress: one timer checks them all, rather than one timer per run */
-  private runs = new Set<Run>();
+  /** job runs in progress: one timer checks them all, rather than one timer per run. An array
+   *  (a run leaves by swapping in the last) because a Set reallocates as runs come and go. */
+  private runs: Run[] = [];
   private watchdog?: NodeJS.Timeout;
 
   constructor(
@@ -67,8 +72,8 @@ export class Worker {
     this.slotFreed?.();
     await this.loopDone;
     if (this.running > 0) await new Promise<void>((resolve) => (this.idle = resolve));
-    await this.flush();
-    await Promise.all(this.flushing);
+    this.flush();
+    if (this.writing > 0) await new Promise<void>((resolve) => (this.written = resolve));
     clearInterval(this.watchdog);
   }
 
@@ -119,11 +124,11 @@ export class Worker {
     const { taskid, topic, content, expire, createdAt } = task;
     const taskMU = MU({ taskid, topic, content, expire, createdAt, attempt });
     if (jobs.length === 0) return this.ended(task, lease, []);
-    if (jobs.length === 1) return this.runJob(jobs[0], taskMU, (result) => this.ended(task, lease, [result]));
+    if (jobs.length === 1) return this.runJob(jobs[0], taskMU, taskid, (result) => this.ended(task, lease, [result]));
     const results: JobResult[] = new Array(jobs.length);
     let left = jobs.length;
     jobs.forEach((job, i) =>
-      this.runJob(job, taskMU, (result) => {
+      this.runJob(job, taskMU, taskid, (result) => {
         results[i] = result;
         if (--left === 0) this.ended(task, lease, results);
       }),
@@ -138,8 +143,8 @@ export class Worker {
     if (results.length === 0) outcome.warning = task.job ? `no job named ${task.job}` : `no job handles topic ${task.topic}`;
     this.options.metrics.countTask(outcome.status, task.topic);
     this.toFinish.push({ lease, outcome });
-    // setImmediate, not a microtask: memory mode would otherwise never yield to timers and I/O under load.
-    if (this.toFinish.length === 1) setImmediate(() => void this.flush());
+    // Written as soon as the tasks ending in this step have ended, so that waitfor() answers at once.
+    if (this.toFinish.length === 1) queueMicrotask(this.flush);
     this.running -= 1;
     this.slotFreed?.();
     this.slotFreed = undefined;
@@ -147,20 +152,20 @@ export class Worker {
   }
 
   /** One job on one task; `done` is called once, with a failure as a result. */
-  private runJob(job: RegisteredJob, task: MU, done: (result: JobResult) => void): void {
+  private runJob(job: RegisteredJob, task: MU, taskid: string, done: (result: JobResult) => void): void {
     const name = job.definition.name;
     const began = performance.now();
     const settle = (result: JobResult) => {
-      if (!this.runs.delete(run)) return; // the watchdog ended it already
+      if (!this.endRun(run)) return; // the watchdog ended it already
       this.options.metrics.countJobRun(name, result.status === "completed", (performance.now() - began) / 1000);
       done(result);
     };
-    const run: Run = { deadline: began + this.options.scriptTimeout * 1000, job: name, settle };
-    this.runs.add(run);
+    const run: Run = { deadline: began + this.options.scriptTimeout * 1000, job: name, settle, index: this.runs.length };
+    this.runs.push(run);
     this.armWatchdog();
     let running: Promise<unknown>;
     try {
-      const logger = new TaskLogger(this.options.log, name, task.taskid as string);
+      const logger = new TaskLogger(this.options.log, name, taskid);
       running = job.run ? job.run(task, logger, this.options.shared) : this.runWithoutScript(job, task, logger);
     } catch (err) {
       running = Promise.reject(err);
@@ -179,6 +184,18 @@ export class Worker {
     );
   }
 
+  /** Take the run off the list; false if it was off already. */
+  private endRun(run: Run): boolean {
+    if (run.index < 0) return false;
+    const last = this.runs.pop()!;
+    if (last !== run) {
+      this.runs[run.index] = last;
+      last.index = run.index;
+    }
+    run.index = -1;
+    return true;
+  }
+
   private runWithoutScript(job: RegisteredJob, task: MU, logger: TaskLogger): Promise<unknown> {
     if (!this.options.runWithoutScript) throw new Error(`job ${job.definition.name} has no script`);
     return this.options.runWithoutScript(job, { ...this.options.shared, task, logger });
@@ -191,11 +208,13 @@ export class Worker {
     const every = Math.min(1000, Math.max(10, (this.options.scriptTimeout * 1000) / 10));
     this.watchdog = setInterval(() => {
       const now = performance.now();
-      for (const run of this.runs) {
+      // From the end: a run that ends is replaced by the last, which has been checked already.
+      for (let i = this.runs.length - 1; i >= 0; i--) {
+        const run = this.runs[i];
         if (now < run.deadline) continue;
         run.settle({ job: run.job, status: "failed", error: new ScriptTimeoutError(this.options.scriptTimeout).message });
       }
-      if (this.runs.size === 0) {
+      if (this.runs.length === 0) {
         clearInterval(this.watchdog);
         this.watchdog = undefined;
       }
@@ -203,16 +222,18 @@ export class Worker {
     this.watchdog.unref();
   }
 
-  /** Outcomes are written in batches: one backend call for all the tasks that ended in one turn. */
-  private async flush(): Promise<void> {
+  /** Outcomes are written in batches: one backend call for all the tasks that ended in one step. */
+  private readonly flush = (): void => {
     if (this.toFinish.length === 0) return;
     const batch = this.toFinish;
     this.toFinish = [];
-    const writing = this.writeOutcomes(batch);
-    this.flushing.add(writing);
-    await writing;
-    this.flushing.delete(writing);
-  }
+    this.writing += 1;
+    void this.writeOutcomes(batch).then(this.batchWritten);
+  };
+
+  private readonly batchWritten = (): void => {
+    if (--this.writing === 0) this.written?.();
+  };
 
   private async writeOutcomes(batch: { lease: Lease; outcome: Outcome }[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {

@@ -4,10 +4,13 @@ import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../b
 import type { JobDefinition } from "../definitions.js";
 import { mergeDefinitions } from "../definitions.js";
 import { QueueFullError } from "../errors.js";
-import { TaskWaiters } from "./waiters.js";
+import { TaskWaiters, untilWoken } from "./waiters.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
 
 const settled = Promise.resolve();
+
+/** The longest the worker takes and runs tasks before timers and I/O get a turn (ms). */
+const turnMs = 10;
 
 export class MemoryBackend implements Backend {
   readonly mode = "memory";
@@ -36,18 +39,33 @@ export class MemoryBackend implements Backend {
     if (this.depthNow() >= limit) return Promise.reject(new QueueFullError(limit));
     // Spelled out: an object spread here costs several times more, and this is the hot path.
     const { taskid, topic, content, expire, createdAt, job } = task;
-    const rec: TaskRecordData = { taskid, topic, content, expire, createdAt, status: "queued", attempt: 0, results: [] };
+    // The times to come are in the literal: added later they cost the record a second object.
+    const rec: TaskRecordData = {
+      taskid,
+      topic,
+      content,
+      expire,
+      createdAt,
+      status: "queued",
+      attempt: 0,
+      results: [],
+      startedAt: undefined,
+      completedAt: undefined,
+    };
     if (job !== undefined) rec.job = job;
     this.records.set(taskid, rec);
     this.queue.push(task);
     if (this.takers.size > 0 && !this.wakeScheduled) {
-      // Woken once the producer yields, so a burst of pushes is taken in batches, not one by one.
+      // Woken once the producer's synchronous step is over, so a burst of pushes is taken in
+      // batches; and no later, so tasks run while a producer awaiting each task() goes on issuing.
       this.wakeScheduled = true;
-      setImmediate(this.wakeTakers);
+      queueMicrotask(this.wakeTakers);
     }
     return settled;
   }
 
+  /** when take() next lets the event loop turn (performance.now()) */
+  private turnEnds = 0;
   private wakeScheduled = false;
   private readonly wakeTakers = () => {
     this.wakeScheduled = false;
@@ -56,17 +74,17 @@ export class MemoryBackend implements Backend {
   };
 
   async take(max: number, signal: AbortSignal): Promise<Lease[]> {
+    // While tasks wait, taking and running them never leaves the microtask queue: let timers and
+    // I/O run now and then. A push wakes the worker sooner: its producer holds the event loop anyway.
+    if (performance.now() >= this.turnEnds) {
+      const woken = untilWoken(this.takers, signal);
+      setImmediate(this.wakeTakers);
+      await woken;
+      this.turnEnds = performance.now() + turnMs;
+    }
     while (this.depthNow() === 0) {
       if (signal.aborted) return [];
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.takers.delete(wake);
-          signal.removeEventListener("abort", wake);
-          resolve();
-        };
-        this.takers.add(wake);
-        signal.addEventListener("abort", wake, { once: true });
-      });
+      await untilWoken(this.takers, signal);
     }
     const end = Math.min(this.queue.length, this.head + max);
     const leases: Lease[] = [];
@@ -119,9 +137,10 @@ export class MemoryBackend implements Backend {
 
   // Not async, and no loop of awaits: tens of thousands of these may be pending at once.
   waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
-    const deadline = nowMs() + timeoutMs;
     const rec = this.current(taskid);
-    if (!rec || isAnswer(rec, deadline, signal)) return Promise.resolve(rec);
+    if (!rec || hasEnded(rec.status)) return Promise.resolve(rec);
+    const deadline = nowMs() + timeoutMs;
+    if (isAnswer(rec, deadline, signal)) return Promise.resolve(rec);
     return new Promise((resolve) => this.park(taskid, rec, deadline, signal, resolve));
   }
 
@@ -182,7 +201,10 @@ export class MemoryBackend implements Backend {
   }
 
   private end(rec: TaskRecordData, outcome: Outcome | { status: "expired"; completedAt: number }) {
-    Object.assign(rec, outcome);
+    rec.status = outcome.status;
+    rec.completedAt = outcome.completedAt;
+    if ("results" in outcome) rec.results = outcome.results;
+    if ("warning" in outcome && outcome.warning !== undefined) rec.warning = outcome.warning;
     this.waiters.wake(rec.taskid);
   }
 

@@ -142,3 +142,17 @@ export class TaskWaiters {
     if (this.heap.length > 0) this.arm(this.heap[0].deadline);
   };
 }
+
+/** Resolves when a function it adds to `wakers` is called, or when `signal` aborts: a taker that
+ *  found nothing to take sleeps so, and whoever brings tasks calls every waker in the set. */
+export function untilWoken(wakers: Set<() => void>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const wake = () => {
+      wakers.delete(wake);
+      signal.removeEventListener("abort", wake);
+      resolve();
+    };
+    wakers.add(wake);
+    signal.addEventListener("abort", wake, { once: true });
+  });
+}

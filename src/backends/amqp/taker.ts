@@ -8,6 +8,7 @@ import type { Lease } from "../../backend.js";
 import type { QueuedTask } from "../../record.js";
 import type { AmqpConnection } from "./connection.js";
 import type { Layout } from "./layout.js";
+import { untilWoken } from "../waiters.js";
 
 /** A taken task: the delivery that holds it in the broker until it is acknowledged. */
 export interface AmqpLease extends Lease {
@@ -69,15 +70,7 @@ export class Taker {
   async take(max: number, signal: AbortSignal): Promise<AmqpLease[]> {
     while (this.delivered.length === 0) {
       if (signal.aborted) return [];
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.wake.delete(done);
-          signal.removeEventListener("abort", done);
-          resolve();
-        };
-        this.wake.add(done);
-        signal.addEventListener("abort", done, { once: true });
-      });
+      await untilWoken(this.wake, signal);
     }
     return this.delivered.splice(0, max);
   }
