@@ -87,7 +87,9 @@ describe("AMQP mode under faults (real processes)", () => {
     const { js, namespace } = await producer("kill9");
     const doomed = await startWorker(namespace, `jobshell fault ${namespace} doomed`);
     const survivor = await startWorker(namespace, `jobshell fault ${namespace} survivor`);
-    const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => js.task("work", { ms: 100, i }, 120)));
+    // Runs of 50-150 ms, spread: the worker's slots end at different times, so whenever the kill
+    // comes it holds tasks it has started (equal runs end together, and a kill may fall between batches).
+    const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => js.task("work", { ms: 50 + ((i * 37) % 101), i }, 120)));
     await pause(800);
     doomed.kill("SIGKILL");
     const records = await waitAll(js, ids, 90);
