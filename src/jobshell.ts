@@ -79,8 +79,9 @@ const closeIssuingMs = 5000;
 
 export class JobShell {
   readonly metrics = new Metrics();
-  /** tasks issued through this instance whose end nobody has seen yet, by taskid */
-  readonly issued = new Map<string, QueuedTask>();
+  /** tasks issued through this instance whose end nobody has seen yet, by taskid: kept only
+   *  after trackIssued(), since few callers need them and every task would pay for the entry */
+  issued?: Map<string, QueuedTask>;
   private readonly registry = new Registry();
   private worker?: Worker;
   /** the Slack bots, in a process that runs a worker */
@@ -132,8 +133,8 @@ export class JobShell {
     return this.backend.push(queued, this.params.jobQueueSize).then(() => {
       this.pushSettled();
       this.metrics.countTask("issued", queued.topic);
-      if (track) {
-        this.forgetOldIssued(queued.createdAt);
+      if (track && this.issued) {
+        this.forgetOldIssued(this.issued, queued.createdAt);
         this.issued.set(queued.taskid, queued);
       }
       return queued.taskid;
@@ -152,6 +153,12 @@ export class JobShell {
     throw err;
   };
 
+  /** From now on keep `issued`: the tasks issued through this instance (by task(), and by the
+   *  jobs it runs) until waitfor() or record() has seen them end. */
+  trackIssued(): void {
+    this.issued ??= new Map();
+  }
+
   /** Resolves once every task() called so far is queued or has failed. */
   issuing(): Promise<void> {
     if (this.pushing === 0) return Promise.resolve();
@@ -160,7 +167,8 @@ export class JobShell {
 
   /** The task record once the task has ended; TimeoutError when it has not within `timeout` seconds. */
   waitfor(taskid: string, timeout: number | { timeout?: number; signal?: AbortSignal } = 60): Promise<RecordMU> {
-    const { timeout: seconds = 60, signal } = typeof timeout === "number" ? { timeout } : timeout;
+    const seconds = typeof timeout === "number" ? timeout : timeout.timeout ?? 60;
+    const signal = typeof timeout === "number" ? undefined : timeout.signal;
     if (typeof taskid !== "string" || taskid === "") return Promise.reject(new TypeError(`waitfor(): taskid must be a string, got ${String(taskid)}`));
     if (typeof seconds !== "number" || !(seconds >= 0)) return Promise.reject(new TypeError(`waitfor(): timeout must be a number of seconds, got ${String(seconds)}`));
     // A then() rather than an async function: many thousands may be pending at once, and a
@@ -169,7 +177,7 @@ export class JobShell {
       signal?.throwIfAborted();
       if (!record) throw new UnknownTaskError(taskid);
       if (!hasEnded(record.status)) throw new TimeoutError(taskid, seconds, record.status);
-      this.issued.delete(taskid);
+      this.issued?.delete(taskid);
       return recordMU(record);
     });
   }
@@ -177,7 +185,7 @@ export class JobShell {
   /** The record as it is now, without waiting; undefined for an unknown task. */
   async record(taskid: string): Promise<RecordMU | undefined> {
     const record = await this.backend.record(taskid);
-    if (record && hasEnded(record.status)) this.issued.delete(taskid);
+    if (record && hasEnded(record.status)) this.issued?.delete(taskid);
     return record && recordMU(record);
   }
 
@@ -333,30 +341,41 @@ export class JobShell {
   }
 
   /** Forget issued tasks whose records are gone anyway, so a long-lived producer does not grow. */
-  private forgetOldIssued(now: number): void {
-    if (this.issued.size < 10_000) return;
+  private forgetOldIssued(issued: Map<string, QueuedTask>, now: number): void {
+    if (issued.size < 10_000) return;
     const horizon = now - this.params.taskRecordTtl * 1000;
-    for (const [taskid, task] of this.issued) {
+    for (const [taskid, task] of issued) {
       if (expiresAt(task) > horizon) break;
-      this.issued.delete(taskid);
+      issued.delete(taskid);
     }
   }
 }
 
 /** The record as users see it: the record.s fields in that order, times formatted. */
 export function recordMU(record: TaskRecordData): RecordMU {
-  const shown: Record<string, unknown> = {
-    taskid: record.taskid,
-    topic: record.topic,
-    status: record.status,
-    createdAt: formatTimestamp(record.createdAt),
-  };
-  if (record.startedAt !== undefined) shown.startedAt = formatTimestamp(record.startedAt);
-  if (record.completedAt !== undefined) shown.completedAt = formatTimestamp(record.completedAt);
-  shown.expire = record.expire;
-  shown.attempt = record.attempt;
-  shown.content = record.content;
-  shown.results = record.results;
-  if (record.warning !== undefined) shown.warning = record.warning;
+  const { taskid, topic, status, createdAt, startedAt, completedAt, expire, attempt, content, results, warning } = record;
+  // The usual record, a task that ran, in one literal: field by field costs allocations as it grows.
+  if (startedAt !== undefined && completedAt !== undefined && warning === undefined) {
+    return MU({
+      taskid,
+      topic,
+      status,
+      createdAt: formatTimestamp(createdAt),
+      startedAt: formatTimestamp(startedAt),
+      completedAt: formatTimestamp(completedAt),
+      expire,
+      attempt,
+      content,
+      results,
+    });
+  }
+  const shown: Record<string, unknown> = { taskid, topic, status, createdAt: formatTimestamp(createdAt) };
+  if (startedAt !== undefined) shown.startedAt = formatTimestamp(startedAt);
+  if (completedAt !== undefined) shown.completedAt = formatTimestamp(completedAt);
+  shown.expire = expire;
+  shown.attempt = attempt;
+  shown.content = content;
+  shown.results = results;
+  if (warning !== undefined) shown.warning = warning;
   return MU(shown);
 }

@@ -102,6 +102,8 @@ class ShellSession {
     process.on("uncaughtException", onException);
     try {
       const finished = new Promise<void>((resolve) => (this.finished = resolve));
+      // Piped input ends by waiting for the tasks it issued.
+      if (!terminal) this.js.trackIssued();
       this.open();
       if (terminal) this.out.line(banner(this.js, this.colors));
       this.prompt();
@@ -346,7 +348,7 @@ class ShellSession {
     // Jobs may issue tasks of their own while we wait (chains): wait for those too.
     for (;;) {
       await js.issuing();
-      const next = [...js.issued].filter(([taskid]) => !waited.has(taskid));
+      const next = [...js.issued!].filter(([taskid]) => !waited.has(taskid));
       if (next.length === 0) break;
       for (const [taskid] of next) waited.add(taskid);
       await Promise.all(next.map(([taskid, task]) => wait(taskid, expiresAt(task))));
