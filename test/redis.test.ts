@@ -97,6 +97,31 @@ describe("Redis mode", () => {
     );
   });
 
+  maybe("a record lives as long as its taskid is in a list, then task_record_ttl from its end", async () => {
+    const namespace = newNamespace("record-ttl");
+    const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 30, debugChannel: `${namespace}.debug` });
+    const producer = await open({ backend, worker: false, log: () => {} });
+    closers.push(backend, producer);
+    await producer.upload(`- {name: noop, topics: [noop], script: "return 1"}`);
+    const redis = inspector();
+    const key = (taskid: string) => `{${namespace}}:task:${taskid}`;
+    // Waiting in Normal: no time to live, so it cannot vanish before a worker takes it.
+    const waiting = await producer.task("noop", {}, 60);
+    expect(await redis.pttl(key(waiting))).toBe(-1);
+    // Expired by reading it after its expire: it has ended, so its ttl starts.
+    const lapsing = await producer.task("noop", {}, 0.05);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await producer.record(lapsing))?.status).toBe("expired");
+    expect(await redis.pttl(key(lapsing))).toBeGreaterThan(25_000);
+    // Run by a worker: the ttl from the end.
+    const worker = await shell(namespace, 30);
+    const done = await worker.waitfor(waiting, 10);
+    expect(done.status).toBe("completed");
+    const ttl = await redis.pttl(key(waiting));
+    expect(ttl).toBeGreaterThan(25_000);
+    expect(ttl).toBeLessThanOrEqual(30_000);
+  });
+
   maybe("shows the three queues to redis-cli: Normal holds what waits, Backup what a worker holds", async () => {
     const namespace = newNamespace("lists");
     const producer = await shell(namespace, 600);

@@ -204,7 +204,7 @@ export class RedisBackend implements Backend {
 
   private async pushBatch(batch: PendingPush[]): Promise<void> {
     const limit = batch[0].limit;
-    const args: (string | number)[] = [`${this.prefix}task:`, limit, this.ttlMs];
+    const args: (string | number)[] = [`${this.prefix}task:`, limit];
     for (const { task } of batch) {
       args.push(task.taskid, task.topic, JSON.stringify(task.content), task.expire, task.createdAt, task.job ?? "");
     }
@@ -248,7 +248,7 @@ export class RedisBackend implements Backend {
   private async takeAndStart(max: number, moved: string[]): Promise<{ rows: string[][]; at: number }> {
     const { normal, recovery, backup, alive, workers } = this.keys;
     const at = nowMs();
-    const args = [`${this.prefix}task:`, this.channels.ended, at, this.workerId, max, this.heartbeatTtlMs, ...moved];
+    const args = [`${this.prefix}task:`, this.channels.ended, at, this.workerId, max, this.heartbeatTtlMs, this.ttlMs, ...moved];
     return { rows: (await this.run("take", [normal, recovery, backup, alive, workers], args)) as string[][], at };
   }
 
@@ -287,7 +287,7 @@ export class RedisBackend implements Backend {
   // --- task records ------------------------------------------------------------------------
 
   async record(taskid: string): Promise<TaskRecordData | undefined> {
-    const flat = (await this.run("record", [`${this.prefix}task:${taskid}`], [nowMs(), this.channels.ended])) as string[];
+    const flat = (await this.run("record", [`${this.prefix}task:${taskid}`], [nowMs(), this.channels.ended, this.ttlMs])) as string[];
     if (flat.length === 0) return undefined;
     const f: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) f[flat[i]] = flat[i + 1];

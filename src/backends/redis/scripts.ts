@@ -4,23 +4,22 @@
 // Record hash fields: taskid topic content expire createdAt job status attempt startedAt completedAt
 // results warning owner. `owner` is `<worker id>:<attempt>` while started: the lease that fences finishing.
 
-/** KEYS[1] Normal. ARGV: record prefix, limit, ttl ms, then per task 6 values: taskid, topic, content,
+/** KEYS[1] Normal. ARGV: record prefix, limit, then per task 6 values: taskid, topic, content,
  *  expire, createdAt, job. For each task in order: creates its record and appends it to Normal (1), or
  *  does neither when Normal already holds `limit` tasks (0). Concurrent producers never overfill it.
- *  A queued record lives until its task can no longer start, plus the ttl; `take` makes a started one
- *  permanent until `finish` gives it the ttl again, so a record never vanishes under a running task. */
+ *  A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
+ *  and none vanishes under a running task): it gets task_record_ttl when its task ends, expired too. */
 export const push = `
-local prefix, limit, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local prefix, limit = ARGV[1], tonumber(ARGV[2])
 local room = limit - redis.call('LLEN', KEYS[1])
 local out, accepted = {}, {}
-for i = 4, #ARGV, 6 do
+for i = 3, #ARGV, 6 do
   if #accepted >= room then
     out[#out + 1] = 0
   else
     local key = prefix .. ARGV[i]
     redis.call('HSET', key, 'taskid', ARGV[i], 'topic', ARGV[i + 1], 'content', ARGV[i + 2], 'expire', ARGV[i + 3],
       'createdAt', ARGV[i + 4], 'job', ARGV[i + 5], 'status', 'queued', 'attempt', '0')
-    redis.call('PEXPIRE', key, math.floor(tonumber(ARGV[i + 3]) * 1000) + tonumber(ttl))
     accepted[#accepted + 1] = ARGV[i]
     out[#out + 1] = 1
   end
@@ -30,8 +29,8 @@ return out
 `;
 
 /** KEYS[1] Normal, KEYS[2] Recovery, KEYS[3] this worker's Backup, KEYS[4] its heartbeat, KEYS[5] the
- *  worker set. ARGV: record prefix, ended channel, now (ms), worker id, max, heartbeat ttl ms, then
- *  taskids already moved into Backup (by a blocking LMOVE).
+ *  worker set. ARGV: record prefix, ended channel, now (ms), worker id, max, heartbeat ttl ms, record
+ *  ttl ms, then taskids already moved into Backup (by a blocking LMOVE).
  *  Renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known again before
  *  it holds anything), moves up to `max` taskids in all from Recovery first, then Normal, into Backup,
  *  and starts each in the same step, returning [taskid, code, topic, content, expire, createdAt, job]:
@@ -44,7 +43,7 @@ local prefix, channel, now, worker, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), A
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
 redis.call('SADD', KEYS[5], worker)
 local ids = {}
-for i = 7, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 8, #ARGV do ids[#ids + 1] = ARGV[i] end
 for _, source in ipairs({KEYS[2], KEYS[1]}) do
   if #ids < max then
     local moved = redis.call('LRANGE', source, 0, max - #ids - 1)
@@ -64,12 +63,12 @@ for _, id in ipairs(ids) do
     code = -1
   elseif tonumber(f[4]) == 0 and now > tonumber(f[2]) + tonumber(f[3]) * 1000 then
     redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[3])
+    redis.call('PEXPIRE', key, ARGV[7])
     redis.call('PUBLISH', channel, id)
     code = 0
   else
     code = tonumber(f[4]) + 1
     redis.call('HSET', key, 'status', 'started', 'startedAt', ARGV[3], 'attempt', code, 'owner', worker .. ':' .. code)
-    redis.call('PERSIST', key)
   end
   if code < 1 then redis.call('LREM', KEYS[3], 1, id) end
   out[#out + 1] = {id, code, f[5] or '', f[6] or '{}', f[3] or '0', f[2] or '0', f[7] or ''}
@@ -106,12 +105,13 @@ if #ended > 0 then redis.call('PUBLISH', channel, '[' .. table.concat(ended, ','
 return #ended
 `;
 
-/** KEYS[1] the record. ARGV: now (ms), ended channel. Returns the record's fields (HGETALL), after
- *  ending it `expired` if it is queued, never started and past its expire. */
+/** KEYS[1] the record. ARGV: now (ms), ended channel, record ttl ms. Returns the record's fields
+ *  (HGETALL), after ending it `expired` if it is queued, never started and past its expire. */
 export const record = `
 local f = redis.call('HMGET', KEYS[1], 'status', 'createdAt', 'expire', 'attempt')
 if f[1] == 'queued' and tonumber(f[4]) == 0 and tonumber(ARGV[1]) > tonumber(f[2]) + tonumber(f[3]) * 1000 then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'completedAt', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
   redis.call('PUBLISH', ARGV[2], redis.call('HGET', KEYS[1], 'taskid'))
 end
 return redis.call('HGETALL', KEYS[1])
