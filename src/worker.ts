@@ -142,12 +142,14 @@ export class Worker {
     const outcome: Outcome = { status: failed ? "failed" : "completed", results, completedAt: nowMs() };
     if (results.length === 0) outcome.warning = task.job ? `no job named ${task.job}` : `no job handles topic ${task.topic}`;
     this.options.metrics.countTask(outcome.status, task.topic);
+    this.running -= 1;
+    // The loop takes more before these outcomes are written: a queue server answers the take
+    // first, and writes the outcomes while this process starts on the new batch.
+    this.slotFreed?.();
+    this.slotFreed = undefined;
     this.toFinish.push({ lease, outcome });
     // Written as soon as the tasks ending in this step have ended, so that waitfor() answers at once.
     if (this.toFinish.length === 1) queueMicrotask(this.flush);
-    this.running -= 1;
-    this.slotFreed?.();
-    this.slotFreed = undefined;
     if (this.running === 0) this.idle?.();
   }
 
