@@ -1,6 +1,6 @@
 // Redis mode against BullMQ and bee-queue on the same Redis, in one run: no-op jobs, 20k tasks issued
 // one call each, concurrency 32, producer and worker in one process; then task()→waitfor() round trips.
-// Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=3, TASKS=20000, TRIPS=1000)
+// Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, TRIPS=1000)
 import { randomBytes } from "node:crypto";
 import { Queue as BullQueue, QueueEvents, Worker as BullWorker } from "bullmq";
 import BeeQueue from "bee-queue";
@@ -9,7 +9,7 @@ import { open } from "../dist/index.js";
 import { median, percentile, printTable } from "./stats.js";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const repeat = Number(process.env.REPEAT ?? 3);
+const repeat = Number(process.env.REPEAT ?? 5);
 const tasks = Number(process.env.TASKS ?? 20_000);
 const trips = Number(process.env.TRIPS ?? 1_000);
 const { hostname: host, port } = new URL(url);
@@ -118,7 +118,7 @@ const systems = {
 const results = {};
 for (const [label, make] of Object.entries(systems)) {
   const system = await make();
-  await system.throughput(Math.min(2000, tasks)); // warm-up
+  await system.throughput(tasks); // warm-up: one full run, so every system is measured in its steady state
   const rates = [];
   // Interleaving would be fairer to a noisy machine, but each system keeps its own connections warm.
   for (let i = 0; i < repeat; i++) rates.push(await system.throughput(tasks));
