@@ -97,6 +97,24 @@ describe("Redis mode", () => {
     );
   });
 
+  maybe("a task comes out of a take exactly as it went in: quotes, slashes, non-ASCII, numbers", async () => {
+    const namespace = newNamespace("roundtrip");
+    const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` });
+    closers.push(backend);
+    const task = {
+      taskid: "0123456789abcdef0123456789abcdef",
+      topic: 'say "hi"/\\ bye ✓',
+      content: { text: "line\nnext \u0000 ✓ 日本", n: 1.5e-7, big: 12345678901234567, list: [null, true, { "a/b": "c\"d" }] },
+      expire: 0.25 + 60,
+      createdAt: Math.floor(Date.now()) + 0.4567,
+      job: "j/ö",
+    };
+    await backend.push(task, 10);
+    const [lease] = await backend.take(1, new AbortController().signal);
+    expect(lease.task).toEqual(task);
+    expect((await backend.start([lease]))[0]).toEqual({ started: true, attempt: 1 });
+  });
+
   maybe("a record lives as long as its taskid is in a list, then task_record_ttl from its end", async () => {
     const namespace = newNamespace("record-ttl");
     const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 30, debugChannel: `${namespace}.debug` });

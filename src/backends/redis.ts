@@ -44,6 +44,10 @@ interface RedisLease extends Lease {
   startedAt: number;
 }
 
+/** What the take script says of each task: taskid, attempt (0 expired, -1 gone), topic, content,
+ *  expire, createdAt, job. */
+type TakenRow = [string, number, string, Record<string, unknown>, number, number, string];
+
 interface PendingPush {
   task: QueuedTask;
   limit: number;
@@ -56,6 +60,21 @@ type ScriptName = keyof typeof scripts;
 const scriptSources = Object.fromEntries(
   Object.entries(scripts).map(([name, lua]) => [name, { lua, sha: createHash("sha1").update(lua).digest("hex") }]),
 ) as Record<ScriptName, { lua: string; sha: string }>;
+
+/** A script call whose text for the wire is made in one piece: ioredis joins it piece by piece, a
+ *  rope of five strings per argument that the socket then flattens (a batch carries thousands). */
+class ScriptCall extends Command {
+  override toWritable(): string {
+    const args = this.args as string[];
+    const parts: string[] = new Array(args.length * 2 + 1);
+    parts[0] = `*${args.length + 1}\r\n$${this.name.length}\r\n${this.name}\r\n`;
+    for (let i = 0; i < args.length; i++) {
+      parts[2 * i + 1] = `$${Buffer.byteLength(args[i])}\r\n`;
+      parts[2 * i + 2] = `${args[i]}\r\n`;
+    }
+    return parts.join("");
+  }
+}
 
 export async function createRedisBackend(url: string, options: RedisBackendOptions): Promise<Backend> {
   const backend = new RedisBackend(url, options);
@@ -157,10 +176,10 @@ export class RedisBackend implements Backend {
   async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
     const { lua, sha } = scriptSources[name];
     try {
-      return await this.client.sendCommand(new Command("evalsha", [sha, keys.length, ...keys, ...args], { replyEncoding: "utf8" }));
+      return await this.client.sendCommand(new ScriptCall("evalsha", [sha, keys.length, ...keys, ...args], { replyEncoding: "utf8" }));
     } catch (err) {
       if (!(err as Error).message?.startsWith("NOSCRIPT")) throw err;
-      return this.client.sendCommand(new Command("eval", [lua, keys.length, ...keys, ...args], { replyEncoding: "utf8" }));
+      return this.client.sendCommand(new ScriptCall("eval", [lua, keys.length, ...keys, ...args], { replyEncoding: "utf8" }));
     }
   }
 
@@ -209,8 +228,8 @@ export class RedisBackend implements Backend {
       args.push(task.taskid, task.topic, JSON.stringify(task.content), task.expire, task.createdAt, task.job ?? "");
     }
     try {
-      const pushed = (await this.run("push", [this.keys.normal], args)) as number[];
-      batch.forEach((p, i) => (pushed[i] === 1 ? p.resolve() : p.reject(new QueueFullError(limit))));
+      const accepted = (await this.run("push", [this.keys.normal], args)) as number;
+      batch.forEach((p, i) => (i < accepted ? p.resolve() : p.reject(new QueueFullError(limit))));
     } catch (err) {
       for (const p of batch) p.reject(err);
     }
@@ -232,10 +251,9 @@ export class RedisBackend implements Backend {
         if (first === null) continue;
         ({ rows, at } = await this.takeAndStart(max, [first]));
       }
-      const leases = rows.map(([taskid, code, topic, content, expire, createdAt, job]): RedisLease => {
-        const task: QueuedTask = { taskid, topic, content: JSON.parse(content), expire: Number(expire), createdAt: Number(createdAt) };
+      const leases = rows.map(([taskid, attempt, topic, content, expire, createdAt, job]): RedisLease => {
+        const task: QueuedTask = { taskid, topic, content, expire, createdAt };
         if (job) task.job = job;
-        const attempt = Number(code);
         if (attempt < 1) return { task, started: { started: false, why: attempt === 0 ? "expired" : "gone" }, startedAt: at };
         this.held.add(taskid);
         return { task, started: { started: true, attempt }, owner: `${this.workerId}:${attempt}`, startedAt: at };
@@ -245,11 +263,11 @@ export class RedisBackend implements Backend {
   }
 
   /** Taking and starting are one script call: a batch costs one round trip. */
-  private async takeAndStart(max: number, moved: string[]): Promise<{ rows: string[][]; at: number }> {
+  private async takeAndStart(max: number, moved: string[]): Promise<{ rows: TakenRow[]; at: number }> {
     const { normal, recovery, backup, alive, workers } = this.keys;
     const at = nowMs();
     const args = [`${this.prefix}task:`, this.channels.ended, at, this.workerId, max, this.heartbeatTtlMs, this.ttlMs, ...moved];
-    return { rows: (await this.run("take", [normal, recovery, backup, alive, workers], args)) as string[][], at };
+    return { rows: JSON.parse((await this.run("take", [normal, recovery, backup, alive, workers], args)) as string), at };
   }
 
   /** Already done by take(), in the same atomic step. */

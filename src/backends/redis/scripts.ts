@@ -5,27 +5,24 @@
 // results warning owner. `owner` is `<worker id>:<attempt>` while started: the lease that fences finishing.
 
 /** KEYS[1] Normal. ARGV: record prefix, limit, then per task 6 values: taskid, topic, content,
- *  expire, createdAt, job. For each task in order: creates its record and appends it to Normal (1), or
- *  does neither when Normal already holds `limit` tasks (0). Concurrent producers never overfill it.
+ *  expire, createdAt, job. Creates the records of the tasks, in order, and appends them to Normal,
+ *  as many as fit under `limit`; returns how many did. The rest are refused, with nothing written:
+ *  concurrent producers never overfill Normal.
  *  A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
  *  and none vanishes under a running task): it gets task_record_ttl when its task ends, expired too. */
 export const push = `
 local prefix, limit = ARGV[1], tonumber(ARGV[2])
 local room = limit - redis.call('LLEN', KEYS[1])
-local out, accepted = {}, {}
+local accepted = {}
 for i = 3, #ARGV, 6 do
-  if #accepted >= room then
-    out[#out + 1] = 0
-  else
-    local key = prefix .. ARGV[i]
-    redis.call('HSET', key, 'taskid', ARGV[i], 'topic', ARGV[i + 1], 'content', ARGV[i + 2], 'expire', ARGV[i + 3],
-      'createdAt', ARGV[i + 4], 'job', ARGV[i + 5], 'status', 'queued', 'attempt', '0')
-    accepted[#accepted + 1] = ARGV[i]
-    out[#out + 1] = 1
-  end
+  if #accepted >= room then break end
+  local key = prefix .. ARGV[i]
+  redis.call('HSET', key, 'taskid', ARGV[i], 'topic', ARGV[i + 1], 'content', ARGV[i + 2], 'expire', ARGV[i + 3],
+    'createdAt', ARGV[i + 4], 'job', ARGV[i + 5], 'status', 'queued', 'attempt', '0')
+  accepted[#accepted + 1] = ARGV[i]
 end
 if #accepted > 0 then redis.call('RPUSH', KEYS[1], unpack(accepted)) end
-return out
+return #accepted
 `;
 
 /** KEYS[1] Normal, KEYS[2] Recovery, KEYS[3] this worker's Backup, KEYS[4] its heartbeat, KEYS[5] the
@@ -33,7 +30,8 @@ return out
  *  ttl ms, then taskids already moved into Backup (by a blocking LMOVE).
  *  Renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known again before
  *  it holds anything), moves up to `max` taskids in all from Recovery first, then Normal, into Backup,
- *  and starts each in the same step, returning [taskid, code, topic, content, expire, createdAt, job]:
+ *  and starts each in the same step, returning one JSON text, an array of [taskid, code, topic, content,
+ *  expire, createdAt, job] (content as stored, JSON; one text is read much faster than nested replies):
  *  - queued → started, attempt+1, owner `<worker>:<attempt>`: code = the attempt;
  *  - queued, never started and past its expire → expired: code 0 (a task started once never expires);
  *  - anything else (ended, or its record gone past task_record_ttl): code -1.
@@ -71,9 +69,10 @@ for _, id in ipairs(ids) do
     redis.call('HSET', key, 'status', 'started', 'startedAt', ARGV[3], 'attempt', code, 'owner', worker .. ':' .. code)
   end
   if code < 1 then redis.call('LREM', KEYS[3], 1, id) end
-  out[#out + 1] = {id, code, f[5] or '', f[6] or '{}', f[3] or '0', f[2] or '0', f[7] or ''}
+  out[#out + 1] = '[' .. cjson.encode(id) .. ',' .. code .. ',' .. cjson.encode(f[5] or '') .. ',' .. (f[6] or '{}') ..
+    ',' .. (f[3] or '0') .. ',' .. (f[2] or '0') .. ',' .. cjson.encode(f[7] or '') .. ']'
 end
-return out
+return '[' .. table.concat(out, ',') .. ']'
 `;
 
 /** KEYS[1] this worker's Backup. ARGV: record prefix, ended channel, ttl ms, then per task 7 values:
