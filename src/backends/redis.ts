@@ -44,9 +44,16 @@ interface RedisLease extends Lease {
   startedAt: number;
 }
 
-/** What the take script says of each task: taskid, attempt (0 expired, -1 gone), topic, content,
- *  expire, createdAt, job. */
-type TakenRow = [string, number, string, Record<string, unknown>, number, number, string];
+/** The record's `task` field: what a worker needs of the task besides its times. */
+interface StoredTask {
+  topic: string;
+  content: Record<string, unknown>;
+  job?: string;
+}
+
+/** What the take script says of each task: taskid, attempt (0 expired, -1 gone), the stored task (null
+ *  when the record is gone), expire, createdAt. */
+type TakenRow = [string, number, StoredTask | null, number, number];
 
 interface PendingPush {
   task: QueuedTask;
@@ -225,7 +232,8 @@ export class RedisBackend implements Backend {
     const limit = batch[0].limit;
     const args: (string | number)[] = [`${this.prefix}task:`, limit];
     for (const { task } of batch) {
-      args.push(task.taskid, task.topic, JSON.stringify(task.content), task.expire, task.createdAt, task.job ?? "");
+      const stored: StoredTask = task.job === undefined ? { topic: task.topic, content: task.content } : { topic: task.topic, content: task.content, job: task.job };
+      args.push(task.taskid, JSON.stringify(stored), task.expire, task.createdAt);
     }
     try {
       const accepted = (await this.run("push", [this.keys.normal], args)) as number;
@@ -251,9 +259,9 @@ export class RedisBackend implements Backend {
         if (first === null) continue;
         ({ rows, at } = await this.takeAndStart(max, [first]));
       }
-      const leases = rows.map(([taskid, attempt, topic, content, expire, createdAt, job]): RedisLease => {
-        const task: QueuedTask = { taskid, topic, content, expire, createdAt };
-        if (job) task.job = job;
+      const leases = rows.map(([taskid, attempt, stored, expire, createdAt]): RedisLease => {
+        const task: QueuedTask = { taskid, topic: stored?.topic ?? "", content: stored?.content ?? {}, expire, createdAt };
+        if (stored?.job !== undefined) task.job = stored.job;
         if (attempt < 1) return { task, started: { started: false, why: attempt === 0 ? "expired" : "gone" }, startedAt: at };
         this.held.add(taskid);
         return { task, started: { started: true, attempt }, owner: `${this.workerId}:${attempt}`, startedAt: at };
@@ -309,17 +317,18 @@ export class RedisBackend implements Backend {
     if (flat.length === 0) return undefined;
     const f: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) f[flat[i]] = flat[i + 1];
+    const stored = JSON.parse(f.task) as StoredTask;
     const rec: TaskRecordData = {
       taskid: f.taskid,
-      topic: f.topic,
-      content: JSON.parse(f.content),
+      topic: stored.topic,
+      content: stored.content,
       expire: Number(f.expire),
       createdAt: Number(f.createdAt),
       status: f.status as TaskRecordData["status"],
       attempt: Number(f.attempt),
       results: f.results ? JSON.parse(f.results) : [],
     };
-    if (f.job) rec.job = f.job;
+    if (stored.job !== undefined) rec.job = stored.job;
     if (f.startedAt) rec.startedAt = Number(f.startedAt);
     if (f.completedAt) rec.completedAt = Number(f.completedAt);
     if (f.warning) rec.warning = f.warning;

@@ -1,11 +1,12 @@
 // The Lua scripts of Redis mode: each is one atomic step. Every key shares the hash tag of the
 // namespace (`{jobshell}:...`), so a script may build a record key from the prefix it is given and
 // still touch one cluster slot only.
-// Record hash fields: taskid topic content expire createdAt job status attempt startedAt completedAt
-// results warning owner. `owner` is `<worker id>:<attempt>` while started: the lease that fences finishing.
+// Record hash fields: taskid task expire createdAt status attempt startedAt completedAt results warning
+// owner. `task` is what a worker needs of the task besides its times, as JSON: {topic, content, job?}.
+// `owner` is `<worker id>:<attempt>` while started: the lease that fences finishing.
 
-/** KEYS[1] Normal. ARGV: record prefix, limit, then per task 6 values: taskid, topic, content,
- *  expire, createdAt, job. Creates the records of the tasks, in order, and appends them to Normal,
+/** KEYS[1] Normal. ARGV: record prefix, limit, then per task 4 values: taskid, task (JSON), expire,
+ *  createdAt. Creates the records of the tasks, in order, and appends them to Normal,
  *  as many as fit under `limit`; returns how many did. The rest are refused, with nothing written:
  *  concurrent producers never overfill Normal.
  *  A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
@@ -14,11 +15,11 @@ export const push = `
 local prefix, limit = ARGV[1], tonumber(ARGV[2])
 local room = limit - redis.call('LLEN', KEYS[1])
 local accepted = {}
-for i = 3, #ARGV, 6 do
+for i = 3, #ARGV, 4 do
   if #accepted >= room then break end
   local key = prefix .. ARGV[i]
-  redis.call('HSET', key, 'taskid', ARGV[i], 'topic', ARGV[i + 1], 'content', ARGV[i + 2], 'expire', ARGV[i + 3],
-    'createdAt', ARGV[i + 4], 'job', ARGV[i + 5], 'status', 'queued', 'attempt', '0')
+  redis.call('HSET', key, 'taskid', ARGV[i], 'task', ARGV[i + 1], 'expire', ARGV[i + 2], 'createdAt', ARGV[i + 3],
+    'status', 'queued', 'attempt', '0')
   accepted[#accepted + 1] = ARGV[i]
 end
 if #accepted > 0 then redis.call('RPUSH', KEYS[1], unpack(accepted)) end
@@ -30,8 +31,8 @@ return #accepted
  *  ttl ms, then taskids already moved into Backup (by a blocking LMOVE).
  *  Renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known again before
  *  it holds anything), moves up to `max` taskids in all from Recovery first, then Normal, into Backup,
- *  and starts each in the same step, returning one JSON text, an array of [taskid, code, topic, content,
- *  expire, createdAt, job] (content as stored, JSON; one text is read much faster than nested replies):
+ *  and starts each in the same step, returning one JSON text, an array of [taskid, code, task, expire,
+ *  createdAt] (task as stored, null if the record is gone; one text is read much faster than nested replies):
  *  - queued → started, attempt+1, owner `<worker>:<attempt>`: code = the attempt;
  *  - queued, never started and past its expire → expired: code 0 (a task started once never expires);
  *  - anything else (ended, or its record gone past task_record_ttl): code -1.
@@ -55,7 +56,7 @@ end
 local out = {}
 for _, id in ipairs(ids) do
   local key = prefix .. id
-  local f = redis.call('HMGET', key, 'status', 'createdAt', 'expire', 'attempt', 'topic', 'content', 'job')
+  local f = redis.call('HMGET', key, 'status', 'createdAt', 'expire', 'attempt', 'task')
   local code
   if f[1] ~= 'queued' then
     code = -1
@@ -69,8 +70,8 @@ for _, id in ipairs(ids) do
     redis.call('HSET', key, 'status', 'started', 'startedAt', ARGV[3], 'attempt', code, 'owner', worker .. ':' .. code)
   end
   if code < 1 then redis.call('LREM', KEYS[3], 1, id) end
-  out[#out + 1] = '[' .. cjson.encode(id) .. ',' .. code .. ',' .. cjson.encode(f[5] or '') .. ',' .. (f[6] or '{}') ..
-    ',' .. (f[3] or '0') .. ',' .. (f[2] or '0') .. ',' .. cjson.encode(f[7] or '') .. ']'
+  out[#out + 1] = '[' .. cjson.encode(id) .. ',' .. code .. ',' .. (f[5] or 'null') .. ',' .. (f[3] or '0') .. ',' ..
+    (f[2] or '0') .. ']'
 end
 return '[' .. table.concat(out, ',') .. ']'
 `;
