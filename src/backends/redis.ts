@@ -209,7 +209,7 @@ export class RedisBackend implements Backend {
 
   // --- the queue ---------------------------------------------------------------------------
 
-  /** Every task() of one turn of the event loop goes to Redis in one script call. */
+  /** The task() calls made in one synchronous step go to Redis in one script call. */
   push(task: QueuedTask, limit: number): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) queueMicrotask(() => this.flushPushes());
