@@ -68,19 +68,36 @@ const scriptSources = Object.fromEntries(
   Object.entries(scripts).map(([name, lua]) => [name, { lua, sha: createHash("sha1").update(lua).digest("hex") }]),
 ) as Record<ScriptName, { lua: string; sha: string }>;
 
-/** A script call whose text for the wire is made in one piece: ioredis joins it piece by piece, a
- *  rope of five strings per argument that the socket then flattens (a batch carries thousands). */
+/** A script call written straight into one buffer. ioredis builds a command's text by concatenation,
+ *  five strings an argument that the socket then flattens and encodes: with the thousands of arguments
+ *  of a batch, that garbage and copying was a fifth of node's time. */
 class ScriptCall extends Command {
-  override toWritable(): string {
+  override toWritable(): Buffer {
     const args = this.args as string[];
-    const parts: string[] = new Array(args.length * 2 + 1);
-    parts[0] = `*${args.length + 1}\r\n$${this.name.length}\r\n${this.name}\r\n`;
+    const lengths = new Array<number>(args.length);
+    let size = 0;
     for (let i = 0; i < args.length; i++) {
-      parts[2 * i + 1] = `$${Buffer.byteLength(args[i])}\r\n`;
-      parts[2 * i + 2] = `${args[i]}\r\n`;
+      const n = Buffer.byteLength(args[i]);
+      lengths[i] = n;
+      size += n + 5 + digits(n);
     }
-    return parts.join("");
+    const head = `*${args.length + 1}\r\n$${this.name.length}\r\n${this.name}\r\n`;
+    const buf = Buffer.allocUnsafe(head.length + size);
+    let at = buf.write(head, 0, "latin1");
+    for (let i = 0; i < args.length; i++) {
+      at += buf.write(`$${lengths[i]}\r\n`, at, "latin1");
+      at += buf.write(args[i], at, "utf8");
+      buf[at++] = 13;
+      buf[at++] = 10;
+    }
+    if (at !== buf.length) throw new Error(`script call of ${buf.length} bytes written as ${at}`);
+    return buf;
   }
+}
+
+/** How many decimal digits `n` has. */
+function digits(n: number): number {
+  return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : String(n).length;
 }
 
 export async function createRedisBackend(url: string, options: RedisBackendOptions): Promise<Backend> {
