@@ -249,7 +249,8 @@ export class RedisBackend implements Backend {
     const limit = batch[0].limit;
     const args: (string | number)[] = [`${this.prefix}task:`, limit];
     for (const { task } of batch) {
-      const stored: StoredTask = task.job === undefined ? { topic: task.topic, content: task.content } : { topic: task.topic, content: task.content, job: task.job };
+      const stored: StoredTask = { topic: task.topic, content: task.content };
+      if (task.job !== undefined) stored.job = task.job;
       args.push(task.taskid, JSON.stringify(stored), task.expire, task.createdAt);
     }
     try {
