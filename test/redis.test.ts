@@ -1,7 +1,7 @@
 // Redis mode beyond the contract suite: what an operator sees in Redis.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedisBackend } from "../src/backends/redis.js";
+import { createRedisBackend, type RedisBackend } from "../src/backends/redis.js";
 import { open, type JobShell } from "../src/jobshell.js";
 import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "./backends.js";
 
@@ -56,6 +56,24 @@ async function keyCount(redis: Redis, namespace: string): Promise<number> {
   return count;
 }
 
+/** A process with a worker, listed as idle once it has found nothing to take, and one without. */
+async function idleWorkerAndProducer(label: string, jobs: string) {
+  const namespace = newNamespace(label);
+  const options = { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` };
+  const workerBackend = (await createRedisBackend(redisUrl, options)) as RedisBackend;
+  const worker = await open({ backend: workerBackend, log: () => {} });
+  const producerBackend = await createRedisBackend(redisUrl, options);
+  const producer = await open({ backend: producerBackend, worker: false, log: () => {} });
+  closers.push(workerBackend, worker, producerBackend, producer);
+  await worker.upload(jobs);
+  const redis = inspector();
+  const p = `{${namespace}}:`;
+  const me = workerBackend.workerId;
+  // Finding nothing to take, the worker lists itself as idle, with all its slots free.
+  await expect.poll(() => redis.hget(`${p}idle`, me), { timeout: 5000 }).toMatch(/^32:\d+$/);
+  return { worker, producer, redis, p, me };
+}
+
 describe("Redis mode", () => {
   maybe("a server that does not know the scripts (new, restarted, or flushed) is sent them in full", async () => {
     const namespace = newNamespace("noscript");
@@ -89,11 +107,12 @@ describe("Redis mode", () => {
     const ids = await Promise.all(Array.from({ length: 5000 }, () => js.task("noop", {}, 60)));
     await Promise.all(ids.map((id) => js.waitfor(id, 60)));
     expect(await keyCount(redis, namespace)).toBeGreaterThan(1000);
-    // Past task_record_ttl only the queue's fixed keys are left: the job hash, the worker set, its heartbeat.
-    await expect.poll(() => keyCount(redis, namespace), { timeout: 10_000, interval: 250 }).toBeLessThanOrEqual(3);
+    // Past task_record_ttl only the queue's fixed keys are left: the job hash, the worker set, its
+    // heartbeat, and the idle workers (this one, waiting for tasks).
+    await expect.poll(() => keyCount(redis, namespace), { timeout: 10_000, interval: 250 }).toBeLessThanOrEqual(4);
     const keys = await redis.keys(`{${namespace}}:*`);
     expect(keys.sort()).toEqual(
-      [`{${namespace}}:jobs`, `{${namespace}}:workers`, expect.stringMatching(/:alive:/)].sort(),
+      [`{${namespace}}:jobs`, `{${namespace}}:workers`, `{${namespace}}:idle`, expect.stringMatching(/:alive:/)].sort(),
     );
   });
 
@@ -163,5 +182,53 @@ describe("Redis mode", () => {
     const records = await Promise.all(ids.map((id) => issuer.waitfor(id, 30)));
     expect(records.map((r) => r.status)).toEqual(ids.map(() => "completed"));
     expect(await redis.llen(`${p}normal`)).toBe(0);
+  });
+
+  maybe("a task pushed while a worker waits is handed to it: started by the push itself, never in Normal", async () => {
+    const { worker, producer, redis, p, me } = await idleWorkerAndProducer("handover", `- {name: hold, topics: [hold], script: "await sleep(2)"}`);
+    const id = await producer.task("hold", {}, 60);
+    expect(await redis.hmget(`${p}task:${id}`, "status", "attempt", "owner")).toEqual(["started", "1", `${me}:1`]);
+    expect(await redis.llen(`${p}normal`)).toBe(0);
+    expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([id]);
+    // While it runs that one, the worker lists itself again with the slots it has left.
+    await expect.poll(() => redis.hget(`${p}idle`, me), { timeout: 1500, interval: 20 }).toMatch(/^31:\d+$/);
+    expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 1 });
+    // A worker that stops is no longer listed: nothing is handed to it.
+    await expect.poll(() => redis.hexists(`${p}idle`, me), { timeout: 5000 }).toBe(1);
+    await worker.close();
+    expect(await redis.hexists(`${p}idle`, me)).toBe(0);
+  });
+
+  maybe("an idle worker whose heartbeat has lapsed is passed over: the task waits in Normal", async () => {
+    const namespace = newNamespace("handover-dead");
+    const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` });
+    const producer = await open({ backend, worker: false, log: () => {} });
+    closers.push(backend, producer);
+    const redis = inspector();
+    const p = `{${namespace}}:`;
+    await redis.hset(`${p}idle`, "gone-worker", "32:1");
+    const id = await producer.task("noop", {}, 60);
+    expect(await redis.lrange(`${p}normal`, 0, -1)).toEqual([id]);
+    expect(await redis.hget(`${p}task:${id}`, "status")).toBe("queued");
+    expect(await redis.exists(`${p}backup:gone-worker`, `${p}idle`)).toBe(0);
+  });
+
+  maybe("a handover lost on the way (its message never came) is given back and run", async () => {
+    const { producer, redis, p, me } = await idleWorkerAndProducer("handover-lost", `- {name: noop, topics: [noop], script: "return 1"}`);
+    // What a push does when it hands a task over, without the message (as if the worker's subscriber
+    // connection had dropped it): the listing taken, the record started, the taskid in its Backup.
+    const id = "0123456789abcdef0123456789abcdef";
+    const now = String(Date.now());
+    await redis
+      .multi()
+      .hdel(`${p}idle`, me)
+      .hset(`${p}task:${id}`, { taskid: id, task: JSON.stringify({ topic: "noop", content: {} }), expire: "60", createdAt: now })
+      .hset(`${p}task:${id}`, { status: "started", attempt: "1", startedAt: now, owner: `${me}:1` })
+      .rpush(`${p}backup:${me}`, id)
+      .exec();
+    // The worker's next look finds its listing taken with nothing received: it gives the task back to
+    // Recovery, then takes it from there.
+    expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 2, results: [{ value: 1 }] });
+    expect(await redis.llen(`${p}backup:${me}`)).toBe(0);
   });
 });

@@ -2,12 +2,16 @@
 // Backup list in one atomic step and removes each task from there only when its record is finished;
 // tasks of a worker whose heartbeat lapsed are moved, atomically, to the Recovery list, which workers
 // take from first. So a task is always in exactly one list until it has ended: none is lost.
+// A worker that finds nothing to take lists itself as idle: a push hands tasks straight to it (started,
+// in its Backup) and publishes them on its inbox channel, so they start without a take round trip.
 // Keys, all with the namespace as hash tag (`{jobshell}:` unless a namespace is given):
 //   <p>normal, <p>recovery, <p>backup:<worker>   lists of taskids
+//   <p>idle                                      idle workers (a hash: id → free slots)
 //   <p>task:<taskid>                             the record (a hash), kept task_record_ttl
 //   <p>workers, <p>alive:<worker>                 the workers, and their heartbeats (with a TTL)
 //   <p>jobs                                      job definitions (name → JSON), shared by every process
 //   <p>ended, <p>jobs-changed                    pub/sub: a task ended; the job set changed
+//   <p>inbox:<worker>                            pub/sub: tasks handed over to that worker
 // The debug channel is the plain pub/sub channel `debug_channel` (xaas.hotspot.channel).
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -18,6 +22,7 @@ import { ConnectionError, ParameterError, QueueFullError } from "../errors.js";
 import { maskUrl } from "../params.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
 import * as scripts from "./redis/scripts.js";
+import { untilWoken } from "./waiters.js";
 
 export interface RedisBackendOptions extends BackendOptions {
   /** seconds without a heartbeat after which a worker is presumed dead and its tasks rescued (default 10) */
@@ -26,8 +31,9 @@ export interface RedisBackendOptions extends BackendOptions {
   onError?: (err: unknown) => void;
 }
 
-/** How long one blocking wait for a task lasts before the worker looks again (seconds). */
-const blockSeconds = 1;
+/** How long an idle worker waits for a handover before it looks again (ms): a wake-up lost with a
+ *  connection, or tasks rescued to Recovery, are found by then. */
+const idleLookMs = 1000;
 /** A waiter reads the record again this often, in case an end was published while it was reconnecting. */
 const recheckMs = 2000;
 /** A command with no answer by then is presumed lost with its connection. */
@@ -51,9 +57,9 @@ interface StoredTask {
   job?: string;
 }
 
-/** What the take script says of each task: taskid, attempt (0 expired, -1 gone), the stored task (null
- *  when the record is gone), expire, createdAt. */
-type TakenRow = [string, number, StoredTask | null, number, number];
+/** What the take script (and a push handing tasks over) says of each task: taskid, attempt (0 expired,
+ *  -1 gone), the stored task (null when the record is gone), expire, createdAt, startedAt. */
+type TakenRow = [string, number, StoredTask | null, number, number, number];
 
 interface PendingPush {
   task: QueuedTask;
@@ -115,22 +121,38 @@ export class RedisBackend implements Backend {
 
   private readonly client: Redis;
   private readonly subscriber: Redis;
-  private blocker?: Redis;
   private readonly prefix: string;
-  private readonly keys: { normal: string; recovery: string; backup: string; workers: string; alive: string };
+  private readonly keys: { normal: string; recovery: string; backup: string; workers: string; alive: string; idle: string };
   private readonly ttlMs: number;
   private readonly heartbeatTtlMs: number;
-  private readonly channels: { ended: string; jobs: string; debug: string };
+  private readonly channels: { ended: string; jobs: string; debug: string; inbox: string };
   private readonly waiters = new Map<string, Set<(outcome?: Partial<TaskRecordData>) => void>>();
   private readonly debugListeners = new Set<(line: string) => void>();
   private readonly jobWatchers = new Set<() => void>();
   /** taskids this worker has taken and not yet finished or given back */
   private readonly held = new Set<string>();
-  /** a connection was lost: Backup may hold a task whose taking reply never arrived */
+  /** a connection was lost: Backup may hold a task whose taking reply or handover never arrived */
   private needsReclaim = false;
+  /** tasks handed over by pushes (started, in Backup) that take() has not returned yet */
+  private handed: TakenRow[] = [];
+  /** Idle listings are numbered, and so are handovers: the last number given, the listing this worker
+   *  believes it holds (0: none), the last handover heard of, and the first one not made stale by a
+   *  reclaim (which gave back the tasks of those before it). */
+  private listings = 0;
+  private listedAs = 0;
+  private heardFrom = 0;
+  private staleBelow = 0;
+  /** wakes a take() waiting as an idle worker */
+  private readonly takers = new Set<() => void>();
+  private handovers?: Promise<unknown>;
+  private listening = false;
+  /** the last take found some tasks, but fewer than it asked for */
+  private drained = false;
   private pending: PendingPush[] = [];
   private heartbeat?: NodeJS.Timeout;
   private endsSubscription?: Promise<unknown>;
+  /** subscribed to the ends published (endsSubscription has resolved) */
+  private hearingEnds = false;
   private quietTimer?: NodeJS.Timeout;
   private closed = false;
 
@@ -153,8 +175,9 @@ export class RedisBackend implements Backend {
       backup: `${p}backup:${this.workerId}`,
       workers: `${p}workers`,
       alive: `${p}alive:${this.workerId}`,
+      idle: `${p}idle`,
     };
-    this.channels = { ended: `${p}ended`, jobs: `${p}jobs-changed`, debug: options.debugChannel };
+    this.channels = { ended: `${p}ended`, jobs: `${p}jobs-changed`, debug: options.debugChannel, inbox: `${p}inbox:${this.workerId}` };
     this.ttlMs = Math.round(options.taskRecordTtl * 1000);
     this.heartbeatTtlMs = (options.heartbeatTtl ?? 10) * 1000;
     const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 20, connectionName: `jobshell:${this.workerId}` };
@@ -185,10 +208,13 @@ export class RedisBackend implements Backend {
     this.client.on("error", report);
     this.subscriber.on("error", report);
     this.client.on("ready", () => (this.needsReclaim = true));
-    // Messages published while the subscriber was away are lost: waiters look again, watchers reload.
+    // Messages published while the subscriber was away are lost: waiters look again, watchers reload,
+    // and the worker gives back what was handed over in the meantime.
     this.subscriber.on("ready", () => {
       for (const set of this.waiters.values()) for (const wake of set) wake();
       for (const watcher of this.jobWatchers) watcher();
+      this.needsReclaim = true;
+      for (const wake of this.takers) wake();
     });
     this.subscriber.on("message", (channel: string, message: string) => this.onMessage(channel, message));
     await this.subscriber.subscribe(this.channels.jobs);
@@ -247,14 +273,16 @@ export class RedisBackend implements Backend {
 
   private async pushBatch(batch: PendingPush[]): Promise<void> {
     const limit = batch[0].limit;
-    const args: (string | number)[] = [`${this.prefix}task:`, limit];
+    const args: (string | number)[] = [this.prefix, limit, nowMs(), this.workerId];
     for (const { task } of batch) {
       const stored: StoredTask = { topic: task.topic, content: task.content };
       if (task.job !== undefined) stored.job = task.job;
       args.push(task.taskid, JSON.stringify(stored), task.expire, task.createdAt);
     }
     try {
-      const accepted = (await this.run("push", [this.keys.normal], args)) as number;
+      const reply = (await this.run("push", [this.keys.normal, this.keys.idle], args)) as number | [number, string];
+      // Tasks handed to this process's own worker come back with the reply, not as a message.
+      const accepted = typeof reply === "number" ? reply : (this.receiveHandover(reply[1]), reply[0]);
       batch.forEach((p, i) => (i < accepted ? p.resolve() : p.reject(new QueueFullError(limit))));
     } catch (err) {
       for (const p of batch) p.reject(err);
@@ -263,37 +291,80 @@ export class RedisBackend implements Backend {
 
   async take(max: number, signal: AbortSignal): Promise<Lease[]> {
     this.startHeartbeat();
+    // Listening before the first take: a take lists this worker as idle, and a push may hand over at
+    // once. Awaited only until then: an await here would put the take behind the last batch's outcomes.
+    if (!this.listening) {
+      await (this.handovers ??= this.subscriber.subscribe(this.channels.inbox));
+      this.listening = true;
+    }
     for (;;) {
-      if (signal.aborted || this.closed) return [];
-      if (this.needsReclaim) {
-        // Between takes nothing is in flight: what Backup holds beyond `held` was lost with a reply.
+      if (this.closed) return [];
+      if (signal.aborted || this.needsReclaim) {
+        // A lost connection may have lost a reply or a handover with it; a stopping worker will not run
+        // what was handed over: either way, what Backup holds beyond `held` goes to Recovery.
         this.needsReclaim = false;
-        await this.run("releaseOrphans", [this.keys.backup, this.keys.recovery], [`${this.prefix}task:`, ...this.held]);
+        await this.releaseOrphans();
+        if (signal.aborted) return [];
       }
-      let { rows, at } = await this.takeAndStart(max, []);
+      if (this.drained) {
+        // The queue was empty a moment ago: let the jobs just started run a turn of the event loop
+        // before looking again (a look that likely finds nothing), so that quick ones send their
+        // outcomes first, and somebody waiting for them is answered sooner.
+        this.drained = false;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      const rows = this.handed.length > 0 ? this.handed.splice(0, max) : await this.takeAndStart(max);
+      this.drained = rows.length > 0 && rows.length < max;
       if (rows.length === 0) {
-        // Nothing waiting: block on Normal (bounded, so a stop or a failover is noticed), then take the rest.
-        const first = await this.blockingConnection().blmove(this.keys.normal, this.keys.backup, "LEFT", "RIGHT", blockSeconds);
-        if (first === null) continue;
-        ({ rows, at } = await this.takeAndStart(max, [first]));
+        if (this.handed.length === 0 && !this.needsReclaim) await this.idle(signal);
+        continue;
       }
-      const leases = rows.map(([taskid, attempt, stored, expire, createdAt]): RedisLease => {
+      const leases = rows.map(([taskid, attempt, stored, expire, createdAt, startedAt]): RedisLease => {
         const task: QueuedTask = { taskid, topic: stored?.topic ?? "", content: stored?.content ?? {}, expire, createdAt };
         if (stored?.job !== undefined) task.job = stored.job;
-        if (attempt < 1) return { task, started: { started: false, why: attempt === 0 ? "expired" : "gone" }, startedAt: at };
+        if (attempt < 1) return { task, started: { started: false, why: attempt === 0 ? "expired" : "gone" }, startedAt };
         this.held.add(taskid);
-        return { task, started: { started: true, attempt }, owner: `${this.workerId}:${attempt}`, startedAt: at };
+        return { task, started: { started: true, attempt }, owner: `${this.workerId}:${attempt}`, startedAt };
       });
       if (leases.length > 0) return leases;
     }
   }
 
-  /** Taking and starting are one script call: a batch costs one round trip. */
-  private async takeAndStart(max: number, moved: string[]): Promise<{ rows: TakenRow[]; at: number }> {
-    const { normal, recovery, backup, alive, workers } = this.keys;
-    const at = nowMs();
-    const args = [`${this.prefix}task:`, this.channels.ended, at, this.workerId, max, this.heartbeatTtlMs, this.ttlMs, ...moved];
-    return { rows: JSON.parse((await this.run("take", [normal, recovery, backup, alive, workers], args)) as string), at };
+  /** Listed as idle: wait for a handover, a reconnection or a stop, and look again after idleLookMs
+   *  anyway (which renews the listing). No blocking command: nothing to hang on a failover. */
+  private idle(signal: AbortSignal): Promise<void> {
+    const timer = setTimeout(() => {
+      for (const wake of this.takers) wake();
+    }, idleLookMs);
+    return untilWoken(this.takers, signal).then(() => clearTimeout(timer));
+  }
+
+  /** Taking and starting are one script call: a batch costs one round trip. Finding nothing, the
+   *  script lists this worker as idle. */
+  private async takeAndStart(max: number): Promise<TakenRow[]> {
+    const { normal, recovery, backup, alive, workers, idle } = this.keys;
+    const listing = ++this.listings;
+    const expected = this.listedAs;
+    const args = [this.prefix, this.channels.ended, nowMs(), this.workerId, max, this.heartbeatTtlMs, this.ttlMs, listing];
+    const [listed, ...rows] = JSON.parse((await this.run("take", [normal, recovery, backup, alive, workers, idle], args)) as string) as [
+      number,
+      ...TakenRow[],
+    ];
+    // A push (or a wake-up) took the listing, and its handover never came: it was lost with the
+    // subscriber's connection, and its tasks sit in Backup. A late one is ignored after the reclaim.
+    if (expected > this.heardFrom && listed === 0) this.needsReclaim = true;
+    this.listedAs = rows.length === 0 ? listing : 0;
+    return rows;
+  }
+
+  /** Backup's tasks that this worker does not hold go to Recovery; it is unlisted as idle, and the
+   *  handovers made before are stale: their tasks are among those given back. */
+  private async releaseOrphans(): Promise<void> {
+    this.staleBelow = this.listings + 1;
+    this.listedAs = 0;
+    this.handed = [];
+    const { backup, recovery, idle } = this.keys;
+    await this.run("releaseOrphans", [backup, recovery, idle], [this.prefix, this.workerId, ...this.held]);
   }
 
   /** Already done by take(), in the same atomic step. */
@@ -302,7 +373,7 @@ export class RedisBackend implements Backend {
   }
 
   async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
-    const args: (string | number)[] = [`${this.prefix}task:`, this.channels.ended, this.ttlMs];
+    const args: (string | number)[] = [this.prefix, this.channels.ended, this.ttlMs];
     for (const { lease, outcome } of done) {
       const { task, owner, started, startedAt } = lease as RedisLease;
       const results = JSON.stringify(outcome.results);
@@ -312,14 +383,30 @@ export class RedisBackend implements Backend {
       const ended = `[${JSON.stringify(task.taskid)},${JSON.stringify(outcome.status)},${outcome.completedAt},${startedAt},${attempt},${results},${JSON.stringify(warning)}]`;
       args.push(task.taskid, owner ?? "", outcome.status, outcome.completedAt, results, warning, ended);
     }
-    await this.run("finish", [this.keys.backup], args);
+    const written = (await this.run("finish", [this.keys.backup], args)) as number;
     for (const { lease } of done) this.held.delete(lease.task.taskid);
+    // Waiters in this process are told here, with the whole record: they may not listen to the ends
+    // published (see recordToWaitOn), and need not read it back. If an outcome was refused (which one
+    // is not said), they read the record again.
+    if (this.waiters.size === 0) return;
+    if (written !== done.length) {
+      for (const { lease } of done) this.wakeWaiters(lease.task.taskid);
+    } else {
+      for (const { lease, outcome } of done) {
+        if (!this.waiters.has(lease.task.taskid)) continue;
+        const { task, started, startedAt } = lease as RedisLease;
+        const { status, completedAt, results, warning } = outcome;
+        const rec: TaskRecordData = { ...task, status, attempt: started.started ? started.attempt : 0, startedAt, completedAt, results };
+        if (warning) rec.warning = warning;
+        this.wakeWaiters(task.taskid, rec);
+      }
+    }
   }
 
   async giveBack(leases: Lease[]): Promise<void> {
-    const args: string[] = [`${this.prefix}task:`];
+    const args: string[] = [this.prefix];
     for (const lease of leases) args.push((lease as RedisLease).owner ?? "", lease.task.taskid);
-    await this.run("giveBack", [this.keys.backup, this.keys.normal], args);
+    await this.run("giveBack", [this.keys.backup, this.keys.normal, this.keys.idle], args);
     for (const lease of leases) this.held.delete(lease.task.taskid);
   }
 
@@ -331,8 +418,13 @@ export class RedisBackend implements Backend {
   // --- task records ------------------------------------------------------------------------
 
   async record(taskid: string): Promise<TaskRecordData | undefined> {
+    return (await this.readRecord(taskid)).rec;
+  }
+
+  /** The record, and the worker that runs it (`owner` without its attempt), if started. */
+  private async readRecord(taskid: string): Promise<{ rec?: TaskRecordData; worker?: string }> {
     const flat = (await this.run("record", [`${this.prefix}task:${taskid}`], [nowMs(), this.channels.ended, this.ttlMs])) as string[];
-    if (flat.length === 0) return undefined;
+    if (flat.length === 0) return {};
     const f: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) f[flat[i]] = flat[i + 1];
     const stored = JSON.parse(f.task) as StoredTask;
@@ -350,19 +442,20 @@ export class RedisBackend implements Backend {
     if (f.startedAt) rec.startedAt = Number(f.startedAt);
     if (f.completedAt) rec.completedAt = Number(f.completedAt);
     if (f.warning) rec.warning = f.warning;
-    return rec;
+    return { rec, worker: f.owner ? f.owner.slice(0, f.owner.lastIndexOf(":")) : undefined };
   }
 
   async waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
     const deadline = nowMs() + timeoutMs;
     for (;;) {
-      // Listen before reading: an end published between the read and the wait is not missed.
       let rec: TaskRecordData | undefined;
       let ended: TaskRecordData | undefined;
       let wake!: (outcome?: Partial<TaskRecordData>) => void;
       const changed = new Promise<void>((resolve) => {
         wake = (outcome) => {
-          if (outcome && rec) ended = { ...rec, ...outcome };
+          // A whole record (from this process's worker), or an outcome to complete the record read with.
+          if (outcome && "topic" in outcome) ended = outcome as TaskRecordData;
+          else if (outcome && rec) ended = { ...rec, ...outcome };
           resolve();
         };
       });
@@ -370,8 +463,21 @@ export class RedisBackend implements Backend {
       if (!set) this.waiters.set(taskid, (set = new Set()));
       set.add(wake);
       try {
-        await this.listenForEnds();
-        rec = await this.record(taskid);
+        if (this.runsHere(taskid) && !signal?.aborted && nowMs() < deadline) {
+          // Run by this process's worker, not yet finished: the end is told here (see finish), so the
+          // record need not be read first. Waiting was registered before: the end cannot slip past.
+          await waitAtMost(changed, Math.min(deadline, nowMs() + recheckMs) - nowMs(), signal);
+          if (ended) return ended;
+          continue;
+        }
+        const reading = this.recordToWaitOn(taskid);
+        // The worker of this process may end the task during the read: then the read need not be awaited.
+        await Promise.race([reading, changed]);
+        if (ended) {
+          reading.catch(() => {}); // its answer, or its failure, no longer matters
+          return ended;
+        }
+        rec = await reading;
         const now = nowMs();
         if (!rec || hasEnded(rec.status) || signal?.aborted || now >= deadline) return rec;
         // A queued task may expire with nobody touching it: look again then, and every few seconds anyway.
@@ -386,19 +492,41 @@ export class RedisBackend implements Backend {
     }
   }
 
-  /** This process hears of ended tasks only while someone in it waits: a busy queue publishes an end
-   *  per task, which a producer that never waits should not have to read. */
-  private listenForEnds(): Promise<unknown> {
+  /** Whether this process's worker holds the task, or has it handed over: its end will be told here. */
+  private runsHere(taskid: string): boolean {
+    if (this.held.has(taskid)) return true;
+    for (const row of this.handed) if (row[0] === taskid) return true;
+    return false;
+  }
+
+  /** The record, read so that its end cannot be missed: after subscribing to the ends published,
+   *  unless the read shows the task started by this process's worker, which tells waiters here itself
+   *  (so a round trip within one process reads no pub/sub message). A waiter is registered before. */
+  private async recordToWaitOn(taskid: string): Promise<TaskRecordData | undefined> {
+    if (!this.hearingEnds) {
+      const { rec, worker } = await this.readRecord(taskid);
+      if (!rec || hasEnded(rec.status) || worker === this.workerId) return rec;
+      await this.listenForEnds();
+    }
     clearTimeout(this.quietTimer);
-    this.endsSubscription ??= this.subscriber.subscribe(this.channels.ended);
-    return this.endsSubscription;
+    return this.record(taskid);
+  }
+
+  /** This process hears of ended tasks only while someone in it waits for a task run elsewhere: a busy
+   *  queue publishes an end per task, which a producer that never waits should not have to read. */
+  private async listenForEnds(): Promise<void> {
+    clearTimeout(this.quietTimer);
+    await (this.endsSubscription ??= this.subscriber.subscribe(this.channels.ended));
+    this.hearingEnds = true;
   }
 
   private stopListeningSoon(): void {
     clearTimeout(this.quietTimer);
+    if (!this.endsSubscription) return;
     this.quietTimer = setTimeout(() => {
       if (this.waiters.size > 0 || !this.endsSubscription || this.closed) return;
       this.endsSubscription = undefined;
+      this.hearingEnds = false;
       this.subscriber.unsubscribe(this.channels.ended).catch((err) => this.options.onError?.(err));
     }, 2000);
     this.quietTimer.unref();
@@ -437,27 +565,12 @@ export class RedisBackend implements Backend {
     clearTimeout(this.quietTimer);
     if (this.heartbeat) {
       // A clean stop: whatever Backup still holds goes to Recovery now, and nobody needs to rescue it later.
-      await this.run("releaseOrphans", [this.keys.backup, this.keys.recovery], [`${this.prefix}task:`, ...this.held]).catch(() => {});
+      await this.releaseOrphans().catch(() => {});
       await this.client.multi().del(this.keys.alive).srem(this.keys.workers, this.workerId).exec().catch(() => {});
     }
     for (const set of this.waiters.values()) for (const wake of set) wake();
-    this.blocker?.disconnect();
+    for (const wake of this.takers) wake();
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
-  }
-
-  private blockingConnection(): Redis {
-    // Blocking commands hold their connection: they get one of their own, with a watchdog so that a
-    // server that vanished mid-wait (a failover) fails the wait instead of hanging it forever.
-    if (!this.blocker) {
-      this.blocker = new Redis(this.url, {
-        maxRetriesPerRequest: 20,
-        blockingTimeout: blockSeconds * 1000 + 2000,
-        connectionName: `jobshell:${this.workerId}:block`,
-      });
-      this.blocker.on("error", (err) => this.options.onError?.(err));
-      this.blocker.on("ready", () => (this.needsReclaim = true));
-    }
-    return this.blocker;
   }
 
   /** A worker keeps a heartbeat (take() renews it too) and rescues the tasks of dead workers. */
@@ -477,10 +590,8 @@ export class RedisBackend implements Backend {
     const p = this.prefix;
     for (const worker of workers) {
       if (worker === this.workerId) continue;
-      await this.run("rescue", [`${p}backup:${worker}`, this.keys.recovery, `${p}alive:${worker}`, this.keys.workers], [
-        `${p}task:`,
-        worker,
-      ]);
+      const keys = [`${p}backup:${worker}`, this.keys.recovery, `${p}alive:${worker}`, this.keys.workers, this.keys.idle];
+      await this.run("rescue", keys, [p, worker]);
     }
   }
 
@@ -489,8 +600,20 @@ export class RedisBackend implements Backend {
     if (set) for (const wake of set) wake(outcome);
   }
 
+  /** Tasks a push handed over to this worker, `[listing number, row...]`: kept for take(), unless a
+   *  reclaim has given them back already. */
+  private receiveHandover(text: string): void {
+    const [listing, ...rows] = JSON.parse(text) as [number, ...TakenRow[]];
+    if (listing < this.staleBelow) return;
+    if (listing > this.heardFrom) this.heardFrom = listing;
+    for (const row of rows) this.handed.push(row);
+    for (const wake of this.takers) wake();
+  }
+
   private onMessage(channel: string, message: string): void {
-    if (channel === this.channels.ended) {
+    if (channel === this.channels.inbox) {
+      this.receiveHandover(message);
+    } else if (channel === this.channels.ended) {
       if (!message.startsWith("[")) return this.wakeWaiters(message);
       // A batch of outcomes: read it only if somebody here waits for one of them.
       if (this.waiters.size === 0) return;

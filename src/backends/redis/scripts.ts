@@ -1,38 +1,96 @@
 // The Lua scripts of Redis mode: each is one atomic step. Every key shares the hash tag of the
-// namespace (`{jobshell}:...`), so a script may build a record key from the prefix it is given and
-// still touch one cluster slot only.
+// namespace (`{jobshell}:...`), so a script may build any key from the prefix it is given (a record's,
+// another worker's Backup) and still touch one cluster slot only.
 // Record hash fields: taskid task expire createdAt status attempt startedAt completedAt results warning
 // owner. `task` is what a worker needs of the task besides its times, as JSON: {topic, content, job?}.
 // `owner` is `<worker id>:<attempt>` while started: the lease that fences finishing.
 
-/** KEYS[1] Normal. ARGV: record prefix, limit, then per task 4 values: taskid, task (JSON), expire,
- *  createdAt. Creates the records of the tasks, in order, and appends them to Normal,
- *  as many as fit under `limit`; returns how many did. The rest are refused, with nothing written:
- *  concurrent producers never overfill Normal.
+/** Lua: every worker listed in the idle hash `idle` is told to look again (a handover of no tasks) and
+ *  unlisted: tasks were put where only a take finds them. Expects `prefix` to be defined. */
+const wakeIdleWorkers = (idle: string) => `
+local listed = redis.call('HGETALL', ${idle})
+for k = 1, #listed, 2 do
+  redis.call('PUBLISH', prefix .. 'inbox:' .. listed[k], '[' .. string.match(listed[k + 1], ':(%d+)$') .. ']')
+end
+redis.call('DEL', ${idle})`;
+
+/** KEYS[1] Normal, KEYS[2] the idle workers (a hash: worker id → `<free slots>:<listing number>`).
+ *  ARGV: key prefix, limit, now (ms), the pushing process's worker id (or ''), then per task 4 values:
+ *  taskid, task (JSON), expire, createdAt.
+ *  Creates the records of the tasks, in order. Tasks go first to idle workers, as many as each has free
+ *  slots: started at once (attempt 1, owned by that worker), put in its Backup, and handed over as
+ *  `[listing number, row...]` with the rows of the take script, so they start without a take round
+ *  trip. The pushing process's own worker comes first, and its handover is returned rather than
+ *  published on its inbox channel. A worker whose heartbeat has lapsed is passed over (its Backup is
+ *  rescued). The rest are appended to Normal, as many as fit under `limit`, and idle workers left are
+ *  woken for them. Returns how many tasks were accepted, with the own handover if any: {accepted,
+ *  handover}. The rest are refused, with nothing written: concurrent producers never overfill Normal.
  *  A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
  *  and none vanishes under a running task): it gets task_record_ttl when its task ends, expired too. */
 export const push = `
-local prefix, limit = ARGV[1], tonumber(ARGV[2])
-local room = limit - redis.call('LLEN', KEYS[1])
-local accepted = {}
-for i = 3, #ARGV, 4 do
-  if #accepted >= room then break end
-  local key = prefix .. ARGV[i]
-  redis.call('HSET', key, 'taskid', ARGV[i], 'task', ARGV[i + 1], 'expire', ARGV[i + 2], 'createdAt', ARGV[i + 3],
-    'status', 'queued', 'attempt', '0')
-  accepted[#accepted + 1] = ARGV[i]
+local prefix, limit, now, self = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local i, last = 5, #ARGV
+-- A task past its expire is never handed over: a take ends it.
+local function fresh() return i <= last and tonumber(now) <= tonumber(ARGV[i + 3]) + tonumber(ARGV[i + 2]) * 1000 end
+local function handOver(worker, listed)
+  redis.call('HDEL', KEYS[2], worker)
+  local free, listing = string.match(listed, '(%d+):(%d+)')
+  local ids, rows, owner = {}, {}, worker .. ':1'
+  while #ids < tonumber(free) and fresh() do
+    local id = ARGV[i]
+    redis.call('HSET', prefix .. 'task:' .. id, 'taskid', id, 'task', ARGV[i + 1], 'expire', ARGV[i + 2],
+      'createdAt', ARGV[i + 3], 'status', 'started', 'attempt', '1', 'startedAt', now, 'owner', owner)
+    ids[#ids + 1] = id
+    rows[#rows + 1] = '[' .. cjson.encode(id) .. ',1,' .. ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3] .. ',' ..
+      now .. ']'
+    i = i + 4
+  end
+  redis.call('RPUSH', prefix .. 'backup:' .. worker, unpack(ids))
+  return '[' .. listing .. ',' .. table.concat(rows, ',') .. ']'
 end
-if #accepted > 0 then redis.call('RPUSH', KEYS[1], unpack(accepted)) end
-return #accepted
+local own = false
+if self ~= '' and fresh() then
+  local listed = redis.call('HGET', KEYS[2], self)
+  if listed then own = handOver(self, listed) end
+end
+if fresh() then
+  local idle = redis.call('HGETALL', KEYS[2])
+  for j = 1, #idle, 2 do
+    if not fresh() then break end
+    if redis.call('EXISTS', prefix .. 'alive:' .. idle[j]) == 1 then
+      redis.call('PUBLISH', prefix .. 'inbox:' .. idle[j], handOver(idle[j], idle[j + 1]))
+    else
+      redis.call('HDEL', KEYS[2], idle[j])
+    end
+  end
+end
+local room = limit - redis.call('LLEN', KEYS[1])
+local queued = {}
+while i <= last and #queued < room do
+  local id = ARGV[i]
+  redis.call('HSET', prefix .. 'task:' .. id, 'taskid', id, 'task', ARGV[i + 1], 'expire', ARGV[i + 2],
+    'createdAt', ARGV[i + 3], 'status', 'queued', 'attempt', '0')
+  queued[#queued + 1] = id
+  i = i + 4
+end
+if #queued > 0 then
+  redis.call('RPUSH', KEYS[1], unpack(queued))
+  ${wakeIdleWorkers("KEYS[2]")}
+end
+if own then return {(i - 5) / 4, own} end
+return (i - 5) / 4
 `;
 
 /** KEYS[1] Normal, KEYS[2] Recovery, KEYS[3] this worker's Backup, KEYS[4] its heartbeat, KEYS[5] the
- *  worker set. ARGV: record prefix, ended channel, now (ms), worker id, max, heartbeat ttl ms, record
- *  ttl ms, then taskids already moved into Backup (by a blocking LMOVE).
+ *  worker set, KEYS[6] the idle workers. ARGV: key prefix, ended channel, now (ms), worker id, max,
+ *  heartbeat ttl ms, record ttl ms, listing number.
  *  Renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known again before
- *  it holds anything), moves up to `max` taskids in all from Recovery first, then Normal, into Backup,
- *  and starts each in the same step, returning one JSON text, an array of [taskid, code, task, expire,
- *  createdAt] (task as stored, null if the record is gone; one text is read much faster than nested replies):
+ *  it holds anything) and unlists it as idle. Moves up to `max` taskids from Recovery first, then
+ *  Normal, into Backup, and starts each in the same step; if there were none, lists the worker as idle
+ *  with `max` free slots under the listing number given, so that the next push hands tasks straight to it.
+ *  Returns one JSON text (one text is read much faster than nested replies): 1 if the worker was still
+ *  listed as idle (0 if a push or a wake-up took its listing), then the rows [taskid, code, task,
+ *  expire, createdAt, startedAt] (task as stored, null if the record is gone):
  *  - queued → started, attempt+1, owner `<worker>:<attempt>`: code = the attempt;
  *  - queued, never started and past its expire → expired: code 0 (a task started once never expires);
  *  - anything else (ended, or its record gone past task_record_ttl): code -1.
@@ -41,8 +99,8 @@ export const take = `
 local prefix, channel, now, worker, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
 redis.call('SADD', KEYS[5], worker)
-local ids = {}
-for i = 8, #ARGV do ids[#ids + 1] = ARGV[i] end
+local listed = redis.call('HDEL', KEYS[6], worker)
+local ids, out = {}, {listed}
 for _, source in ipairs({KEYS[2], KEYS[1]}) do
   if #ids < max then
     local moved = redis.call('LRANGE', source, 0, max - #ids - 1)
@@ -53,9 +111,12 @@ for _, source in ipairs({KEYS[2], KEYS[1]}) do
     end
   end
 end
-local out = {}
+if #ids == 0 then
+  redis.call('HSET', KEYS[6], worker, max .. ':' .. ARGV[8])
+  return '[' .. listed .. ']'
+end
 for _, id in ipairs(ids) do
-  local key = prefix .. id
+  local key = prefix .. 'task:' .. id
   local f = redis.call('HMGET', key, 'status', 'createdAt', 'expire', 'attempt', 'task')
   local code
   if f[1] ~= 'queued' then
@@ -71,12 +132,12 @@ for _, id in ipairs(ids) do
   end
   if code < 1 then redis.call('LREM', KEYS[3], 1, id) end
   out[#out + 1] = '[' .. cjson.encode(id) .. ',' .. code .. ',' .. (f[5] or 'null') .. ',' .. (f[3] or '0') .. ',' ..
-    (f[2] or '0') .. ']'
+    (f[2] or '0') .. ',' .. ARGV[3] .. ']'
 end
 return '[' .. table.concat(out, ',') .. ']'
 `;
 
-/** KEYS[1] this worker's Backup. ARGV: record prefix, ended channel, ttl ms, then per task 7 values:
+/** KEYS[1] this worker's Backup. ARGV: key prefix, ended channel, ttl ms, then per task 7 values:
  *  taskid, owner, status, completedAt, results (JSON), warning, the outcome as waiters receive it.
  *  Writes an outcome only if the task is still `started` under this owner (fencing: a worker presumed
  *  dead cannot finish a task that was rescued; the owner is blanked when it ends), and only then
@@ -89,7 +150,7 @@ local prefix, channel, ttl = ARGV[1], ARGV[2], ARGV[3]
 local ended = {}
 for i = 4, #ARGV, 7 do
   local id = ARGV[i]
-  local key = prefix .. id
+  local key = prefix .. 'task:' .. id
   local owner = redis.call('HGET', key, 'owner')
   if owner and owner ~= '' and owner == ARGV[i + 1] then
     redis.call('HSET', key, 'status', ARGV[i + 2], 'completedAt', ARGV[i + 3], 'results', ARGV[i + 4],
@@ -117,66 +178,74 @@ end
 return redis.call('HGETALL', KEYS[1])
 `;
 
-/** KEYS[1] this worker's Backup, KEYS[2] Normal. ARGV: record prefix, then owner, taskid pairs of tasks
- *  taken (and so started) whose jobs were never run. Undoes the start (back to queued, the attempt not
- *  counted) and moves each task that was in Backup to the head of Normal, in order; a task no longer
- *  in Backup (rescued meanwhile) is left where it is, so it is never in two lists. */
+/** KEYS[1] this worker's Backup, KEYS[2] Normal, KEYS[3] the idle workers. ARGV: key prefix, then
+ *  owner, taskid pairs of tasks taken (and so started) whose jobs were never run. Undoes the start (back
+ *  to queued, the attempt not counted) and moves each task that was in Backup to the head of Normal, in
+ *  order, waking idle workers for them; a task no longer in Backup (rescued meanwhile) is left where it
+ *  is, so it is never in two lists. */
 export const giveBack = `
+local prefix, n = ARGV[1], 0
 for i = #ARGV - 1, 2, -2 do
   local owner, id = ARGV[i], ARGV[i + 1]
-  local key = ARGV[1] .. id
+  local key = prefix .. 'task:' .. id
   local f = redis.call('HMGET', key, 'status', 'owner', 'attempt')
   if f[1] == 'started' and f[2] == owner then
     redis.call('HSET', key, 'status', 'queued', 'attempt', tonumber(f[3]) - 1)
     redis.call('HDEL', key, 'owner', 'startedAt')
   end
-  if redis.call('LREM', KEYS[1], 1, id) == 1 then redis.call('LPUSH', KEYS[2], id) end
-end
-return 1
-`;
-
-/** KEYS[1] a dead worker's Backup, KEYS[2] Recovery, KEYS[3] its heartbeat key, KEYS[4] the worker set.
- *  ARGV: record prefix, the dead worker's id. If the heartbeat is really gone, moves every task of that
- *  Backup to the head of Recovery (a task is never in two lists, nor in none), sets started ones back to
- *  queued without an owner so that another worker can start them, and forgets the worker.
- *  Returns how many tasks were rescued, or -1 if the worker is alive after all. */
-export const rescue = `
-if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
-local n = 0
-while true do
-  local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
-  if not id then break end
-  local key = ARGV[1] .. id
-  if redis.call('HGET', key, 'status') == 'started' then
-    redis.call('HSET', key, 'status', 'queued')
-    redis.call('HDEL', key, 'owner')
-  end
-  n = n + 1
-end
-redis.call('SREM', KEYS[4], ARGV[2])
-return n
-`;
-
-/** KEYS[1] this worker's Backup, KEYS[2] Recovery. ARGV: the taskids this worker holds.
- *  After a lost connection a reply may have been lost with it: a taskid in Backup that the worker does
- *  not hold was never run here, so it goes to the head of Recovery (its record, if started by that lost
- *  take, goes back to queued). Returns how many. */
-export const releaseOrphans = `
-local held = {}
-for i = 2, #ARGV do held[ARGV[i]] = true end
-local n = 0
-for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if not held[id] then
-    local key = ARGV[1] .. id
-    if redis.call('HGET', key, 'status') == 'started' then
-      redis.call('HSET', key, 'status', 'queued')
-      redis.call('HDEL', key, 'owner')
-    end
-    redis.call('LREM', KEYS[1], 1, id)
+  if redis.call('LREM', KEYS[1], 1, id) == 1 then
     redis.call('LPUSH', KEYS[2], id)
     n = n + 1
   end
 end
+if n > 0 then ${wakeIdleWorkers("KEYS[3]")} end
+return n
+`;
+
+/** Lua: moves every taskid of list `from` that is not in table `keep` to the head of Recovery (KEYS[2]),
+ *  started records back to queued without an owner, so that another worker can start them; then wakes
+ *  the idle workers for them. Sets `n` to how many. Expects `prefix` to be defined. */
+const toRecovery = (from: string, keep: string, idle: string) => `
+local n = 0
+for _, id in ipairs(redis.call('LRANGE', ${from}, 0, -1)) do
+  if not ${keep}[id] then
+    local key = prefix .. 'task:' .. id
+    if redis.call('HGET', key, 'status') == 'started' then
+      redis.call('HSET', key, 'status', 'queued')
+      redis.call('HDEL', key, 'owner')
+    end
+    redis.call('LREM', ${from}, 1, id)
+    redis.call('LPUSH', KEYS[2], id)
+    n = n + 1
+  end
+end
+if n > 0 then ${wakeIdleWorkers(idle)} end`;
+
+/** KEYS[1] a dead worker's Backup, KEYS[2] Recovery, KEYS[3] its heartbeat key, KEYS[4] the worker set,
+ *  KEYS[5] the idle workers. ARGV: key prefix, the dead worker's id. If the heartbeat is really gone,
+ *  moves every task of that Backup to the head of Recovery (a task is never in two lists, nor in none;
+ *  started ones back to queued), and forgets the worker, listed as idle too.
+ *  Returns how many tasks were rescued, or -1 if the worker is alive after all. */
+export const rescue = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+local prefix, none = ARGV[1], {}
+redis.call('HDEL', KEYS[5], ARGV[2])
+${toRecovery("KEYS[1]", "none", "KEYS[5]")}
+redis.call('SREM', KEYS[4], ARGV[2])
+return n
+`;
+
+/** KEYS[1] this worker's Backup, KEYS[2] Recovery, KEYS[3] the idle workers. ARGV: key prefix, this
+ *  worker's id, then the taskids it holds.
+ *  After a lost connection a reply or a handover may have been lost with it, and on a stop nothing more
+ *  is taken: a taskid in Backup that the worker does not hold was never run here, so it goes to the head
+ *  of Recovery (its record, if started by that lost take or handover, goes back to queued); the worker
+ *  is unlisted as idle. Returns how many. */
+export const releaseOrphans = `
+local prefix, held = ARGV[1], {}
+for i = 3, #ARGV do held[ARGV[i]] = true end
+redis.call('HDEL', KEYS[3], ARGV[2])
+${toRecovery("KEYS[1]", "held", "KEYS[3]")}
 return n
 `;
 
