@@ -135,13 +135,15 @@ export class RedisBackend implements Backend {
   private needsReclaim = false;
   /** tasks handed over by pushes (started, in Backup) that take() has not returned yet */
   private handed: TakenRow[] = [];
-  /** Idle listings are numbered, and so are handovers: the last number given, the listing this worker
-   *  believes it holds (0: none), the last handover heard of, and the first one not made stale by a
-   *  reclaim (which gave back the tasks of those before it). */
+  /** The idle listing this worker believes it holds: its number, the slots it offered, the tasks handed
+   *  over under it so far. It has ended once they fill its slots, or a wake-up came. */
+  private listing?: { n: number; free: number; received: number; ended: boolean };
+  /** Listings are numbered, and so are handovers: the last number given, and the first one not made
+   *  stale by a reclaim (which gave back the tasks of those before it). */
   private listings = 0;
-  private listedAs = 0;
-  private heardFrom = 0;
   private staleBelow = 0;
+  /** the idle wait timed out: look again even though still listed, to renew the listing */
+  private lookNow = false;
   /** wakes a take() waiting as an idle worker */
   private readonly takers = new Set<() => void>();
   private handovers?: Promise<unknown>;
@@ -306,17 +308,23 @@ export class RedisBackend implements Backend {
         await this.releaseOrphans();
         if (signal.aborted) return [];
       }
-      if (this.drained) {
-        // The queue was empty a moment ago: let the jobs just started run a turn of the event loop
-        // before looking again (a look that likely finds nothing), so that quick ones send their
-        // outcomes first, and somebody waiting for them is answered sooner.
-        this.drained = false;
-        await new Promise<void>((resolve) => setImmediate(resolve));
+      let rows: TakenRow[] = [];
+      if (this.handed.length > 0) {
+        rows = this.handed.splice(0, max);
+      } else if (!this.listing || this.listing.ended || this.lookNow) {
+        // (Still listed, there is nothing to look for: a push hands tasks over, or wakes this worker.)
+        if (this.drained) {
+          // The queue was empty a moment ago: let the jobs just started run a turn of the event loop
+          // before looking again (a look that likely finds nothing), so that quick ones send their
+          // outcomes first, and somebody waiting for them is answered sooner.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        rows = await this.takeAndStart(max);
       }
-      const rows = this.handed.length > 0 ? this.handed.splice(0, max) : await this.takeAndStart(max);
       this.drained = rows.length > 0 && rows.length < max;
+      this.lookNow = false;
       if (rows.length === 0) {
-        if (this.handed.length === 0 && !this.needsReclaim) await this.idle(signal);
+        if (this.handed.length === 0 && !this.needsReclaim) this.lookNow = await this.idle(signal);
         continue;
       }
       const leases = rows.map(([taskid, attempt, stored, expire, createdAt, startedAt]): RedisLease => {
@@ -330,30 +338,35 @@ export class RedisBackend implements Backend {
     }
   }
 
-  /** Listed as idle: wait for a handover, a reconnection or a stop, and look again after idleLookMs
-   *  anyway (which renews the listing). No blocking command: nothing to hang on a failover. */
-  private idle(signal: AbortSignal): Promise<void> {
+  /** Listed as idle: wait for a handover, a reconnection or a stop, or idleLookMs (then true: look
+   *  again anyway, which renews the listing). No blocking command: nothing to hang on a failover. */
+  private idle(signal: AbortSignal): Promise<boolean> {
+    let timedOut = false;
     const timer = setTimeout(() => {
+      timedOut = true;
       for (const wake of this.takers) wake();
     }, idleLookMs);
-    return untilWoken(this.takers, signal).then(() => clearTimeout(timer));
+    return untilWoken(this.takers, signal).then(() => {
+      clearTimeout(timer);
+      return timedOut;
+    });
   }
 
   /** Taking and starting are one script call: a batch costs one round trip. Finding nothing, the
    *  script lists this worker as idle. */
   private async takeAndStart(max: number): Promise<TakenRow[]> {
     const { normal, recovery, backup, alive, workers, idle } = this.keys;
-    const listing = ++this.listings;
-    const expected = this.listedAs;
-    const args = [this.prefix, this.channels.ended, nowMs(), this.workerId, max, this.heartbeatTtlMs, this.ttlMs, listing];
+    const n = ++this.listings;
+    const before = this.listing;
+    const args = [this.prefix, this.channels.ended, nowMs(), this.workerId, max, this.heartbeatTtlMs, this.ttlMs, n];
     const [listed, ...rows] = JSON.parse((await this.run("take", [normal, recovery, backup, alive, workers, idle], args)) as string) as [
       number,
       ...TakenRow[],
     ];
-    // A push (or a wake-up) took the listing, and its handover never came: it was lost with the
-    // subscriber's connection, and its tasks sit in Backup. A late one is ignored after the reclaim.
-    if (expected > this.heardFrom && listed === 0) this.needsReclaim = true;
-    this.listedAs = rows.length === 0 ? listing : 0;
+    // Pushes (or a wake-up) took the listing, and not all of their handovers came: they were lost with
+    // the subscriber's connection, and their tasks sit in Backup. Late ones are ignored after the reclaim.
+    if (before && !before.ended && listed === 0) this.needsReclaim = true;
+    this.listing = rows.length === 0 ? { n, free: max, received: 0, ended: false } : undefined;
     return rows;
   }
 
@@ -361,7 +374,7 @@ export class RedisBackend implements Backend {
    *  handovers made before are stale: their tasks are among those given back. */
   private async releaseOrphans(): Promise<void> {
     this.staleBelow = this.listings + 1;
-    this.listedAs = 0;
+    this.listing = undefined;
     this.handed = [];
     const { backup, recovery, idle } = this.keys;
     await this.run("releaseOrphans", [backup, recovery, idle], [this.prefix, this.workerId, ...this.held]);
@@ -603,9 +616,13 @@ export class RedisBackend implements Backend {
   /** Tasks a push handed over to this worker, `[listing number, row...]`: kept for take(), unless a
    *  reclaim has given them back already. */
   private receiveHandover(text: string): void {
-    const [listing, ...rows] = JSON.parse(text) as [number, ...TakenRow[]];
-    if (listing < this.staleBelow) return;
-    if (listing > this.heardFrom) this.heardFrom = listing;
+    const [n, ...rows] = JSON.parse(text) as [number, ...TakenRow[]];
+    if (n < this.staleBelow) return;
+    const listing = this.listing;
+    if (listing?.n === n) {
+      listing.received += rows.length;
+      if (rows.length === 0 || listing.received >= listing.free) listing.ended = true;
+    }
     for (const row of rows) this.handed.push(row);
     for (const wake of this.takers) wake();
   }

@@ -20,7 +20,7 @@ redis.call('DEL', ${idle})`;
  *  Creates the records of the tasks, in order. Tasks go first to idle workers, as many as each has free
  *  slots: started at once (attempt 1, owned by that worker), put in its Backup, and handed over as
  *  `[listing number, row...]` with the rows of the take script, so they start without a take round
- *  trip. The pushing process's own worker comes first, and its handover is returned rather than
+ *  trip; a worker stays listed with the slots it has left. The pushing process's own worker comes first, and its handover is returned rather than
  *  published on its inbox channel. A worker whose heartbeat has lapsed is passed over (its Backup is
  *  rescued). The rest are appended to Normal, as many as fit under `limit`, and idle workers left are
  *  woken for them. Returns how many tasks were accepted, with the own handover if any: {accepted,
@@ -33,10 +33,10 @@ local i, last = 5, #ARGV
 -- A task past its expire is never handed over: a take ends it.
 local function fresh() return i <= last and tonumber(now) <= tonumber(ARGV[i + 3]) + tonumber(ARGV[i + 2]) * 1000 end
 local function handOver(worker, listed)
-  redis.call('HDEL', KEYS[2], worker)
   local free, listing = string.match(listed, '(%d+):(%d+)')
+  free = tonumber(free)
   local ids, rows, owner = {}, {}, worker .. ':1'
-  while #ids < tonumber(free) and fresh() do
+  while #ids < free and fresh() do
     local id = ARGV[i]
     redis.call('HSET', prefix .. 'task:' .. id, 'taskid', id, 'task', ARGV[i + 1], 'expire', ARGV[i + 2],
       'createdAt', ARGV[i + 3], 'status', 'started', 'attempt', '1', 'startedAt', now, 'owner', owner)
@@ -46,6 +46,11 @@ local function handOver(worker, listed)
     i = i + 4
   end
   redis.call('RPUSH', prefix .. 'backup:' .. worker, unpack(ids))
+  if #ids < free then
+    redis.call('HSET', KEYS[2], worker, (free - #ids) .. ':' .. listing)
+  else
+    redis.call('HDEL', KEYS[2], worker)
+  end
   return '[' .. listing .. ',' .. table.concat(rows, ',') .. ']'
 end
 local own = false
