@@ -1,6 +1,7 @@
 // Redis mode against BullMQ and bee-queue on the same Redis, in one run: no-op jobs, 20k tasks issued
 // one call each, concurrency 32, producer and worker in one process; then task()→waitfor() round trips.
-// Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, TRIPS=1000)
+// Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, TRIPS=1000,
+//      SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order)
 import { randomBytes } from "node:crypto";
 import { Queue as BullQueue, QueueEvents, Worker as BullWorker } from "bullmq";
 import BeeQueue from "bee-queue";
@@ -115,9 +116,11 @@ const systems = {
   },
 };
 
+const chosen = (process.env.SYSTEMS ?? Object.keys(systems).join(",")).split(",");
+for (const label of chosen) if (!systems[label]) throw new Error(`SYSTEMS: no system named ${label} (${Object.keys(systems).join(", ")})`);
 const results = {};
-for (const [label, make] of Object.entries(systems)) {
-  const system = await make();
+for (const label of chosen) {
+  const system = await systems[label]();
   await system.throughput(tasks); // warm-up: one full run, so every system is measured in its steady state
   const rates = [];
   // Interleaving would be fairer to a noisy machine, but each system keeps its own connections warm.
@@ -128,14 +131,14 @@ for (const [label, make] of Object.entries(systems)) {
   results[label] = { rate: median(rates), rates, p50: percentile(times, 50), p99: percentile(times, 99) };
 }
 
-const js = results.jobshell;
+const { jobshell: js, beeQueue: bee, bullmq } = results;
 printTable(`Redis at ${url}: ${tasks} no-op tasks, concurrency 32, median of ${repeat}; ${trips} sequential round trips`, [
   ...Object.entries(results).map(([label, r]) => [
     `${label}`,
     `${Math.round(r.rate)} tasks/s (runs ${r.rates.map((x) => Math.round(x)).join(" ")}), round trip p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
   ]),
-  ["jobshell / bee-queue throughput", (js.rate / results.beeQueue.rate).toFixed(2)],
-  ["jobshell / BullMQ throughput", (js.rate / results.bullmq.rate).toFixed(2)],
-  ["jobshell / bee-queue p50, p99", `${(js.p50 / results.beeQueue.p50).toFixed(2)}, ${(js.p99 / results.beeQueue.p99).toFixed(2)}`],
+  ...(js && bee ? [["jobshell / bee-queue throughput", (js.rate / bee.rate).toFixed(2)]] : []),
+  ...(js && bullmq ? [["jobshell / BullMQ throughput", (js.rate / bullmq.rate).toFixed(2)]] : []),
+  ...(js && bee ? [["jobshell / bee-queue p50, p99", `${(js.p50 / bee.p50).toFixed(2)}, ${(js.p99 / bee.p99).toFixed(2)}`]] : []),
 ]);
 process.exit(0);
