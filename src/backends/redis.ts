@@ -6,7 +6,7 @@
 // in its Backup) and publishes them on its inbox channel, so they start without a take round trip.
 // Keys, all with the namespace as hash tag (`{jobshell}:` unless a namespace is given):
 //   <p>normal, <p>recovery, <p>backup:<worker>   lists of taskids
-//   <p>idle                                      idle workers (a hash: id → free slots)
+//   <p>idle                                      idle workers (a hash: id → <free slots>:<listing number>)
 //   <p>task:<taskid>                             the record (a hash), kept task_record_ttl
 //   <p>workers, <p>alive:<worker>                 the workers, and their heartbeats (with a TTL)
 //   <p>jobs                                      job definitions (name → JSON), shared by every process
@@ -146,8 +146,9 @@ export class RedisBackend implements Backend {
   private lookNow = false;
   /** wakes a take() waiting as an idle worker */
   private readonly takers = new Set<() => void>();
-  private handovers?: Promise<unknown>;
-  private listening = false;
+  private handoverSubscription?: Promise<unknown>;
+  /** subscribed to this worker's inbox channel (handoverSubscription has resolved) */
+  private hearingHandovers = false;
   /** the last take found some tasks, but fewer than it asked for */
   private drained = false;
   private pending: PendingPush[] = [];
@@ -158,7 +159,7 @@ export class RedisBackend implements Backend {
   private quietTimer?: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly url: string, private readonly options: RedisBackendOptions) {
+  constructor(url: string, private readonly options: RedisBackendOptions) {
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -295,9 +296,9 @@ export class RedisBackend implements Backend {
     this.startHeartbeat();
     // Listening before the first take: a take lists this worker as idle, and a push may hand over at
     // once. Awaited only until then: an await here would put the take behind the last batch's outcomes.
-    if (!this.listening) {
-      await (this.handovers ??= this.subscriber.subscribe(this.channels.inbox));
-      this.listening = true;
+    if (!this.hearingHandovers) {
+      await (this.handoverSubscription ??= this.subscriber.subscribe(this.channels.inbox));
+      this.hearingHandovers = true;
     }
     for (;;) {
       if (this.closed) return [];
@@ -308,11 +309,12 @@ export class RedisBackend implements Backend {
         await this.releaseOrphans();
         if (signal.aborted) return [];
       }
+      // Tasks handed over first; then a look, unless this worker is still listed as idle: while it is,
+      // there is nothing to look for (a push hands tasks over, or wakes it).
       let rows: TakenRow[] = [];
       if (this.handed.length > 0) {
         rows = this.handed.splice(0, max);
       } else if (!this.listing || this.listing.ended || this.lookNow) {
-        // (Still listed, there is nothing to look for: a push hands tasks over, or wakes this worker.)
         if (this.drained) {
           // The queue was empty a moment ago: let the jobs just started run a turn of the event loop
           // before looking again (a look that likely finds nothing), so that quick ones send their
