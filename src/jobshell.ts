@@ -117,7 +117,11 @@ export class JobShell {
 
   /** Issue a task that only the job `job` runs (a Slack bot's direct message). */
   taskForJob(job: string, topic: string, content: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
-    return this.enqueue(() => ({ ...newTask(topic, content, expire), job }), false);
+    return this.enqueue(() => {
+      const task = newTask(topic, content, expire);
+      task.job = job;
+      return task;
+    }, false);
   }
 
   /** Not async, for the same reason as waitfor(): a bad argument still rejects rather than throws. */
