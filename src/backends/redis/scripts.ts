@@ -20,9 +20,9 @@ redis.call('DEL', ${idle})`;
  *  Creates the records of the tasks, in order. Tasks go first to idle workers, as many as each has free
  *  slots: started at once (attempt 1, owned by that worker), put in its Backup, and handed over as
  *  `[listing number, row...]` with the rows of the take script, so they start without a take round
- *  trip; a worker stays listed with the slots it has left. The pushing process's own worker comes first, and its handover is returned rather than
- *  published on its inbox channel. A worker whose heartbeat has lapsed is passed over (its Backup is
- *  rescued). The rest are appended to Normal, as many as fit under `limit`, and idle workers left are
+ *  trip; a worker stays listed with the slots it has left. The pushing process's own worker comes
+ *  first, and its handover is returned rather than published on its inbox channel. A worker whose
+ *  heartbeat has lapsed is passed over (its Backup is rescued). The rest are appended to Normal, as many as fit under `limit`, and idle workers left are
  *  woken for them. Returns how many tasks were accepted, with the own handover if any: {accepted,
  *  handover}. The rest are refused, with nothing written: concurrent producers never overfill Normal.
  *  A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
@@ -32,18 +32,22 @@ local prefix, limit, now, self = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local i, last = 5, #ARGV
 -- A task past its expire is never handed over: a take ends it.
 local function fresh() return i <= last and tonumber(now) <= tonumber(ARGV[i + 3]) + tonumber(ARGV[i + 2]) * 1000 end
+-- The record of the next task, with its state fields; moves on to the task after it.
+local function create(...)
+  local id = ARGV[i]
+  redis.call('HSET', prefix .. 'task:' .. id, 'taskid', id, 'task', ARGV[i + 1], 'expire', ARGV[i + 2],
+    'createdAt', ARGV[i + 3], ...)
+  i = i + 4
+  return id
+end
 local function handOver(worker, listed)
   local free, listing = string.match(listed, '(%d+):(%d+)')
   free = tonumber(free)
   local ids, rows, owner = {}, {}, worker .. ':1'
   while #ids < free and fresh() do
-    local id = ARGV[i]
-    redis.call('HSET', prefix .. 'task:' .. id, 'taskid', id, 'task', ARGV[i + 1], 'expire', ARGV[i + 2],
-      'createdAt', ARGV[i + 3], 'status', 'started', 'attempt', '1', 'startedAt', now, 'owner', owner)
-    ids[#ids + 1] = id
-    rows[#rows + 1] = '[' .. cjson.encode(id) .. ',1,' .. ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3] .. ',' ..
-      now .. ']'
-    i = i + 4
+    rows[#rows + 1] = '[' .. cjson.encode(ARGV[i]) .. ',1,' .. ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3] ..
+      ',' .. now .. ']'
+    ids[#ids + 1] = create('status', 'started', 'attempt', '1', 'startedAt', now, 'owner', owner)
   end
   redis.call('RPUSH', prefix .. 'backup:' .. worker, unpack(ids))
   if #ids < free then
@@ -71,13 +75,7 @@ if fresh() then
 end
 local room = limit - redis.call('LLEN', KEYS[1])
 local queued = {}
-while i <= last and #queued < room do
-  local id = ARGV[i]
-  redis.call('HSET', prefix .. 'task:' .. id, 'taskid', id, 'task', ARGV[i + 1], 'expire', ARGV[i + 2],
-    'createdAt', ARGV[i + 3], 'status', 'queued', 'attempt', '0')
-  queued[#queued + 1] = id
-  i = i + 4
-end
+while i <= last and #queued < room do queued[#queued + 1] = create('status', 'queued', 'attempt', '0') end
 if #queued > 0 then
   redis.call('RPUSH', KEYS[1], unpack(queued))
   ${wakeIdleWorkers("KEYS[2]")}
