@@ -190,7 +190,7 @@ describe("Redis mode", () => {
     expect(await redis.hmget(`${p}task:${id}`, "status", "attempt", "owner")).toEqual(["started", "1", `${me}:1`]);
     expect(await redis.llen(`${p}normal`)).toBe(0);
     expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([id]);
-    // While it runs that one, the worker lists itself again with the slots it has left.
+    // The push left it listed with the slots it has left.
     await expect.poll(() => redis.hget(`${p}idle`, me), { timeout: 1500, interval: 20 }).toMatch(/^31:\d+$/);
     expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 1 });
     // A worker that stops is no longer listed: nothing is handed to it.
