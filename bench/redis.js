@@ -1,7 +1,10 @@
 // Redis mode against BullMQ and bee-queue on the same Redis, in one run: no-op jobs, 20k tasks issued
 // one call each, concurrency 32, producer and worker in one process; then task()→waitfor() round trips.
 // Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, TRIPS=1000,
-//      SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order)
+//      WARM_TRIPS=3000, SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order)
+// Round trips are measured twice: the first TRIPS right after the throughput runs (cold: the code of
+// a lone round trip is not compiled yet), and TRIPS more after WARM_TRIPS unmeasured ones (warm, the
+// steady state, as the throughput is). The ratios are of the warm ones.
 import { randomBytes } from "node:crypto";
 import { Queue as BullQueue, QueueEvents, Worker as BullWorker } from "bullmq";
 import BeeQueue from "bee-queue";
@@ -13,6 +16,7 @@ const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const repeat = Number(process.env.REPEAT ?? 5);
 const tasks = Number(process.env.TASKS ?? 20_000);
 const trips = Number(process.env.TRIPS ?? 1_000);
+const warmTrips = Number(process.env.WARM_TRIPS ?? 3_000);
 const { hostname: host, port } = new URL(url);
 const connection = { host, port: Number(port || 6379) };
 const unique = (label) => `bench-${label}-${randomBytes(3).toString("hex")}`;
@@ -118,27 +122,42 @@ const systems = {
 
 const chosen = (process.env.SYSTEMS ?? Object.keys(systems).join(",")).split(",");
 for (const label of chosen) if (!systems[label]) throw new Error(`SYSTEMS: no system named ${label} (${Object.keys(systems).join(", ")})`);
-const results = {};
-for (const label of chosen) {
-  const system = await systems[label]();
-  await system.throughput(tasks); // warm-up: one full run, so every system is measured in its steady state
-  const rates = [];
-  // Interleaving would be fairer to a noisy machine, but each system keeps its own connections warm.
-  for (let i = 0; i < repeat; i++) rates.push(await system.throughput(tasks));
-  const times = [];
-  for (let i = 0; i < trips; i++) times.push(await system.roundTrip());
-  await system.close();
-  results[label] = { rate: median(rates), rates, p50: percentile(times, 50), p99: percentile(times, 99) };
+// All systems open at once and measured in turns (a run of each, then again), so that a slow spell of
+// this noisy machine falls on every system alike; the ratios are medians of each round's ratios. An idle
+// system costs nothing meanwhile: its workers wait on a blocking call or a subscription.
+const opened = {};
+for (const label of chosen) opened[label] = await systems[label]();
+for (const label of chosen) await opened[label].throughput(tasks); // warm-up: every system in its steady state
+const rates = Object.fromEntries(chosen.map((label) => [label, []]));
+for (let i = 0; i < repeat; i++) for (const label of chosen) rates[label].push(await opened[label].throughput(tasks));
+const cold = Object.fromEntries(chosen.map((label) => [label, []]));
+for (const label of chosen) for (let i = 0; i < trips; i++) cold[label].push(await opened[label].roundTrip());
+for (const label of chosen) for (let i = 0; i < warmTrips; i++) await opened[label].roundTrip();
+const warm = Object.fromEntries(chosen.map((label) => [label, []]));
+const block = 100;
+for (let done = 0; done < trips; done += block) {
+  for (const label of chosen) for (let i = done; i < Math.min(trips, done + block); i++) warm[label].push(await opened[label].roundTrip());
 }
+for (const label of chosen) await opened[label].close();
 
-const { jobshell: js, beeQueue: bee, bullmq } = results;
-printTable(`Redis at ${url}: ${tasks} no-op tasks, concurrency 32, median of ${repeat}; ${trips} sequential round trips`, [
-  ...Object.entries(results).map(([label, r]) => [
-    `${label}`,
-    `${Math.round(r.rate)} tasks/s (runs ${r.rates.map((x) => Math.round(x)).join(" ")}), round trip p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
+const p = (label, times, q) => percentile(times[label], q);
+const ratio = (a, b) => {
+  const rounds = rates[a].map((rate, i) => rate / rates[b][i]);
+  return `${median(rounds).toFixed(2)} (rounds ${rounds.map((r) => r.toFixed(2)).join(" ")})`;
+};
+const has = (label) => chosen.includes(label);
+printTable(`Redis at ${url}: ${tasks} no-op tasks, concurrency 32, ${repeat} rounds; ${trips} sequential round trips, warm (after ${warmTrips} more) and cold`, [
+  ...chosen.map((label) => [
+    label,
+    `${Math.round(median(rates[label]))} tasks/s (runs ${rates[label].map((x) => Math.round(x)).join(" ")}), round trip p50 ${p(label, warm, 50).toFixed(2)} ms, p99 ${p(label, warm, 99).toFixed(2)} ms (cold ${p(label, cold, 50).toFixed(2)}, ${p(label, cold, 99).toFixed(2)})`,
   ]),
-  ...(js && bee ? [["jobshell / bee-queue throughput", (js.rate / bee.rate).toFixed(2)]] : []),
-  ...(js && bullmq ? [["jobshell / BullMQ throughput", (js.rate / bullmq.rate).toFixed(2)]] : []),
-  ...(js && bee ? [["jobshell / bee-queue p50, p99", `${(js.p50 / bee.p50).toFixed(2)}, ${(js.p99 / bee.p99).toFixed(2)}`]] : []),
+  ...(has("jobshell") && has("beeQueue") ? [["jobshell / bee-queue throughput", ratio("jobshell", "beeQueue")]] : []),
+  ...(has("jobshell") && has("bullmq") ? [["jobshell / BullMQ throughput", ratio("jobshell", "bullmq")]] : []),
+  ...(has("jobshell") && has("beeQueue")
+    ? [[
+        "jobshell / bee-queue p50, p99",
+        `${(p("jobshell", warm, 50) / p("beeQueue", warm, 50)).toFixed(2)}, ${(p("jobshell", warm, 99) / p("beeQueue", warm, 99)).toFixed(2)} (cold ${(p("jobshell", cold, 50) / p("beeQueue", cold, 50)).toFixed(2)}, ${(p("jobshell", cold, 99) / p("beeQueue", cold, 99)).toFixed(2)})`,
+      ]]
+    : []),
 ]);
 process.exit(0);
