@@ -199,6 +199,34 @@ describe("Redis mode", () => {
     expect(await redis.hexists(`${p}idle`, me)).toBe(0);
   });
 
+  maybe("tasks that end out of the order they were taken leave Backup each when it ends, the others stay", async () => {
+    const { producer, redis, p, me } = await idleWorkerAndProducer("backup-order", `- {name: nap, topics: [nap], script: "await sleep(task.content.s)"}`);
+    const [a, b, c, d] = await Promise.all([1.2, 0.1, 0.7, 0.4].map((s) => producer.task("nap", { s }, 60)));
+    expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([a, b, c, d]);
+    await producer.waitfor(b, 10);
+    expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([a, c, d]);
+    await producer.waitfor(d, 10);
+    expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([a, c]);
+    await producer.waitfor(c, 10);
+    expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([a]);
+    expect(await producer.waitfor(a, 10)).toMatchObject({ status: "completed" });
+    expect(await redis.exists(`${p}backup:${me}`)).toBe(0);
+  });
+
+  maybe("a record holds a warning only when its outcome has one, and no copy of its taskid", async () => {
+    const { producer, redis, p } = await idleWorkerAndProducer("record-fields", `- {name: noop, topics: [noop], script: "return 1"}`);
+    const ran = await producer.task("noop", {}, 60);
+    const unhandled = await producer.task("nobody-listens", {}, 60);
+    expect(await producer.waitfor(ran, 10)).toMatchObject({ taskid: ran, status: "completed", results: [{ value: 1 }] });
+    expect(Object.keys(await redis.hgetall(`${p}task:${ran}`)).sort()).toEqual(
+      ["task", "expire", "createdAt", "status", "attempt", "startedAt", "owner", "completedAt", "results"].sort(),
+    );
+    const record = await producer.waitfor(unhandled, 10);
+    expect(record).toMatchObject({ taskid: unhandled, status: "completed", warning: "no job handles topic nobody-listens" });
+    expect(await redis.hget(`${p}task:${unhandled}`, "warning")).toBe("no job handles topic nobody-listens");
+    expect(await producer.record(ran)).toMatchObject({ taskid: ran, status: "completed" });
+  });
+
   maybe("an idle worker whose heartbeat has lapsed is passed over: the task waits in Normal", async () => {
     const namespace = newNamespace("handover-dead");
     const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` });

@@ -442,13 +442,13 @@ export class RedisBackend implements Backend {
 
   /** The record, and the worker that runs it (`owner` without its attempt), if started. */
   private async readRecord(taskid: string): Promise<{ rec?: TaskRecordData; worker?: string }> {
-    const flat = (await this.run("record", [`${this.prefix}task:${taskid}`], [nowMs(), this.channels.ended, this.ttlMs])) as string[];
+    const flat = (await this.run("record", [`${this.prefix}task:${taskid}`], [nowMs(), this.channels.ended, this.ttlMs, taskid])) as string[];
     if (flat.length === 0) return {};
     const f: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) f[flat[i]] = flat[i + 1];
     const stored = JSON.parse(f.task) as StoredTask;
     const rec: TaskRecordData = {
-      taskid: f.taskid,
+      taskid,
       topic: stored.topic,
       content: stored.content,
       expire: Number(f.expire),
