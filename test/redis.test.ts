@@ -184,6 +184,15 @@ describe("Redis mode", () => {
     expect(await redis.llen(`${p}normal`)).toBe(0);
   });
 
+  maybe("tasks issued in one step, more than one push carries, wait in Normal in the order issued", async () => {
+    const namespace = newNamespace("push-chunks");
+    const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` });
+    const producer = await open({ backend, worker: false, log: () => {} });
+    closers.push(backend, producer);
+    const ids = await Promise.all(Array.from({ length: 2500 }, (_, n) => producer.task("noop", { n }, 60)));
+    expect(await inspector().lrange(`{${namespace}}:normal`, 0, -1)).toEqual(ids);
+  });
+
   maybe("a task pushed while a worker waits is handed to it: started by the push itself, never in Normal", async () => {
     const { worker, producer, redis, p, me } = await idleWorkerAndProducer("handover", `- {name: hold, topics: [hold], script: "await sleep(2)"}`);
     const id = await producer.task("hold", {}, 60);

@@ -255,11 +255,13 @@ export class RedisBackend implements Backend {
 
   // --- the queue ---------------------------------------------------------------------------
 
-  /** The task() calls made in one synchronous step go to Redis in one script call. */
+  /** The task() calls made in one synchronous step go to Redis in script calls of up to pushChunk
+   *  tasks; a full chunk goes at once, so that Redis stores it while this process makes the next. */
   push(task: QueuedTask, limit: number): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) queueMicrotask(() => this.flushPushes());
       this.pending.push({ task, limit, resolve, reject });
+      if (this.pending.length >= pushChunk) this.flushPushes();
     });
   }
 
