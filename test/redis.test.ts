@@ -2,6 +2,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisBackend, type RedisBackend } from "../src/backends/redis.js";
+import * as scripts from "../src/backends/redis/scripts.js";
 import { open, type JobShell } from "../src/jobshell.js";
 import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "./backends.js";
 
@@ -234,6 +235,36 @@ describe("Redis mode", () => {
     expect(record).toMatchObject({ taskid: unhandled, status: "completed", warning: "no job handles topic nobody-listens" });
     expect(await redis.hget(`${p}task:${unhandled}`, "warning")).toBe("no job handles topic nobody-listens");
     expect(await producer.record(ran)).toMatchObject({ taskid: ran, status: "completed" });
+  });
+
+  maybe("a task issued in a process whose worker is idle is claimed by that worker: started by the push", async () => {
+    const { worker, redis, p, me } = await idleWorkerAndProducer("claim", `
+- {name: hold, topics: [hold], script: "await sleep(1)"}
+- {name: noop, topics: [noop], script: "return 1"}`);
+    await worker.waitfor(await worker.task("noop", {}, 60), 10); // claims need a push script the server has run
+    await expect.poll(() => redis.hget(`${p}idle`, me), { timeout: 5000 }).toMatch(/^\d+:\d+$/);
+    const [free, listing] = (await redis.hget(`${p}idle`, me))!.split(":");
+    const id = await worker.task("hold", {}, 60);
+    // Started as the push stored it: this worker runs it without waiting for the push's answer.
+    expect(await redis.hmget(`${p}task:${id}`, "status", "attempt", "owner")).toEqual(["started", "1", `${me}:1`]);
+    expect(await redis.llen(`${p}normal`)).toBe(0);
+    expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([id]);
+    // The listing it held lost the slot (unless the once-a-second look renewed it meanwhile).
+    const [freeNow, listingNow] = (await redis.hget(`${p}idle`, me))!.split(":");
+    if (listingNow === listing) expect(Number(freeNow)).toBe(Number(free) - 1);
+    expect(await worker.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 1 });
+  });
+
+  maybe("a claimed task whose finish overtook its push (resent after NOSCRIPT) is run again, not stuck", async () => {
+    const { worker, redis, p } = await idleWorkerAndProducer("claim-noscript", `- {name: noop, topics: [noop], script: "return 1"}`);
+    await worker.waitfor(await worker.task("noop", {}, 60), 10);
+    // The server forgets the scripts, and another process has the finish script loaded again at once:
+    // this process's push is refused and resent, its finish is not.
+    await redis.script("FLUSH");
+    await redis.script("LOAD", scripts.finish);
+    const id = await worker.task("noop", {}, 60);
+    expect(await worker.waitfor(id, 20)).toMatchObject({ status: "completed" });
+    expect(await redis.llen(`${p}recovery`)).toBe(0);
   });
 
   maybe("an idle worker whose heartbeat has lapsed is passed over: the task waits in Normal", async () => {

@@ -142,6 +142,15 @@ export class RedisBackend implements Backend {
    *  stale by a reclaim (which gave back the tasks of those before it). */
   private listings = 0;
   private staleBelow = 0;
+  /** Scripts the server has run by their SHA1 since the connection was made. A push resent in full
+   *  after NOSCRIPT would come after a finish sent meanwhile: tasks are claimed only by a push whose
+   *  script is known (so its finishes cannot overtake it). */
+  private readonly scriptsKnown = new Set<ScriptName>();
+  /** taskids claimed by this process's pushes and not yet finished (or given back) */
+  private readonly claimedHere = new Set<string>();
+  /** records of claimed tasks that ended with nobody waiting yet, kept until the next turn of the
+   *  event loop: the task() that issued one has likely not returned, and a waitfor() follows */
+  private readonly justEnded = new Map<string, TaskRecordData>();
   /** the idle wait timed out: look again even though still listed, to renew the listing */
   private lookNow = false;
   /** wakes a take() waiting as an idle worker */
@@ -210,7 +219,10 @@ export class RedisBackend implements Backend {
     const report = (err: unknown) => this.options.onError?.(err);
     this.client.on("error", report);
     this.subscriber.on("error", report);
-    this.client.on("ready", () => (this.needsReclaim = true));
+    this.client.on("ready", () => {
+      this.needsReclaim = true;
+      this.scriptsKnown.clear(); // the server may have restarted without them
+    });
     // Messages published while the subscriber was away are lost: waiters look again, watchers reload,
     // and the worker gives back what was handed over in the meantime.
     this.subscriber.on("ready", () => {
@@ -226,12 +238,16 @@ export class RedisBackend implements Backend {
   /** Run a Lua script of ./redis/scripts.ts: by its SHA1, and by its text when the server does not
    *  know it yet (a new server, or one restarted since). The arguments go in one array, never spread
    *  into a call: a push carries thousands. */
-  async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
+  async run(name: ScriptName, keys: string[], args: (string | number)[], onResend?: () => void): Promise<unknown> {
     const { lua, sha } = scriptSources[name];
     try {
-      return await this.client.sendCommand(new ScriptCall("evalsha", [sha, keys.length, ...keys, ...args], { replyEncoding: "utf8" }));
+      const reply = await this.client.sendCommand(new ScriptCall("evalsha", [sha, keys.length, ...keys, ...args], { replyEncoding: "utf8" }));
+      this.scriptsKnown.add(name);
+      return reply;
     } catch (err) {
       if (!(err as Error).message?.startsWith("NOSCRIPT")) throw err;
+      this.scriptsKnown.delete(name);
+      onResend?.();
       return this.client.sendCommand(new ScriptCall("eval", [lua, keys.length, ...keys, ...args], { replyEncoding: "utf8" }));
     }
   }
@@ -278,14 +294,33 @@ export class RedisBackend implements Backend {
 
   private async pushBatch(batch: PendingPush[]): Promise<void> {
     const limit = batch[0].limit;
-    const args: (string | number)[] = [this.prefix, limit, nowMs(), this.workerId];
-    for (const { task } of batch) {
+    const now = nowMs();
+    const listing = this.listing;
+    const claimed = this.claimable(batch, now);
+    const args: (string | number)[] = [this.prefix, limit, now, this.workerId, claimed, listing?.n ?? 0];
+    const rows: TakenRow[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const { task } = batch[i];
       const stored: StoredTask = { topic: task.topic, content: task.content };
       if (task.job !== undefined) stored.job = task.job;
       args.push(task.taskid, JSON.stringify(stored), task.expire, task.createdAt);
+      if (i < claimed) rows.push([task.taskid, 1, stored, task.expire, task.createdAt, now]);
     }
     try {
-      const reply = (await this.run("push", [this.keys.normal, this.keys.idle], args)) as number | [number, string];
+      let resent = false;
+      const replying = this.run("push", [this.keys.normal, this.keys.idle], args, () => (resent = true));
+      // Sent: the claimed tasks start now, while Redis records them. Their outcomes follow the push on
+      // the same connection, so Redis has the records by then (if the push failed, there is none to
+      // write: the task() calls were told).
+      if (claimed > 0) {
+        for (const row of rows) this.claimedHere.add(row[0]);
+        this.receive(listing!.n, rows);
+      }
+      const reply = (await replying) as number | [number, string];
+      // Resent in full (after NOSCRIPT), the push may have come after finishes of the tasks it claimed
+      // (if the server knew the finish script): refused for want of a record, and answered before this
+      // push was, those tasks sit in Backup unheld; a reclaim sends them to Recovery.
+      if (resent && claimed > 0) this.reclaimSoon();
       // Tasks handed to this process's own worker come back with the reply, not as a message.
       const accepted = typeof reply === "number" ? reply : (this.receiveHandover(reply[1]), reply[0]);
       batch.forEach((p, i) => (i < accepted ? p.resolve() : p.reject(new QueueFullError(limit))));
@@ -380,8 +415,26 @@ export class RedisBackend implements Backend {
     this.staleBelow = this.listings + 1;
     this.listing = undefined;
     this.handed = [];
+    for (const taskid of this.claimedHere) if (!this.held.has(taskid)) this.claimedHere.delete(taskid);
     const { backup, recovery, idle } = this.keys;
     await this.run("releaseOrphans", [backup, recovery, idle], [this.prefix, this.workerId, ...this.held]);
+  }
+
+  private readonly reclaimSoon = (): void => {
+    this.needsReclaim = true;
+    for (const wake of this.takers) wake();
+  };
+
+  /** How many of the batch's first tasks this process's worker claims, idle as it is: as many as its
+   *  listing has slots left for, fresh ones only. It runs them without waiting for the push's answer,
+   *  the longest part of a round trip within one process. */
+  private claimable(batch: PendingPush[], now: number): number {
+    const listing = this.listing;
+    if (!listing || listing.ended || this.closed || !this.scriptsKnown.has("push")) return 0;
+    const room = Math.min(batch.length, listing.free - listing.received);
+    let claimed = 0;
+    while (claimed < room && now <= expiresAt(batch[claimed].task)) claimed++;
+    return claimed;
   }
 
   /** Already done by take(), in the same atomic step. */
@@ -404,13 +457,19 @@ export class RedisBackend implements Backend {
     for (const { lease } of done) this.held.delete(lease.task.taskid);
     // Waiters in this process are told here, with the whole record: they may not listen to the ends
     // published (see recordToWaitOn), and need not read it back. If an outcome was refused (which one
-    // is not said), they read the record again.
-    if (this.waiters.size === 0) return;
+    // is not said), they read the record again. A claimed task may end before its task() has returned,
+    // so before anybody could wait for it: its record is kept for the rest of this turn (justEnded).
+    if (this.waiters.size === 0 && this.claimedHere.size === 0) return;
     if (written !== done.length) {
-      for (const { lease } of done) this.wakeWaiters(lease.task.taskid);
+      for (const { lease } of done) {
+        this.claimedHere.delete(lease.task.taskid);
+        this.wakeWaiters(lease.task.taskid);
+      }
     } else {
       for (const { lease, outcome } of done) {
-        if (!this.waiters.has(lease.task.taskid)) continue;
+        const claimed = this.claimedHere.delete(lease.task.taskid);
+        const waited = this.waiters.has(lease.task.taskid);
+        if (!waited && !claimed) continue;
         const { task, started, startedAt } = lease as RedisLease;
         const { status, completedAt, results, warning } = outcome;
         const { taskid, topic, content, expire, createdAt, job } = task;
@@ -419,16 +478,25 @@ export class RedisBackend implements Backend {
         const rec: TaskRecordData = { taskid, topic, content, expire, createdAt, status, attempt: started.started ? started.attempt : 0, startedAt, completedAt, results };
         if (job !== undefined) rec.job = job;
         if (warning) rec.warning = warning;
-        this.wakeWaiters(task.taskid, rec);
+        if (waited) this.wakeWaiters(task.taskid, rec);
+        else this.keepForThisTurn(task.taskid, rec);
       }
     }
+  }
+
+  private keepForThisTurn(taskid: string, rec: TaskRecordData): void {
+    if (this.justEnded.size === 0) setImmediate(() => this.justEnded.clear());
+    this.justEnded.set(taskid, rec);
   }
 
   async giveBack(leases: Lease[]): Promise<void> {
     const args: string[] = [this.prefix];
     for (const lease of leases) args.push((lease as RedisLease).owner ?? "", lease.task.taskid);
     await this.run("giveBack", [this.keys.backup, this.keys.normal, this.keys.idle], args);
-    for (const lease of leases) this.held.delete(lease.task.taskid);
+    for (const lease of leases) {
+      this.held.delete(lease.task.taskid);
+      this.claimedHere.delete(lease.task.taskid);
+    }
   }
 
   async depth(): Promise<number> {
@@ -467,6 +535,8 @@ export class RedisBackend implements Backend {
   }
 
   async waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
+    const justEnded = this.justEnded.get(taskid);
+    if (justEnded) return justEnded;
     const deadline = nowMs() + timeoutMs;
     for (;;) {
       let rec: TaskRecordData | undefined;
@@ -625,6 +695,11 @@ export class RedisBackend implements Backend {
    *  reclaim has given them back already. */
   private receiveHandover(text: string): void {
     const [n, ...rows] = JSON.parse(text) as [number, ...TakenRow[]];
+    this.receive(n, rows);
+  }
+
+  /** Tasks given to this worker under listing `n`, by a handover or claimed by its own push. */
+  private receive(n: number, rows: TakenRow[]): void {
     if (n < this.staleBelow) return;
     const listing = this.listing;
     if (listing?.n === n) {

@@ -17,9 +17,12 @@ end
 redis.call('DEL', ${idle})`;
 
 /** KEYS[1] Normal, KEYS[2] the idle workers (a hash: worker id → `<free slots>:<listing number>`).
- *  ARGV: key prefix, limit, now (ms), the pushing process's worker id (or ''), then per task 4 values:
- *  taskid, task (JSON), expire, createdAt.
- *  Creates the records of the tasks, in order. Tasks go first to idle workers, as many as each has free
+ *  ARGV: key prefix, limit, now (ms), the pushing process's worker id (or ''), how many tasks that
+ *  worker claimed, its listing number, then per task 4 values: taskid, task (JSON), expire, createdAt.
+ *  Creates the records of the tasks, in order. The first tasks were claimed by the pushing process's
+ *  own worker, idle, which runs them without waiting for this answer: they are started (attempt 1,
+ *  owned by it) and put in its Backup, and its listing (if still that one) loses their slots.
+ *  Other tasks go first to idle workers, as many as each has free
  *  slots: started at once (attempt 1, owned by that worker), put in its Backup, and handed over as
  *  `[listing number, row...]` with the rows of the take script, so they start without a take round
  *  trip; a worker stays listed with the slots it has left. The pushing process's own worker comes
@@ -30,8 +33,8 @@ redis.call('DEL', ${idle})`;
  *  A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
  *  and none vanishes under a running task): it gets task_record_ttl when its task ends, expired too. */
 export const push = `
-local prefix, limit, now, self = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local i, last = 5, #ARGV
+local prefix, limit, now, self, claimed = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local i, last = 7, #ARGV
 -- A task past its expire is never handed over: a take ends it.
 local function fresh() return i <= last and tonumber(now) <= tonumber(ARGV[i + 3]) + tonumber(ARGV[i + 2]) * 1000 end
 -- The record of the next task, with its state fields; moves on to the task after it.
@@ -60,7 +63,22 @@ local function handOver(worker, listed)
   return '[' .. listing .. ',' .. table.concat(rows, ',') .. ']'
 end
 local own = false
-if self ~= '' and fresh() then
+if claimed > 0 then
+  local ids, owner = {}, self .. ':1'
+  while #ids < claimed do
+    ids[#ids + 1] = create('status', 'started', 'attempt', '1', 'startedAt', now, 'owner', owner)
+  end
+  redis.call('RPUSH', prefix .. 'backup:' .. self, unpack(ids))
+  local listed = redis.call('HGET', KEYS[2], self)
+  local free, listing = string.match(listed or '', '(%d+):(%d+)')
+  if listing == ARGV[6] then
+    if tonumber(free) > claimed then
+      redis.call('HSET', KEYS[2], self, (free - claimed) .. ':' .. listing)
+    else
+      redis.call('HDEL', KEYS[2], self)
+    end
+  end
+elseif self ~= '' and fresh() then
   local listed = redis.call('HGET', KEYS[2], self)
   if listed then own = handOver(self, listed) end
 end
@@ -82,8 +100,8 @@ if #queued > 0 then
   redis.call('RPUSH', KEYS[1], unpack(queued))
   ${wakeIdleWorkers("KEYS[2]")}
 end
-if own then return {(i - 5) / 4, own} end
-return (i - 5) / 4
+if own then return {(i - 7) / 4, own} end
+return (i - 7) / 4
 `;
 
 /** KEYS[1] Normal, KEYS[2] Recovery, KEYS[3] this worker's Backup, KEYS[4] its heartbeat, KEYS[5] the
