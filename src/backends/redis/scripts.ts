@@ -125,14 +125,6 @@ redis.call('SADD', KEYS[5], worker)
 local listed = redis.call('HDEL', KEYS[6], worker)
 -- Attempts as text: Lua formats a number with sprintf, a cost per task.
 local nextAttempt = {['0'] = '1', ['1'] = '2', ['2'] = '3'}
--- Whether now is past createdAt + expire. createdAt has decimals, which Lua parses much more slowly
--- than whole milliseconds: they are read only in the millisecond where they decide.
-local function pastExpire(createdAt, expire)
-  local deadline = tonumber(string.match(createdAt, '^%d+')) + tonumber(expire) * 1000
-  if now <= deadline then return false end
-  if now > deadline + 1 then return true end
-  return now > tonumber(createdAt) + tonumber(expire) * 1000
-end
 local ids, out = {}, {listed}
 for _, source in ipairs({KEYS[2], KEYS[1]}) do
   if #ids < max then
@@ -157,7 +149,7 @@ for _, id in ipairs(ids) do
     code, quoted = '-1', cjson.encode(id)
   else
     quoted = '"' .. id .. '"'
-    if f[4] == '0' and pastExpire(f[2], f[3]) then
+    if f[4] == '0' and now > tonumber(f[2]) + tonumber(f[3]) * 1000 then
       redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[3])
       redis.call('PEXPIRE', key, ARGV[7])
       redis.call('PUBLISH', channel, id)
