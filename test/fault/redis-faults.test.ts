@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisBackend } from "../../src/backends/redis.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "../backends.js";
-import { pause, runProducer, stopWorker, waitAll } from "./processes.js";
+import { pause, runProducer, stopWorker, waitAll, type ProducerResult } from "./processes.js";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const built = existsSync(here("../../dist/backends/redis.js"));
@@ -58,9 +58,9 @@ async function producer(label: string): Promise<{ js: JobShell; namespace: strin
   return { js, namespace };
 }
 
-function startWorker(namespace: string, bulk = 32): Promise<{ child: ChildProcess; workerId: string }> {
+function startWorker(namespace: string, bulk = 32, issue = 0): Promise<{ child: ChildProcess; workerId: string }> {
   const child = spawn(process.execPath, [here("./redis-worker.mjs")], {
-    env: { ...process.env, REDIS_URL: redisUrl, NAMESPACE: namespace, BULK: String(bulk), HEARTBEAT: "3" },
+    env: { ...process.env, REDIS_URL: redisUrl, NAMESPACE: namespace, BULK: String(bulk), HEARTBEAT: "3", ISSUE: String(issue) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);
@@ -122,6 +122,46 @@ describe("Redis mode under faults (real processes)", () => {
     console.log(`CLIENT KILL under load: ${records.length} completed, ${records.filter((r) => r.attempt > 1).length} run twice`);
     expect(worker.child.exitCode).toBe(null); // it reconnected rather than died
     expect(await stopWorker(worker.child)).toBe(0);
+  });
+
+  maybe("a worker issuing its own tasks (its idle worker claims them) while its connections are killed: every task ends completed", async () => {
+    const { js, namespace } = await producer("claimkill");
+    const worker = await startWorker(namespace, 8, 1500);
+    const issued = new Promise<ProducerResult>((resolve) => {
+      let out = "";
+      worker.child.stdout!.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        const match = /issued (.*)\n/.exec(out);
+        if (match) resolve(JSON.parse(match[1]) as ProducerResult);
+      });
+    });
+    let issuing = true;
+    void issued.then(() => (issuing = false));
+    const redis = new Redis(redisUrl);
+    closers.push({ close: async () => void redis.disconnect() });
+    let kills = 0;
+    for (const wait of [100, 150]) {
+      await pause(wait);
+      expect(issuing).toBe(true); // killed mid-issue
+      const clients = ((await redis.client("LIST")) as string).split("\n").filter((line) => line.includes(`name=jobshell:${worker.workerId}`));
+      for (const line of clients) await redis.client("KILL", "ID", /id=(\d+)/.exec(line)![1]);
+      kills += clients.length;
+    }
+    expect(kills).toBeGreaterThanOrEqual(2);
+    const { accepted, others } = await issued;
+    // A push whose connection was killed may fail (its task() throws) or be resent; none may hang.
+    console.log(`claims under CLIENT KILL (${kills} connections): ${accepted.length} issued, ${others.length} task() calls failed`);
+    expect(accepted.length + others.length).toBe(1500);
+    expect(accepted.length).toBeGreaterThan(1000);
+    const records = await waitAll(js, accepted);
+    expect(records.filter((r) => r.status !== "completed")).toEqual([]);
+    console.log(`... all ${records.length} completed, ${records.filter((r) => r.attempt > 1).length} run again`);
+    expect(worker.child.exitCode).toBe(null);
+    expect(await stopWorker(worker.child)).toBe(0);
+    const p = `{${namespace}}:`;
+    expect(await redis.llen(`${p}backup:${worker.workerId}`)).toBe(0);
+    expect(await redis.llen(`${p}normal`)).toBe(0);
+    expect(await redis.llen(`${p}recovery`)).toBe(0);
   });
 
   maybe("producers racing a small job_queue_size: Normal never exceeds it and every refusal is QueueFullError", async () => {
