@@ -34,9 +34,9 @@ redis.call('DEL', ${idle})`;
  *  and none vanishes under a running task): it gets task_record_ttl when its task ends, expired too. */
 export const push = `
 local prefix, limit, now, self, claimed = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
-local i, last = 7, #ARGV
+local i, last, nowMs = 7, #ARGV, tonumber(ARGV[3])
 -- A task past its expire is never handed over: a take ends it.
-local function fresh() return i <= last and tonumber(now) <= tonumber(ARGV[i + 3]) + tonumber(ARGV[i + 2]) * 1000 end
+local function fresh() return i <= last and nowMs <= ARGV[i + 3] + ARGV[i + 2] * 1000 end
 -- The record of the next task, with its state fields; moves on to the task after it.
 local function create(...)
   local id = ARGV[i]
@@ -149,7 +149,8 @@ for _, id in ipairs(ids) do
     code, quoted = '-1', cjson.encode(id)
   else
     quoted = '"' .. id .. '"'
-    if f[4] == '0' and now > tonumber(f[2]) + tonumber(f[3]) * 1000 then
+    -- Arithmetic reads the texts as numbers itself: tonumber() would parse each one twice.
+    if f[4] == '0' and now > f[2] + f[3] * 1000 then
       redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[3])
       redis.call('PEXPIRE', key, ARGV[7])
       redis.call('PUBLISH', channel, id)
