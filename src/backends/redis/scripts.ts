@@ -93,12 +93,14 @@ if fresh() then
     end
   end
 end
-local room = limit - redis.call('LLEN', KEYS[1])
-local queued = {}
-while i <= last and #queued < room do queued[#queued + 1] = create('status', 'queued', 'attempt', '0') end
-if #queued > 0 then
-  redis.call('RPUSH', KEYS[1], unpack(queued))
-  ${wakeIdleWorkers("KEYS[2]")}
+if i <= last then
+  local room = limit - redis.call('LLEN', KEYS[1])
+  local queued = {}
+  while i <= last and #queued < room do queued[#queued + 1] = create('status', 'queued', 'attempt', '0') end
+  if #queued > 0 then
+    redis.call('RPUSH', KEYS[1], unpack(queued))
+    ${wakeIdleWorkers("KEYS[2]")}
+  end
 end
 if own then return {(i - 7) / 4, own} end
 return (i - 7) / 4
@@ -203,8 +205,8 @@ for i = 4, #ARGV, 7 do
   end
 end
 -- Tasks mostly end in the order they were taken: those at the head of Backup leave with one LTRIM,
--- the others one LREM each.
-if n > 0 then
+-- the others one LREM each (so does a lone one: one call rather than two).
+if n > 1 then
   local k = 0
   for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, n - 1)) do
     if not leaving[id] then break end
@@ -212,8 +214,8 @@ if n > 0 then
     k = k + 1
   end
   if k > 0 then redis.call('LTRIM', KEYS[1], k, -1) end
-  for id, count in pairs(leaving) do redis.call('LREM', KEYS[1], count, id) end
 end
+for id, count in pairs(leaving) do redis.call('LREM', KEYS[1], count, id) end
 if #ended > 0 then redis.call('PUBLISH', channel, '[' .. table.concat(ended, ',') .. ']') end
 return #ended
 `;
