@@ -57,6 +57,15 @@ async function keyCount(redis: Redis, namespace: string): Promise<number> {
   return count;
 }
 
+/** A process without a worker, on a namespace of its own. */
+async function producerOnly(label: string, taskRecordTtl = 60): Promise<{ producer: JobShell; namespace: string }> {
+  const namespace = newNamespace(label);
+  const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl, debugChannel: `${namespace}.debug` });
+  const producer = await open({ backend, worker: false, log: () => {} });
+  closers.push(backend, producer);
+  return { producer, namespace };
+}
+
 /** A process with a worker, listed as idle once it has found nothing to take, and one without. */
 async function idleWorkerAndProducer(label: string, jobs: string) {
   const namespace = newNamespace(label);
@@ -136,10 +145,7 @@ describe("Redis mode", () => {
   });
 
   maybe("a record lives as long as its taskid is in a list, then task_record_ttl from its end", async () => {
-    const namespace = newNamespace("record-ttl");
-    const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 30, debugChannel: `${namespace}.debug` });
-    const producer = await open({ backend, worker: false, log: () => {} });
-    closers.push(backend, producer);
+    const { producer, namespace } = await producerOnly("record-ttl", 30);
     await producer.upload(`- {name: noop, topics: [noop], script: "return 1"}`);
     const redis = inspector();
     const key = (taskid: string) => `{${namespace}}:task:${taskid}`;
@@ -186,10 +192,7 @@ describe("Redis mode", () => {
   });
 
   maybe("tasks issued in one step, more than one push carries, wait in Normal in the order issued", async () => {
-    const namespace = newNamespace("push-chunks");
-    const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` });
-    const producer = await open({ backend, worker: false, log: () => {} });
-    closers.push(backend, producer);
+    const { producer, namespace } = await producerOnly("push-chunks");
     const ids = await Promise.all(Array.from({ length: 2500 }, (_, n) => producer.task("noop", { n }, 60)));
     expect(await inspector().lrange(`{${namespace}}:normal`, 0, -1)).toEqual(ids);
   });
@@ -268,10 +271,7 @@ describe("Redis mode", () => {
   });
 
   maybe("an idle worker whose heartbeat has lapsed is passed over: the task waits in Normal", async () => {
-    const namespace = newNamespace("handover-dead");
-    const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` });
-    const producer = await open({ backend, worker: false, log: () => {} });
-    closers.push(backend, producer);
+    const { producer, namespace } = await producerOnly("handover-dead");
     const redis = inspector();
     const p = `{${namespace}}:`;
     await redis.hset(`${p}idle`, "gone-worker", "32:1");
