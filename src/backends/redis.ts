@@ -61,6 +61,14 @@ interface StoredTask {
  *  -1 gone), the stored task (null when the record is gone), expire, createdAt, startedAt. */
 type TakenRow = [string, number, StoredTask | null, number, number, number];
 
+/** An idle listing of this worker: its number, the slots it offered, the tasks received under it. */
+interface Listing {
+  n: number;
+  free: number;
+  received: number;
+  ended: boolean;
+}
+
 interface PendingPush {
   task: QueuedTask;
   limit: number;
@@ -137,7 +145,7 @@ export class RedisBackend implements Backend {
   private handed: TakenRow[] = [];
   /** The idle listing this worker believes it holds: its number, the slots it offered, the tasks handed
    *  over under it so far. It has ended once they fill its slots, or a wake-up came. */
-  private listing?: { n: number; free: number; received: number; ended: boolean };
+  private listing?: Listing;
   /** Listings are numbered, and so are handovers: the last number given, and the first one not made
    *  stale by a reclaim (which gave back the tasks of those before it). */
   private listings = 0;
@@ -296,7 +304,7 @@ export class RedisBackend implements Backend {
     const limit = batch[0].limit;
     const now = nowMs();
     const listing = this.listing;
-    const claimed = this.claimable(batch, now);
+    const claimed = listing ? this.claimable(listing, batch, now) : 0;
     const args: (string | number)[] = [this.prefix, limit, now, this.workerId, claimed, listing?.n ?? 0];
     const rows: TakenRow[] = [];
     for (let i = 0; i < batch.length; i++) {
@@ -320,7 +328,10 @@ export class RedisBackend implements Backend {
       // Resent in full (after NOSCRIPT), the push may have come after finishes of the tasks it claimed
       // (if the server knew the finish script): refused for want of a record, and answered before this
       // push was, those tasks sit in Backup unheld; a reclaim sends them to Recovery.
-      if (resent && claimed > 0) this.reclaimSoon();
+      if (resent && claimed > 0) {
+        this.needsReclaim = true;
+        for (const wake of this.takers) wake();
+      }
       // Tasks handed to this process's own worker come back with the reply, not as a message.
       const accepted = typeof reply === "number" ? reply : (this.receiveHandover(reply[1]), reply[0]);
       batch.forEach((p, i) => (i < accepted ? p.resolve() : p.reject(new QueueFullError(limit))));
@@ -420,17 +431,11 @@ export class RedisBackend implements Backend {
     await this.run("releaseOrphans", [backup, recovery, idle], [this.prefix, this.workerId, ...this.held]);
   }
 
-  private readonly reclaimSoon = (): void => {
-    this.needsReclaim = true;
-    for (const wake of this.takers) wake();
-  };
-
   /** How many of the batch's first tasks this process's worker claims, idle as it is: as many as its
    *  listing has slots left for, fresh ones only. It runs them without waiting for the push's answer,
    *  the longest part of a round trip within one process. */
-  private claimable(batch: PendingPush[], now: number): number {
-    const listing = this.listing;
-    if (!listing || listing.ended || this.closed || !this.scriptsKnown.has("push")) return 0;
+  private claimable(listing: Listing, batch: PendingPush[], now: number): number {
+    if (listing.ended || this.closed || !this.scriptsKnown.has("push")) return 0;
     const room = Math.min(batch.length, listing.free - listing.received);
     let claimed = 0;
     while (claimed < room && now <= expiresAt(batch[claimed].task)) claimed++;

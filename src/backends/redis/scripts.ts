@@ -34,6 +34,7 @@ redis.call('DEL', ${idle})`;
  *  and none vanishes under a running task): it gets task_record_ttl when its task ends, expired too. */
 export const push = `
 local prefix, limit, now, self, claimed = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+-- now is stored as given (a Lua number would be written with 14 digits); nowMs is for comparing
 local i, last, nowMs = 7, #ARGV, tonumber(ARGV[3])
 -- A task past its expire is never handed over: a take ends it.
 local function fresh() return i <= last and nowMs <= ARGV[i + 3] + ARGV[i + 2] * 1000 end
