@@ -197,6 +197,14 @@ describe("Redis mode", () => {
     expect(await inspector().lrange(`{${namespace}}:normal`, 0, -1)).toEqual(ids);
   });
 
+  maybe("a queued record has no attempt field until it is first started, and reads as attempt 0", async () => {
+    const { producer, namespace } = await producerOnly("queued-attempt");
+    const id = await producer.task("noop", {}, 60);
+    const key = `{${namespace}}:task:${id}`;
+    expect(Object.keys(await inspector().hgetall(key)).sort()).toEqual(["createdAt", "expire", "status", "task"]);
+    expect(await producer.record(id)).toMatchObject({ status: "queued", attempt: 0 });
+  });
+
   maybe("a task pushed while a worker waits is handed to it: started by the push itself, never in Normal", async () => {
     const { worker, producer, redis, p, me } = await idleWorkerAndProducer("handover", `- {name: hold, topics: [hold], script: "await sleep(2)"}`);
     const id = await producer.task("hold", {}, 60);

@@ -524,7 +524,7 @@ export class RedisBackend implements Backend {
       expire: Number(f.expire),
       createdAt: Number(f.createdAt),
       status: f.status as TaskRecordData["status"],
-      attempt: Number(f.attempt),
+      attempt: Number(f.attempt ?? 0), // none until first started
       results: f.results ? JSON.parse(f.results) : [],
     };
     if (stored.job !== undefined) rec.job = stored.job;

@@ -5,7 +5,8 @@
 // (the taskid is the key's last part). `task` is what a worker needs of the task besides its times, as
 // JSON: {topic, content, job?}. `owner` is `<worker id>:<attempt>` while started: the lease that fences
 // finishing. `warning` is there only if the outcome has one. Every field a script touches per task
-// costs Redis time, the bottleneck of a busy queue: hence no taskid field and no empty warning.
+// costs Redis time, the bottleneck of a busy queue: hence no taskid field, no empty warning, and no
+// attempt until the task is first started (absent means 0).
 
 /** Lua: every worker listed in the idle hash `idle` is told to look again (a handover of no tasks) and
  *  unlisted: tasks were put where only a take finds them. Expects `prefix` to be defined. */
@@ -97,7 +98,7 @@ end
 if i <= last then
   local room = limit - redis.call('LLEN', KEYS[1])
   local queued = {}
-  while i <= last and #queued < room do queued[#queued + 1] = create('status', 'queued', 'attempt', '0') end
+  while i <= last and #queued < room do queued[#queued + 1] = create('status', 'queued') end
   if #queued > 0 then
     redis.call('RPUSH', KEYS[1], unpack(queued))
     ${wakeIdleWorkers("KEYS[2]")}
@@ -146,6 +147,7 @@ end
 for _, id in ipairs(ids) do
   local key = prefix .. 'task:' .. id
   local f = redis.call('HMGET', key, 'status', 'createdAt', 'expire', 'attempt', 'task')
+  local attempt = f[4] or '0'
   local code, quoted
   if f[1] ~= 'queued' then
     -- Maybe no record at all: the taskid may not be one a push wrote, so it is quoted as JSON.
@@ -153,13 +155,13 @@ for _, id in ipairs(ids) do
   else
     quoted = '"' .. id .. '"'
     -- Arithmetic reads the texts as numbers itself: tonumber() would parse each one twice.
-    if f[4] == '0' and now > f[2] + f[3] * 1000 then
+    if attempt == '0' and now > f[2] + f[3] * 1000 then
       redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[3])
       redis.call('PEXPIRE', key, ARGV[7])
       redis.call('PUBLISH', channel, id)
       code = '0'
     else
-      code = nextAttempt[f[4]] or tostring(tonumber(f[4]) + 1)
+      code = nextAttempt[attempt] or tostring(tonumber(attempt) + 1)
       redis.call('HSET', key, 'status', 'started', 'startedAt', ARGV[3], 'attempt', code, 'owner', worker .. ':' .. code)
     end
   end
@@ -225,7 +227,7 @@ return #ended
  *  fields (HGETALL), after ending it `expired` if it is queued, never started and past its expire. */
 export const record = `
 local f = redis.call('HMGET', KEYS[1], 'status', 'createdAt', 'expire', 'attempt')
-if f[1] == 'queued' and tonumber(f[4]) == 0 and tonumber(ARGV[1]) > tonumber(f[2]) + tonumber(f[3]) * 1000 then
+if f[1] == 'queued' and (f[4] or '0') == '0' and tonumber(ARGV[1]) > tonumber(f[2]) + tonumber(f[3]) * 1000 then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'completedAt', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   redis.call('PUBLISH', ARGV[2], ARGV[4])
