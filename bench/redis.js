@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { Queue as BullQueue, QueueEvents, Worker as BullWorker } from "bullmq";
 import BeeQueue from "bee-queue";
+import { Redis } from "ioredis";
 import { deleteRedisNamespace } from "../dist/backends/redis.js";
 import { open } from "../dist/index.js";
 import { median, percentile, printTable } from "./stats.js";
@@ -128,8 +129,23 @@ for (const label of chosen) if (!systems[label]) throw new Error(`SYSTEMS: no sy
 const opened = {};
 for (const label of chosen) opened[label] = await systems[label]();
 for (const label of chosen) await opened[label].throughput(tasks); // warm-up: every system in its steady state
+// Redis's own CPU time per task in each run (INFO cpu): what a system costs the server. (The machine's
+// slow spells raise it too: one run of jobshell measured 19.7 to 34.2 µs a task over 10 rounds.)
+const monitor = new Redis(url);
+async function redisCpuSeconds() {
+  const info = await monitor.info("cpu");
+  return Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)[1]);
+}
 const rates = Object.fromEntries(chosen.map((label) => [label, []]));
-for (let i = 0; i < repeat; i++) for (const label of chosen) rates[label].push(await opened[label].throughput(tasks));
+const redisCpu = Object.fromEntries(chosen.map((label) => [label, []]));
+for (let i = 0; i < repeat; i++) {
+  for (const label of chosen) {
+    const before = await redisCpuSeconds();
+    rates[label].push(await opened[label].throughput(tasks));
+    redisCpu[label].push(((await redisCpuSeconds()) - before) * 1e6 / tasks);
+  }
+}
+monitor.disconnect();
 const cold = Object.fromEntries(chosen.map((label) => [label, []]));
 for (const label of chosen) for (let i = 0; i < trips; i++) cold[label].push(await opened[label].roundTrip());
 for (const label of chosen) for (let i = 0; i < warmTrips; i++) await opened[label].roundTrip();
@@ -141,18 +157,20 @@ for (let done = 0; done < trips; done += block) {
 for (const label of chosen) await opened[label].close();
 
 const p = (label, times, q) => percentile(times[label], q);
-const ratio = (a, b) => {
-  const rounds = rates[a].map((rate, i) => rate / rates[b][i]);
+const ratio = (a, b, series = rates) => {
+  const rounds = series[a].map((value, i) => value / series[b][i]);
   return `${median(rounds).toFixed(2)} (rounds ${rounds.map((r) => r.toFixed(2)).join(" ")})`;
 };
 const has = (label) => chosen.includes(label);
 printTable(`Redis at ${url}: ${tasks} no-op tasks, concurrency 32, ${repeat} rounds; ${trips} sequential round trips, warm (after ${warmTrips} more) and cold`, [
   ...chosen.map((label) => [
     label,
-    `${Math.round(median(rates[label]))} tasks/s (runs ${rates[label].map((x) => Math.round(x)).join(" ")}), round trip p50 ${p(label, warm, 50).toFixed(2)} ms, p99 ${p(label, warm, 99).toFixed(2)} ms (cold ${p(label, cold, 50).toFixed(2)}, ${p(label, cold, 99).toFixed(2)})`,
+    `${Math.round(median(rates[label]))} tasks/s (runs ${rates[label].map((x) => Math.round(x)).join(" ")}), Redis CPU ${median(redisCpu[label]).toFixed(1)} µs a task, round trip p50 ${p(label, warm, 50).toFixed(2)} ms, p99 ${p(label, warm, 99).toFixed(2)} ms (cold ${p(label, cold, 50).toFixed(2)}, ${p(label, cold, 99).toFixed(2)})`,
   ]),
   ...(has("jobshell") && has("beeQueue") ? [["jobshell / bee-queue throughput", ratio("jobshell", "beeQueue")]] : []),
   ...(has("jobshell") && has("bullmq") ? [["jobshell / BullMQ throughput", ratio("jobshell", "bullmq")]] : []),
+  ...(has("jobshell") && has("beeQueue") ? [["bee-queue / jobshell Redis CPU a task", ratio("beeQueue", "jobshell", redisCpu)]] : []),
+  ...(has("jobshell") && has("bullmq") ? [["BullMQ / jobshell Redis CPU a task", ratio("bullmq", "jobshell", redisCpu)]] : []),
   ...(has("jobshell") && has("beeQueue")
     ? [[
         "jobshell / bee-queue p50, p99",
