@@ -1,5 +1,6 @@
 // Redis mode against BullMQ and bee-queue on the same Redis, in one run: no-op jobs, 20k tasks issued
-// one call each, concurrency 32, producer and worker in one process; then task()→waitfor() round trips.
+// one call each, concurrency 32, producer and worker in one process, with Redis's CPU time per task; then
+// task()→waitfor() round trips.
 // Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, TRIPS=1000,
 //      WARM_TRIPS=3000, SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order)
 // Round trips are measured twice: the first TRIPS right after the throughput runs (cold: the code of
