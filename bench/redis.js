@@ -5,7 +5,7 @@
 //      WARM_TRIPS=3000, SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order)
 // Round trips are measured twice: the first TRIPS right after the throughput runs (cold: the code of
 // a lone round trip is not compiled yet), and TRIPS more after WARM_TRIPS unmeasured ones (warm, the
-// steady state, as the throughput is). The ratios are of the warm ones.
+// steady state, as the throughput is). The ratios are of the warm ones. Both are taken in turns.
 import { randomBytes } from "node:crypto";
 import { Queue as BullQueue, QueueEvents, Worker as BullWorker } from "bullmq";
 import BeeQueue from "bee-queue";
@@ -147,14 +147,23 @@ for (let i = 0; i < repeat; i++) {
   }
 }
 monitor.disconnect();
-const cold = Object.fromEntries(chosen.map((label) => [label, []]));
-for (const label of chosen) for (let i = 0; i < trips; i++) cold[label].push(await opened[label].roundTrip());
-for (const label of chosen) for (let i = 0; i < warmTrips; i++) await opened[label].roundTrip();
-const warm = Object.fromEntries(chosen.map((label) => [label, []]));
-const block = 100;
-for (let done = 0; done < trips; done += block) {
-  for (const label of chosen) for (let i = done; i < Math.min(trips, done + block); i++) warm[label].push(await opened[label].roundTrip());
+// Round trips are taken in turns, by blocks of 100, so that no system has its trips all first (coldest).
+async function roundTrips(count, into) {
+  const block = 100;
+  for (let done = 0; done < count; done += block) {
+    for (const label of chosen) {
+      for (let i = done; i < Math.min(count, done + block); i++) {
+        const ms = await opened[label].roundTrip();
+        into?.[label].push(ms);
+      }
+    }
+  }
 }
+const cold = Object.fromEntries(chosen.map((label) => [label, []]));
+await roundTrips(trips, cold);
+await roundTrips(warmTrips);
+const warm = Object.fromEntries(chosen.map((label) => [label, []]));
+await roundTrips(trips, warm);
 for (const label of chosen) await opened[label].close();
 
 const p = (label, times, q) => percentile(times[label], q);
