@@ -3,9 +3,9 @@
 // task()→waitfor() round trips.
 // Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, TRIPS=1000,
 //      WARM_TRIPS=3000, SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order)
-// Round trips are measured twice: the first TRIPS right after the throughput runs (cold: the code of
-// a lone round trip is not compiled yet), and TRIPS more after WARM_TRIPS unmeasured ones (warm, the
-// steady state, as the throughput is). The ratios are of the warm ones. Both are taken in turns.
+// Round trips are measured twice: the first TRIPS right after the throughput runs (cold), and TRIPS more
+// after WARM_TRIPS unmeasured ones (warm, the steady state, as the throughput is). The ratios are of the
+// warm ones.
 import { randomBytes } from "node:crypto";
 import { Queue as BullQueue, QueueEvents, Worker as BullWorker } from "bullmq";
 import BeeQueue from "bee-queue";
