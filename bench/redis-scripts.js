@@ -29,11 +29,7 @@ async function timed(calls) {
 }
 
 const results = '[{"job":"noop","status":"completed"}]';
-const finishArgs = (rows) =>
-  rows.flatMap(([id, attempt, , , , startedAt]) => {
-    const completedAt = Date.now();
-    return [id, `w1:${attempt}`, "completed", completedAt, results, "", `["${id}","completed",${completedAt},${startedAt},${attempt},${results},""]`];
-  });
+const finishArgs = (rows) => rows.flatMap(([id, attempt, , , , startedAt]) => [id, "completed", Date.now(), results, "", startedAt, attempt]);
 
 async function round(batch) {
   const namespace = `bench-scripts-${Math.random().toString(36).slice(2, 8)}`;

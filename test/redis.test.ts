@@ -208,7 +208,7 @@ describe("Redis mode", () => {
   maybe("a task pushed while a worker waits is handed to it: started by the push itself, never in Normal", async () => {
     const { worker, producer, redis, p, me } = await idleWorkerAndProducer("handover", `- {name: hold, topics: [hold], script: "await sleep(2)"}`);
     const id = await producer.task("hold", {}, 60);
-    expect(await redis.hmget(`${p}task:${id}`, "status", "attempt", "owner")).toEqual(["started", "1", `${me}:1`]);
+    expect(await redis.hmget(`${p}task:${id}`, "status", "attempt", "owner")).toEqual(["started", "1", me]);
     expect(await redis.llen(`${p}normal`)).toBe(0);
     expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([id]);
     // The push left it listed with the slots it has left.
@@ -257,7 +257,7 @@ describe("Redis mode", () => {
     const [free, listing] = (await redis.hget(`${p}idle`, me))!.split(":");
     const id = await worker.task("hold", {}, 60);
     // Started as the push stored it: this worker runs it without waiting for the push's answer.
-    expect(await redis.hmget(`${p}task:${id}`, "status", "attempt", "owner")).toEqual(["started", "1", `${me}:1`]);
+    expect(await redis.hmget(`${p}task:${id}`, "status", "attempt", "owner")).toEqual(["started", "1", me]);
     expect(await redis.llen(`${p}normal`)).toBe(0);
     expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([id]);
     // The listing it held lost the slot (unless the once-a-second look renewed it meanwhile).
@@ -299,7 +299,7 @@ describe("Redis mode", () => {
       .multi()
       .hdel(`${p}idle`, me)
       .hset(`${p}task:${id}`, { taskid: id, task: JSON.stringify({ topic: "noop", content: {} }), expire: "60", createdAt: now })
-      .hset(`${p}task:${id}`, { status: "started", attempt: "1", startedAt: now, owner: `${me}:1` })
+      .hset(`${p}task:${id}`, { status: "started", attempt: "1", startedAt: now, owner: me })
       .rpush(`${p}backup:${me}`, id)
       .exec();
     // The worker's next look finds its listing taken with nothing received: it gives the task back to

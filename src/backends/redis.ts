@@ -44,8 +44,6 @@ const pushChunk = 1000;
 interface RedisLease extends Lease {
   /** what take() made of the task */
   started: StartResult;
-  /** `<worker>:<attempt>` once started: only this owner may finish the task */
-  owner?: string;
   /** when take() started it (epoch ms), as the record says */
   startedAt: number;
 }
@@ -377,7 +375,7 @@ export class RedisBackend implements Backend {
         if (stored?.job !== undefined) task.job = stored.job;
         if (attempt < 1) return { task, started: { started: false, why: attempt === 0 ? "expired" : "gone" }, startedAt };
         this.held.add(taskid);
-        return { task, started: { started: true, attempt }, owner: `${this.workerId}:${attempt}`, startedAt };
+        return { task, started: { started: true, attempt }, startedAt };
       });
       if (leases.length > 0) return leases;
     }
@@ -445,13 +443,9 @@ export class RedisBackend implements Backend {
   async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
     const args: (string | number)[] = [this.prefix, this.channels.ended, this.ttlMs];
     for (const { lease, outcome } of done) {
-      const { task, owner, started, startedAt } = lease as RedisLease;
-      const results = JSON.stringify(outcome.results);
-      const warning = outcome.warning ?? "";
+      const { task, started, startedAt } = lease as RedisLease;
       const attempt = started.started ? started.attempt : 0;
-      // What waiters receive (see parseEnded); the script passes it on only if the outcome was written.
-      const ended = `[${JSON.stringify(task.taskid)},${JSON.stringify(outcome.status)},${outcome.completedAt},${startedAt},${attempt},${results},${JSON.stringify(warning)}]`;
-      args.push(task.taskid, owner ?? "", outcome.status, outcome.completedAt, results, warning, ended);
+      args.push(task.taskid, outcome.status, outcome.completedAt, JSON.stringify(outcome.results), outcome.warning ?? "", startedAt, attempt);
     }
     const written = (await this.run("finish", [this.keys.backup], args)) as number;
     for (const { lease } of done) this.held.delete(lease.task.taskid);
@@ -491,7 +485,7 @@ export class RedisBackend implements Backend {
 
   async giveBack(leases: Lease[]): Promise<void> {
     const args: string[] = [this.prefix];
-    for (const lease of leases) args.push((lease as RedisLease).owner ?? "", lease.task.taskid);
+    for (const lease of leases) args.push(lease.task.taskid);
     await this.run("giveBack", [this.keys.backup, this.keys.normal, this.keys.idle], args);
     for (const lease of leases) {
       this.held.delete(lease.task.taskid);
@@ -510,7 +504,7 @@ export class RedisBackend implements Backend {
     return (await this.readRecord(taskid)).rec;
   }
 
-  /** The record, and the worker that runs it (`owner` without its attempt), if started. */
+  /** The record, and the worker that started it (`owner`), if any. */
   private async readRecord(taskid: string): Promise<{ rec?: TaskRecordData; worker?: string }> {
     const flat = (await this.run("record", [`${this.prefix}task:${taskid}`], [nowMs(), this.channels.ended, this.ttlMs, taskid])) as string[];
     if (flat.length === 0) return {};
@@ -531,7 +525,7 @@ export class RedisBackend implements Backend {
     if (f.startedAt) rec.startedAt = Number(f.startedAt);
     if (f.completedAt) rec.completedAt = Number(f.completedAt);
     if (f.warning) rec.warning = f.warning;
-    return { rec, worker: f.owner ? f.owner.slice(0, f.owner.lastIndexOf(":")) : undefined };
+    return { rec, worker: f.owner };
   }
 
   async waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
@@ -774,7 +768,7 @@ class RedisJobStore implements JobStore {
   }
 }
 
-/** The outcomes the finish script publishes, as RedisBackend.finish wrote them. */
+/** The outcomes the finish script publishes: [taskid, status, completedAt, startedAt, attempt, results, warning]. */
 function parseEnded(message: string): (Partial<TaskRecordData> & { taskid: string })[] {
   const batch = JSON.parse(message) as [string, TaskRecordData["status"], number, number, number, TaskRecordData["results"], string][];
   return batch.map(([taskid, status, completedAt, startedAt, attempt, results, warning]) => {
