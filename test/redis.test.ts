@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisBackend, type RedisBackend } from "../src/backends/redis.js";
 import * as scripts from "../src/backends/redis/scripts.js";
 import { open, type JobShell } from "../src/jobshell.js";
+import { newTask } from "../src/task.js";
 import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "./backends.js";
 
 let ready = false;
@@ -248,6 +249,27 @@ describe("Redis mode", () => {
     expect(await producer.record(ran)).toMatchObject({ taskid: ran, status: "completed" });
   });
 
+  maybe("ends are published to whoever subscribes to the ended channel: one JSON message a batch", async () => {
+    const { producer, p } = await idleWorkerAndProducer("ended-channel", `- {name: noop, topics: [noop], script: "return 1"}`);
+    const listener = inspector();
+    const messages: string[] = [];
+    listener.on("message", (_channel: string, message: string) => messages.push(message));
+    await listener.subscribe(`${p}ended`);
+    const topic = 'odd "topic" / é';
+    const [ran, unhandled] = await Promise.all([producer.task("noop", {}, 60), producer.task(topic, {}, 60)]);
+    const records = [await producer.waitfor(ran, 10), await producer.waitfor(unhandled, 10)];
+    await expect.poll(() => messages.flatMap((m) => JSON.parse(m) as unknown[][]).length, { timeout: 2000 }).toBe(2);
+    const outcomes = messages.flatMap((m) => JSON.parse(m) as unknown[][]);
+    // [taskid, status, completedAt, startedAt, attempt, results, warning], times in epoch ms
+    expect(outcomes.map(([id, status, , , attempt, results, warning]) => [id, status, attempt, results, warning])).toEqual(
+      records.map((r) => [r.taskid, r.status, r.attempt, r.results, r.warning ?? ""]),
+    );
+    expect(outcomes.map((o) => [Math.floor(o[2] as number), Math.floor(o[3] as number)])).toEqual(
+      records.map((r) => [Date.parse(r.completedAt as string), Date.parse(r.startedAt as string)]),
+    );
+    expect(outcomes[1][6]).toBe(`no job handles topic ${topic}`);
+  });
+
   maybe("a task issued in a process whose worker is idle is claimed by that worker: started by the push", async () => {
     const { worker, redis, p, me } = await idleWorkerAndProducer("claim", `
 - {name: hold, topics: [hold], script: "await sleep(1)"}
@@ -287,6 +309,39 @@ describe("Redis mode", () => {
     expect(await redis.lrange(`${p}normal`, 0, -1)).toEqual([id]);
     expect(await redis.hget(`${p}task:${id}`, "status")).toBe("queued");
     expect(await redis.exists(`${p}backup:gone-worker`, `${p}idle`)).toBe(0);
+  });
+
+  maybe("a worker presumed dead that comes back cannot finish a task rescued from it, nor touch its record", async () => {
+    const namespace = newNamespace("fence");
+    const options = { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` };
+    const [late, rescuer] = (await Promise.all([createRedisBackend(redisUrl, options), createRedisBackend(redisUrl, options)])) as RedisBackend[];
+    closers.push(late, rescuer);
+    const redis = inspector();
+    const p = `{${namespace}}:`;
+    const signal = new AbortController().signal;
+    const task = newTask("noop", {}, 60);
+    await late.push(task, 100);
+    const [first] = await late.take(32, signal);
+    expect(first.task.taskid).toBe(task.taskid);
+    // Its heartbeat lapses (a long pause, a partition): a live worker rescues its Backup.
+    const dead = late.workerId;
+    const [, [, rescued]] = (await redis
+      .multi()
+      .del(`${p}alive:${dead}`)
+      .eval(scripts.rescue, 5, `${p}backup:${dead}`, `${p}recovery`, `${p}alive:${dead}`, `${p}workers`, `${p}idle`, p, dead)
+      .exec())!;
+    expect(rescued).toBe(1);
+    const [second] = await rescuer.take(32, signal);
+    expect(second.task.taskid).toBe(task.taskid);
+    const outcome = (value: string) => ({ status: "completed" as const, completedAt: Date.now(), results: [{ job: "noop", status: "completed" as const, value }] });
+    // The late worker finishes its run: refused, the record and both Backup lists untouched.
+    await late.finish([{ lease: first, outcome: outcome("late") }]);
+    expect(await redis.hmget(`${p}task:${task.taskid}`, "status", "attempt", "owner", "results")).toEqual(["started", "2", rescuer.workerId, null]);
+    expect(await redis.lrange(`${p}backup:${rescuer.workerId}`, 0, -1)).toEqual([task.taskid]);
+    expect(await redis.ttl(`${p}task:${task.taskid}`)).toBe(-1);
+    await rescuer.finish([{ lease: second, outcome: outcome("rescuer") }]);
+    expect(await rescuer.record(task.taskid)).toMatchObject({ status: "completed", attempt: 2, results: [{ value: "rescuer" }] });
+    expect(await redis.exists(`${p}backup:${rescuer.workerId}`, `${p}backup:${dead}`, `${p}recovery`, `${p}normal`)).toBe(0);
   });
 
   maybe("a handover lost on the way (its message never came) is given back and run", async () => {
