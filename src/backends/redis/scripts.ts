@@ -3,10 +3,11 @@
 // another worker's Backup) and still touch one cluster slot only.
 // Record hash fields: task expire createdAt status attempt startedAt completedAt results warning owner
 // (the taskid is the key's last part). `task` is what a worker needs of the task besides its times, as
-// JSON: {topic, content, job?}. `owner` is the id of the worker that started it (the lease that fences
-// finishing is the taskid's place in that worker's Backup list, see finish). `warning` is there only if the outcome has one. Every field a script touches per task
-// costs Redis time, the bottleneck of a busy queue: hence no taskid field, no empty warning, and no
-// attempt until the task is first started (absent means 0).
+// JSON: {topic, content, job?}. `owner` is the id of the worker that started it, for operators (the lease
+// that fences finishing is the taskid's place in that worker's Backup list, see finish). `warning` is there
+// only if the outcome has one. Every field a script touches per task costs Redis time, the bottleneck of a
+// busy queue: hence no taskid field, no empty warning, and no attempt until the task is first started
+// (absent means 0).
 
 /** Lua: every worker listed in the idle hash `idle` is told to look again (a handover of no tasks) and
  *  unlisted: tasks were put where only a take finds them. Expects `prefix` to be defined. */
@@ -178,7 +179,7 @@ return '[' .. table.concat(out, ',') .. ']'
  *  its whole Backup to Recovery in one step. So an outcome is written only for a task that is still in
  *  this worker's Backup, which it leaves in the same step; one that was rescued (and may belong to
  *  another worker now) is refused, and nothing of it is touched. Reading each record's lease instead
- *  cost Redis a call per task, a tenth of its time per task (measured: bench/redis-scripts.js).
+ *  cost Redis a call per task, about a tenth of its time per task (measured: bench/redis-scripts.js).
  *  The record keeps `owner`: the worker that ran it. A record that lapsed or was deleted meanwhile is
  *  not written back as a partial one.
  *  Waiters are told with one message for the whole batch, a JSON array of the outcomes written, so
