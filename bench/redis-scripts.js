@@ -48,7 +48,9 @@ async function round(batch) {
     take = await timed(
       groups.map((_, n) => async () => {
         const reply = await redis.evalsha(sha.take, 6, keys.normal, keys.recovery, keys.backup, keys.alive, keys.workers, keys.idle, p, `${p}ended`, Date.now(), "w1", batch, 10000, 3600000, n + 1);
-        rows.push(...JSON.parse(reply).slice(1));
+        // [listed, startedAt, then taskid, attempt, task, expire, createdAt per task]
+        const flat = JSON.parse(reply);
+        for (let i = 2; i < flat.length; i += 5) rows.push([...flat.slice(i, i + 5), flat[1]]);
       }),
     );
   } else {

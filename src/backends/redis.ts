@@ -59,6 +59,18 @@ interface StoredTask {
  *  -1 gone), the stored task (null when the record is gone), expire, createdAt, startedAt. */
 type TakenRow = [string, number, StoredTask | null, number, number, number];
 
+/** The tasks a take (or a push handing tasks over) gives this worker, from its flat text: a header (the
+ *  take's listed flag, a handover's listing number), startedAt, then five values a task (see take). */
+function takenRows(text: string): { header: number; rows: TakenRow[] } {
+  const flat = JSON.parse(text) as [number, number, ...unknown[]];
+  const startedAt = flat[1];
+  const rows: TakenRow[] = [];
+  for (let i = 2; i < flat.length; i += 5) {
+    rows.push([flat[i] as string, flat[i + 1] as number, flat[i + 2] as StoredTask | null, flat[i + 3] as number, flat[i + 4] as number, startedAt]);
+  }
+  return { header: flat[0], rows };
+}
+
 /** An idle listing of this worker: its number, the slots it offered, the tasks received under it. */
 interface Listing {
   n: number;
@@ -402,10 +414,7 @@ export class RedisBackend implements Backend {
     const n = ++this.listings;
     const before = this.listing;
     const args = [this.prefix, this.channels.ended, nowMs(), this.workerId, max, this.heartbeatTtlMs, this.ttlMs, n];
-    const [listed, ...rows] = JSON.parse((await this.run("take", [normal, recovery, backup, alive, workers, idle], args)) as string) as [
-      number,
-      ...TakenRow[],
-    ];
+    const { header: listed, rows } = takenRows((await this.run("take", [normal, recovery, backup, alive, workers, idle], args)) as string);
     // Pushes (or a wake-up) took the listing, and not all of their handovers came: they were lost with
     // the subscriber's connection, and their tasks sit in Backup. Late ones are ignored after the reclaim.
     if (before && !before.ended && listed === 0) this.needsReclaim = true;
@@ -685,11 +694,11 @@ export class RedisBackend implements Backend {
     if (set) for (const wake of set) wake(outcome);
   }
 
-  /** Tasks a push handed over to this worker, `[listing number, row...]`: kept for take(), unless a
+  /** Tasks a push handed over to this worker (its listing number first): kept for take(), unless a
    *  reclaim has given them back already. */
   private receiveHandover(text: string): void {
-    const [n, ...rows] = JSON.parse(text) as [number, ...TakenRow[]];
-    this.receive(n, rows);
+    const { header, rows } = takenRows(text);
+    this.receive(header, rows);
   }
 
   /** Tasks given to this worker under listing `n`, by a handover or claimed by its own push. */
