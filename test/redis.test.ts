@@ -145,26 +145,35 @@ describe("Redis mode", () => {
     expect((await backend.start([lease]))[0]).toEqual({ started: true, attempt: 1 });
   });
 
-  maybe("a record lives as long as its taskid is in a list, then task_record_ttl from its end", async () => {
-    const { producer, namespace } = await producerOnly("record-ttl", 30);
+  maybe("a record lives as long as its taskid is in a list, then task_record_ttl from its end, then is deleted", async () => {
+    const { producer, namespace } = await producerOnly("record-ttl", 1);
     await producer.upload(`- {name: noop, topics: [noop], script: "return 1"}`);
     const redis = inspector();
-    const key = (taskid: string) => `{${namespace}}:task:${taskid}`;
-    // Waiting in Normal: no time to live, so it cannot vanish before a worker takes it.
+    const p = `{${namespace}}:`;
+    const exists = (taskid: string) => redis.exists(`${p}task:${taskid}`);
+    // Waiting in Normal, for longer than task_record_ttl: no time to live, so it cannot vanish before a
+    // worker takes it.
     const waiting = await producer.task("noop", {}, 60);
-    expect(await redis.pttl(key(waiting))).toBe(-1);
-    // Expired by reading it after its expire: it has ended, so its ttl starts.
+    // Expired by reading it after its expire: it has ended, so it is listed for deletion.
     const lapsing = await producer.task("noop", {}, 0.05);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect((await producer.record(lapsing))?.status).toBe("expired");
-    expect(await redis.pttl(key(lapsing))).toBeGreaterThan(25_000);
-    // Run by a worker: the ttl from the end.
-    const worker = await shell(namespace, 30);
+    const [bucket] = await redis.zrange(`${p}deletions`, 0, -1);
+    expect(await redis.lrange(`${p}deletions:${bucket}`, 0, -1)).toEqual([lapsing]);
+    expect(await redis.pttl(`${p}task:${lapsing}`)).toBe(-1);
+    // Deleted by the queue's processes between task_record_ttl and a bucket (50 ms here) and a sweep later.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(await exists(lapsing)).toBe(1);
+    await expect.poll(() => exists(lapsing), { timeout: 3000, interval: 50 }).toBe(0);
+    expect(await exists(waiting)).toBe(1);
+    // Run by a worker: deleted task_record_ttl after its end, and the deletions set with it.
+    const worker = await shell(namespace, 1);
     const done = await worker.waitfor(waiting, 10);
     expect(done.status).toBe("completed");
-    const ttl = await redis.pttl(key(waiting));
-    expect(ttl).toBeGreaterThan(25_000);
-    expect(ttl).toBeLessThanOrEqual(30_000);
+    const ended = Date.now();
+    await expect.poll(() => exists(waiting), { timeout: 3000, interval: 50 }).toBe(0);
+    expect(Date.now() - ended).toBeGreaterThanOrEqual(900);
+    expect(await redis.exists(`${p}deletions`)).toBe(0);
   });
 
   maybe("shows the three queues to redis-cli: Normal holds what waits, Backup what a worker holds", async () => {

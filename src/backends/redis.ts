@@ -7,7 +7,8 @@
 // Keys, all with the namespace as hash tag (`{jobshell}:` unless a namespace is given):
 //   <p>normal, <p>recovery, <p>backup:<worker>   lists of taskids
 //   <p>idle                                      idle workers (a hash: id → <free slots>:<listing number>)
-//   <p>task:<taskid>                             the record (a hash), kept task_record_ttl
+//   <p>task:<taskid>                             the record (a hash), kept task_record_ttl after its end
+//   <p>deletions, <p>deletions:<bucket>          ended records to delete: buckets by due time, their taskids
 //   <p>workers, <p>alive:<worker>                 the workers, and their heartbeats (with a TTL)
 //   <p>jobs                                      job definitions (name → JSON), shared by every process
 //   <p>ended, <p>jobs-changed                    pub/sub: a task ended; the job set changed
@@ -135,8 +136,11 @@ export class RedisBackend implements Backend {
   private readonly client: Redis;
   private readonly subscriber: Redis;
   private readonly prefix: string;
-  private readonly keys: { normal: string; recovery: string; backup: string; workers: string; alive: string; idle: string };
+  private readonly keys: { normal: string; recovery: string; backup: string; workers: string; alive: string; idle: string; deletions: string };
   private readonly ttlMs: number;
+  /** Ended records are listed for deletion in buckets of this many ms (a sixtieth of task_record_ttl,
+   *  within 50 ms to a minute): one is deleted between task_record_ttl and that much later after its end. */
+  private readonly bucketMs: number;
   private readonly heartbeatTtlMs: number;
   private readonly channels: { ended: string; jobs: string; debug: string; inbox: string };
   private readonly waiters = new Map<string, Set<(outcome?: Partial<TaskRecordData>) => void>>();
@@ -175,6 +179,8 @@ export class RedisBackend implements Backend {
   private drained = false;
   private pending: PendingPush[] = [];
   private heartbeat?: NodeJS.Timeout;
+  private sweeper?: NodeJS.Timeout;
+  private sweeping = false;
   private endsSubscription?: Promise<unknown>;
   /** subscribed to the ends published (endsSubscription has resolved) */
   private hearingEnds = false;
@@ -201,9 +207,11 @@ export class RedisBackend implements Backend {
       workers: `${p}workers`,
       alive: `${p}alive:${this.workerId}`,
       idle: `${p}idle`,
+      deletions: `${p}deletions`,
     };
     this.channels = { ended: `${p}ended`, jobs: `${p}jobs-changed`, debug: options.debugChannel, inbox: `${p}inbox:${this.workerId}` };
     this.ttlMs = Math.round(options.taskRecordTtl * 1000);
+    this.bucketMs = Math.min(60_000, Math.max(50, Math.round(this.ttlMs / 60)));
     this.heartbeatTtlMs = (options.heartbeatTtl ?? 10) * 1000;
     const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 20, connectionName: `jobshell:${this.workerId}` };
     // No auto-pipelining: the hot paths already send one script call per batch, and holding every
@@ -245,6 +253,9 @@ export class RedisBackend implements Backend {
       for (const wake of this.takers) wake();
     });
     this.subscriber.on("message", (channel: string, message: string) => this.onMessage(channel, message));
+    // Every process deletes the records due, so that they go as long as any process of the queue runs.
+    this.sweeper = setInterval(() => void this.sweep(), Math.min(1000, this.bucketMs));
+    this.sweeper.unref();
     await this.subscriber.subscribe(this.channels.jobs);
   }
 
@@ -413,8 +424,10 @@ export class RedisBackend implements Backend {
     const { normal, recovery, backup, alive, workers, idle } = this.keys;
     const n = ++this.listings;
     const before = this.listing;
-    const args = [this.prefix, this.channels.ended, nowMs(), this.workerId, max, this.heartbeatTtlMs, this.ttlMs, n];
-    const { header: listed, rows } = takenRows((await this.run("take", [normal, recovery, backup, alive, workers, idle], args)) as string);
+    const now = nowMs();
+    const args = [this.prefix, this.channels.ended, now, this.workerId, max, this.heartbeatTtlMs, n, ...this.deletionBucket(now)];
+    const keys = [normal, recovery, backup, alive, workers, idle, this.keys.deletions];
+    const { header: listed, rows } = takenRows((await this.run("take", keys, args)) as string);
     // Pushes (or a wake-up) took the listing, and not all of their handovers came: they were lost with
     // the subscriber's connection, and their tasks sit in Backup. Late ones are ignored after the reclaim.
     if (before && !before.ended && listed === 0) this.needsReclaim = true;
@@ -450,13 +463,13 @@ export class RedisBackend implements Backend {
   }
 
   async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
-    const args: (string | number)[] = [this.prefix, this.channels.ended, this.ttlMs];
+    const args: (string | number)[] = [this.prefix, this.channels.ended, ...this.deletionBucket(nowMs())];
     for (const { lease, outcome } of done) {
       const { task, started, startedAt } = lease as RedisLease;
       const attempt = started.started ? started.attempt : 0;
       args.push(task.taskid, outcome.status, outcome.completedAt, JSON.stringify(outcome.results), outcome.warning ?? "", startedAt, attempt);
     }
-    const written = (await this.run("finish", [this.keys.backup], args)) as number;
+    const written = (await this.run("finish", [this.keys.backup, this.keys.deletions], args)) as number;
     for (const { lease } of done) this.held.delete(lease.task.taskid);
     // Waiters in this process are told here, with the whole record: they may not listen to the ends
     // published (see recordToWaitOn), and need not read it back. If an outcome was refused (which one
@@ -515,7 +528,9 @@ export class RedisBackend implements Backend {
 
   /** The record, and the worker that started it (`owner`), if any. */
   private async readRecord(taskid: string): Promise<{ rec?: TaskRecordData; worker?: string }> {
-    const flat = (await this.run("record", [`${this.prefix}task:${taskid}`], [nowMs(), this.channels.ended, this.ttlMs, taskid])) as string[];
+    const now = nowMs();
+    const keys = [`${this.prefix}task:${taskid}`, this.keys.deletions];
+    const flat = (await this.run("record", keys, [now, this.channels.ended, this.prefix, ...this.deletionBucket(now), taskid])) as string[];
     if (flat.length === 0) return {};
     const f: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) f[flat[i]] = flat[i + 1];
@@ -656,6 +671,7 @@ export class RedisBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearInterval(this.sweeper);
     clearTimeout(this.quietTimer);
     if (this.heartbeat) {
       // A clean stop: whatever Backup still holds goes to Recovery now, and nobody needs to rescue it later.
@@ -665,6 +681,25 @@ export class RedisBackend implements Backend {
     for (const set of this.waiters.values()) for (const wake of set) wake();
     for (const wake of this.takers) wake();
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
+  }
+
+  /** The deletions bucket of records ending at `now`, and when it is due: [bucket number, due (ms)]. */
+  private deletionBucket(now: number): [number, number] {
+    const bucket = Math.floor(now / this.bucketMs);
+    return [bucket, (bucket + 1) * this.bucketMs + this.ttlMs];
+  }
+
+  /** Deletes the records that are due, a thousand a script call (Redis stays responsive meanwhile). */
+  private async sweep(): Promise<void> {
+    if (this.sweeping || this.closed) return;
+    this.sweeping = true;
+    try {
+      while (((await this.run("sweep", [this.keys.deletions], [this.prefix, nowMs(), 1000])) as number) > 0 && !this.closed);
+    } catch (err) {
+      if (!this.closed) this.options.onError?.(err);
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /** A worker keeps a heartbeat (take() renews it too) and rescues the tasks of dead workers. */

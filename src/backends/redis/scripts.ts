@@ -19,6 +19,17 @@ local function addTaken(parts, id, attempt, task, expire, createdAt)
   parts[n + 6], parts[n + 7], parts[n + 8], parts[n + 9], parts[n + 10] = task, ',', expire, ',', createdAt
 end`;
 
+/** Lua: `forDeletion(ids)` lists ended records, by taskid, to be deleted once task_record_ttl has passed:
+ *  in the deletions list of this moment's bucket, whose number is in the deletions set (KEYS[deletions])
+ *  scored with when it is due (see sweep). A record has no time to live of its own: a PEXPIRE a record,
+ *  and the entry each takes in Redis's table of expiring keys, cost Redis a tenth of its time per task.
+ *  Expects `prefix` and `deletion` (bucket number, due time) to be defined. */
+const forDeletionText = (deletions: string) => `
+local function forDeletion(ids)
+  redis.call('RPUSH', prefix .. 'deletions:' .. deletion[1], unpack(ids))
+  redis.call('ZADD', ${deletions}, 'NX', deletion[2], deletion[1])
+end`;
+
 /** Lua: every worker listed in the idle hash `idle` is told to look again (a handover of no tasks) and
  *  unlisted: tasks were put where only a take finds them. Expects `prefix` to be defined. */
 const wakeIdleWorkers = (idle: string) => `
@@ -43,7 +54,7 @@ redis.call('DEL', ${idle})`;
  *  woken for them. Returns how many tasks were accepted, with the own handover if any: {accepted,
  *  handover}. The rest are refused, with nothing written: concurrent producers never overfill Normal.
  *  A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
- *  and none vanishes under a running task): it gets task_record_ttl when its task ends, expired too. */
+ *  and none vanishes under a running task): it is listed for deletion when its task ends, expired too. */
 export const push = `
 local prefix, limit, now, self, claimed = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
 -- now is stored as given (a Lua number would be written with 14 digits); nowMs is for comparing
@@ -121,8 +132,8 @@ return (i - 7) / 4
 `;
 
 /** KEYS[1] Normal, KEYS[2] Recovery, KEYS[3] this worker's Backup, KEYS[4] its heartbeat, KEYS[5] the
- *  worker set, KEYS[6] the idle workers. ARGV: key prefix, ended channel, now (ms), worker id, max,
- *  heartbeat ttl ms, record ttl ms, listing number.
+ *  worker set, KEYS[6] the idle workers, KEYS[7] the deletions set. ARGV: key prefix, ended channel,
+ *  now (ms), worker id, max, heartbeat ttl ms, listing number, deletion bucket, its due time (ms).
  *  Renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known again before
  *  it holds anything) and unlists it as idle. Moves up to `max` taskids from Recovery first, then
  *  Normal, into Backup, and starts each in the same step; if there were none, lists the worker as idle
@@ -136,7 +147,9 @@ return (i - 7) / 4
  *  Tasks with code 0 or -1 leave Backup at once. */
 export const take = `
 local prefix, channel, now, worker, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local deletion = {ARGV[8], ARGV[9]}
 ${addTakenText}
+${forDeletionText("KEYS[7]")}
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
 redis.call('SADD', KEYS[5], worker)
 local listed = redis.call('HDEL', KEYS[6], worker)
@@ -154,9 +167,10 @@ for _, source in ipairs({KEYS[2], KEYS[1]}) do
   end
 end
 if #ids == 0 then
-  redis.call('HSET', KEYS[6], worker, max .. ':' .. ARGV[8])
+  redis.call('HSET', KEYS[6], worker, max .. ':' .. ARGV[7])
   return '[' .. listed .. ']'
 end
+local expired = {}
 for _, id in ipairs(ids) do
   local key = prefix .. 'task:' .. id
   local f = redis.call('HMGET', key, 'status', 'createdAt', 'expire', 'attempt', 'task')
@@ -168,7 +182,7 @@ for _, id in ipairs(ids) do
   -- Arithmetic reads the texts as numbers itself: tonumber() would parse each one twice.
   elseif attempt == '0' and now > f[2] + f[3] * 1000 then
     redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[3])
-    redis.call('PEXPIRE', key, ARGV[7])
+    expired[#expired + 1] = id
     redis.call('PUBLISH', channel, id)
     redis.call('LREM', KEYS[3], 1, id)
     addTaken(parts, id, '0', f[5], f[3], f[2])
@@ -178,11 +192,13 @@ for _, id in ipairs(ids) do
     addTaken(parts, id, code, f[5], f[3], f[2])
   end
 end
+if #expired > 0 then forDeletion(expired) end
 parts[#parts + 1] = ']'
 return table.concat(parts)
 `;
 
-/** KEYS[1] this worker's Backup. ARGV: key prefix, ended channel, ttl ms, then per task 7 values:
+/** KEYS[1] this worker's Backup, KEYS[2] the deletions set. ARGV: key prefix, ended channel, deletion
+ *  bucket, its due time (ms), then per task 7 values:
  *  taskid, status, completedAt, results (JSON), warning, startedAt, attempt.
  *  The lease is the Backup list itself: a task is in exactly one list, and a worker presumed dead loses
  *  its whole Backup to Recovery in one step. So an outcome is written only for a task that is still in
@@ -196,10 +212,11 @@ return table.concat(parts)
  *  waiter subscribes before it reads the record, so no end slips between the two). Returns how many
  *  were written. */
 export const finish = `
-local prefix, channel, ttl = ARGV[1], ARGV[2], ARGV[3]
+local prefix, channel, deletion = ARGV[1], ARGV[2], {ARGV[3], ARGV[4]}
+${forDeletionText("KEYS[2]")}
 -- leaving: taskid -> the index of its values (a list holds a taskid once, as a take moves it)
-local leaving, n, written = {}, 0, {}
-for i = 4, #ARGV, 7 do
+local leaving, n, written, ids = {}, 0, {}, {}
+for i = 5, #ARGV, 7 do
   leaving[ARGV[i]] = i
   n = n + 1
 end
@@ -216,8 +233,8 @@ local function write(id, i)
   if added then
     redis.call('DEL', key)
   else
-    redis.call('PEXPIRE', key, ttl)
     written[#written + 1] = i
+    ids[#ids + 1] = id
   end
 end
 -- Tasks mostly end in the order they were taken: those at the head of Backup leave with one LTRIM,
@@ -236,6 +253,7 @@ end
 for id, i in pairs(leaving) do
   if redis.call('LREM', KEYS[1], 1, id) == 1 then write(id, i) end
 end
+if #ids > 0 then forDeletion(ids) end
 if #written > 0 and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
   local ended = {}
   for j, i in ipairs(written) do
@@ -247,16 +265,42 @@ end
 return #written
 `;
 
-/** KEYS[1] the record. ARGV: now (ms), ended channel, record ttl ms, the taskid. Returns the record's
- *  fields (HGETALL), after ending it `expired` if it is queued, never started and past its expire. */
+/** KEYS[1] the record, KEYS[2] the deletions set. ARGV: now (ms), ended channel, key prefix, deletion
+ *  bucket, its due time (ms), the taskid. Returns the record's fields (HGETALL), after ending it `expired`
+ *  if it is queued, never started and past its expire. */
 export const record = `
+local prefix, deletion = ARGV[3], {ARGV[4], ARGV[5]}
+${forDeletionText("KEYS[2]")}
 local f = redis.call('HMGET', KEYS[1], 'status', 'createdAt', 'expire', 'attempt')
 if f[1] == 'queued' and (f[4] or '0') == '0' and tonumber(ARGV[1]) > tonumber(f[2]) + tonumber(f[3]) * 1000 then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'completedAt', ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  redis.call('PUBLISH', ARGV[2], ARGV[4])
+  forDeletion({ARGV[6]})
+  redis.call('PUBLISH', ARGV[2], ARGV[6])
 end
 return redis.call('HGETALL', KEYS[1])
+`;
+
+/** KEYS[1] the deletions set. ARGV: key prefix, now (ms), the most records to delete.
+ *  Deletes the records of the oldest deletions bucket that is due, up to that many (the rest in the next
+ *  call), and the bucket once empty. Returns 0 if none was due, else 1 + how many were deleted. */
+export const sweep = `
+local prefix, max = ARGV[1], tonumber(ARGV[3])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, 1)[1]
+if not due then return 0 end
+local list = prefix .. 'deletions:' .. due
+local ids = redis.call('LRANGE', list, 0, max - 1)
+if #ids > 0 then
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = prefix .. 'task:' .. id end
+  redis.call('UNLINK', unpack(keys))
+end
+if #ids < max then
+  redis.call('DEL', list)
+  redis.call('ZREM', KEYS[1], due)
+else
+  redis.call('LTRIM', list, max, -1)
+end
+return 1 + #ids
 `;
 
 /** KEYS[1] this worker's Backup, KEYS[2] Normal, KEYS[3] the idle workers. ARGV: key prefix, then
