@@ -253,10 +253,10 @@ export class RedisBackend implements Backend {
       for (const wake of this.takers) wake();
     });
     this.subscriber.on("message", (channel: string, message: string) => this.onMessage(channel, message));
+    await this.subscriber.subscribe(this.channels.jobs);
     // Every process deletes the records due, so that they go as long as any process of the queue runs.
     this.sweeper = setInterval(() => void this.sweep(), Math.min(1000, this.bucketMs));
     this.sweeper.unref();
-    await this.subscriber.subscribe(this.channels.jobs);
   }
 
   /** Run a Lua script of ./redis/scripts.ts: by its SHA1, and by its text when the server does not
