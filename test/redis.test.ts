@@ -176,6 +176,26 @@ describe("Redis mode", () => {
     expect(await redis.exists(`${p}deletions`)).toBe(0);
   });
 
+  maybe("ended records stay while no process of the queue runs, and the next one to start deletes those due", async () => {
+    const namespace = newNamespace("sweep-later");
+    const options = { namespace, taskRecordTtl: 0.3, debugChannel: `${namespace}.debug` };
+    const redis = inspector();
+    const first = await createRedisBackend(redisUrl, options);
+    const producer = await open({ backend: first, worker: false, log: () => {} });
+    const id = await producer.task("noop", {}, 0.05);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await producer.record(id))?.status).toBe("expired");
+    await producer.close();
+    await first.close();
+    // Past due, with no process to delete it.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(await redis.exists(`{${namespace}}:task:${id}`)).toBe(1);
+    const next = await createRedisBackend(redisUrl, options);
+    closers.push(next);
+    await expect.poll(() => redis.exists(`{${namespace}}:task:${id}`), { timeout: 2000, interval: 25 }).toBe(0);
+    expect(await redis.exists(`{${namespace}}:deletions`)).toBe(0);
+  });
+
   maybe("shows the three queues to redis-cli: Normal holds what waits, Backup what a worker holds", async () => {
     const namespace = newNamespace("lists");
     const producer = await shell(namespace, 600);

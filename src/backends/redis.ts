@@ -254,9 +254,11 @@ export class RedisBackend implements Backend {
     });
     this.subscriber.on("message", (channel: string, message: string) => this.onMessage(channel, message));
     await this.subscriber.subscribe(this.channels.jobs);
-    // Every process deletes the records due, so that they go as long as any process of the queue runs.
+    // Every process deletes the records due, so that they go as long as any process of the queue runs;
+    // one that starts deletes at once what became due while none ran.
     this.sweeper = setInterval(() => void this.sweep(), Math.min(1000, this.bucketMs));
     this.sweeper.unref();
+    void this.sweep();
   }
 
   /** Run a Lua script of ./redis/scripts.ts: by its SHA1, and by its text when the server does not
