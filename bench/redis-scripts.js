@@ -35,8 +35,8 @@ async function round(batch) {
   const namespace = `bench-scripts-${Math.random().toString(36).slice(2, 8)}`;
   const p = `{${namespace}}:`;
   const keys = { normal: `${p}normal`, idle: `${p}idle`, recovery: `${p}recovery`, backup: `${p}backup:w1`, alive: `${p}alive:w1`, workers: `${p}workers`, deletions: `${p}deletions` };
-  // The deletions bucket of records ending now, and when it is due (a minute's bucket, an hour's ttl).
-  const deletion = () => [Math.floor(Date.now() / 60_000), (Math.floor(Date.now() / 60_000) + 1) * 60_000 + 3_600_000];
+  // When records ending now are due for deletion (a minute's bucket, an hour's ttl).
+  const due = () => (Math.floor(Date.now() / 60_000) + 1) * 60_000 + 3_600_000;
   const ids = Array.from({ length: tasks }, (_, i) => i.toString(16).padStart(32, "0"));
   const groups = [];
   for (let i = 0; i < tasks; i += batch) groups.push(ids.slice(i, i + batch));
@@ -49,7 +49,7 @@ async function round(batch) {
     push = await timed(groups.map((group) => () => redis.evalsha(sha.push, 2, keys.normal, keys.idle, p, 1e6, Date.now(), "", 0, 0, ...group.flatMap(task))));
     take = await timed(
       groups.map((_, n) => async () => {
-        const reply = await redis.evalsha(sha.take, 7, keys.normal, keys.recovery, keys.backup, keys.alive, keys.workers, keys.idle, keys.deletions, p, `${p}ended`, Date.now(), "w1", batch, 10000, n + 1, ...deletion());
+        const reply = await redis.evalsha(sha.take, 7, keys.normal, keys.recovery, keys.backup, keys.alive, keys.workers, keys.idle, keys.deletions, p, `${p}ended`, Date.now(), "w1", batch, 10000, n + 1, due());
         // [listed, startedAt, then taskid, attempt, task, expire, createdAt per task]
         const flat = JSON.parse(reply);
         for (let i = 2; i < flat.length; i += 5) rows.push([...flat.slice(i, i + 5), flat[1]]);
@@ -68,7 +68,7 @@ async function round(batch) {
   }
   const byGroup = [];
   for (let i = 0; i < rows.length; i += batch) byGroup.push(rows.slice(i, i + batch));
-  const finish = await timed(byGroup.map((group) => () => redis.evalsha(sha.finish, 2, keys.backup, keys.deletions, p, `${p}ended`, ...deletion(), ...finishArgs(group))));
+  const finish = await timed(byGroup.map((group) => () => redis.evalsha(sha.finish, 2, keys.backup, keys.deletions, p, `${p}ended`, due(), ...finishArgs(group))));
   if ((await redis.llen(keys.backup)) !== 0 || rows.length !== tasks) throw new Error("the scripts did not take and finish every task");
   await deleteRedisNamespace(url, namespace);
   return { push, take, finish };

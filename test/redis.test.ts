@@ -158,8 +158,8 @@ describe("Redis mode", () => {
     const lapsing = await producer.task("noop", {}, 0.05);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect((await producer.record(lapsing))?.status).toBe("expired");
-    const [bucket] = await redis.zrange(`${p}deletions`, 0, -1);
-    expect(await redis.lrange(`${p}deletions:${bucket}`, 0, -1)).toEqual([lapsing]);
+    const [due] = await redis.zrange(`${p}deletions`, 0, -1);
+    expect(await redis.lrange(`${p}deletions:${due}`, 0, -1)).toEqual([lapsing]);
     expect(await redis.pttl(`${p}task:${lapsing}`)).toBe(-1);
     // Deleted by the queue's processes between task_record_ttl and a bucket (50 ms here) and a sweep later.
     await new Promise((resolve) => setTimeout(resolve, 600));
@@ -194,6 +194,24 @@ describe("Redis mode", () => {
     closers.push(next);
     await expect.poll(() => redis.exists(`{${namespace}}:task:${id}`), { timeout: 2000, interval: 25 }).toBe(0);
     expect(await redis.exists(`{${namespace}}:deletions`)).toBe(0);
+  });
+
+  maybe("each process's records are deleted after its own task_record_ttl, on a queue shared with another ttl", async () => {
+    const namespace = newNamespace("mixed-ttl");
+    const redis = inspector();
+    const ended = async (taskRecordTtl: number) => {
+      const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl, debugChannel: `${namespace}.debug` });
+      const producer = await open({ backend, worker: false, log: () => {} });
+      closers.push(backend, producer);
+      const id = await producer.task("noop", {}, 0.05);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await producer.record(id))?.status).toBe("expired");
+      return id;
+    };
+    // Both end within the same bucket of time, but are due 0.3 s and 3 s after it.
+    const [short, long] = await Promise.all([ended(0.3), ended(3)]);
+    await expect.poll(() => redis.exists(`{${namespace}}:task:${short}`), { timeout: 2000, interval: 25 }).toBe(0);
+    expect(await redis.exists(`{${namespace}}:task:${long}`)).toBe(1);
   });
 
   maybe("shows the three queues to redis-cli: Normal holds what waits, Backup what a worker holds", async () => {

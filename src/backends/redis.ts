@@ -8,7 +8,7 @@
 //   <p>normal, <p>recovery, <p>backup:<worker>   lists of taskids
 //   <p>idle                                      idle workers (a hash: id → <free slots>:<listing number>)
 //   <p>task:<taskid>                             the record (a hash), kept task_record_ttl after its end
-//   <p>deletions, <p>deletions:<bucket>          ended records to delete: buckets by due time, their taskids
+//   <p>deletions, <p>deletions:<due>             ended records to delete: due times (ms), their taskids
 //   <p>workers, <p>alive:<worker>                 the workers, and their heartbeats (with a TTL)
 //   <p>jobs                                      job definitions (name → JSON), shared by every process
 //   <p>ended, <p>jobs-changed                    pub/sub: a task ended; the job set changed
@@ -427,7 +427,7 @@ export class RedisBackend implements Backend {
     const n = ++this.listings;
     const before = this.listing;
     const now = nowMs();
-    const args = [this.prefix, this.channels.ended, now, this.workerId, max, this.heartbeatTtlMs, n, ...this.deletionBucket(now)];
+    const args = [this.prefix, this.channels.ended, now, this.workerId, max, this.heartbeatTtlMs, n, this.deletionDue(now)];
     const keys = [normal, recovery, backup, alive, workers, idle, this.keys.deletions];
     const { header: listed, rows } = takenRows((await this.run("take", keys, args)) as string);
     // Pushes (or a wake-up) took the listing, and not all of their handovers came: they were lost with
@@ -465,7 +465,7 @@ export class RedisBackend implements Backend {
   }
 
   async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
-    const args: (string | number)[] = [this.prefix, this.channels.ended, ...this.deletionBucket(nowMs())];
+    const args: (string | number)[] = [this.prefix, this.channels.ended, this.deletionDue(nowMs())];
     for (const { lease, outcome } of done) {
       const { task, started, startedAt } = lease as RedisLease;
       const attempt = started.started ? started.attempt : 0;
@@ -532,7 +532,7 @@ export class RedisBackend implements Backend {
   private async readRecord(taskid: string): Promise<{ rec?: TaskRecordData; worker?: string }> {
     const now = nowMs();
     const keys = [`${this.prefix}task:${taskid}`, this.keys.deletions];
-    const flat = (await this.run("record", keys, [now, this.channels.ended, this.prefix, ...this.deletionBucket(now), taskid])) as string[];
+    const flat = (await this.run("record", keys, [now, this.channels.ended, this.prefix, this.deletionDue(now), taskid])) as string[];
     if (flat.length === 0) return {};
     const f: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) f[flat[i]] = flat[i + 1];
@@ -685,10 +685,10 @@ export class RedisBackend implements Backend {
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
   }
 
-  /** The deletions bucket of records ending at `now`, and when it is due: [bucket number, due (ms)]. */
-  private deletionBucket(now: number): [number, number] {
-    const bucket = Math.floor(now / this.bucketMs);
-    return [bucket, (bucket + 1) * this.bucketMs + this.ttlMs];
+  /** When records ending at `now` are due for deletion (ms): task_record_ttl after the end of the bucket
+   *  of time `now` is in. Records of processes with another task_record_ttl go in lists of their own. */
+  private deletionDue(now: number): number {
+    return (Math.floor(now / this.bucketMs) + 1) * this.bucketMs + this.ttlMs;
   }
 
   /** Deletes the records that are due, a thousand a script call (Redis stays responsive meanwhile). */

@@ -20,14 +20,14 @@ local function addTaken(parts, id, attempt, task, expire, createdAt)
 end`;
 
 /** Lua: `forDeletion(ids)` lists ended records, by taskid, to be deleted once task_record_ttl has passed:
- *  in the deletions list of this moment's bucket, whose number is in the deletions set (KEYS[deletions])
- *  scored with when it is due (see sweep). A record has no time to live of its own: a PEXPIRE a record,
- *  and the entry each takes in Redis's table of expiring keys, cost Redis a tenth of its time per task.
- *  Expects `prefix` and `deletion` (bucket number, due time) to be defined. */
+ *  in the deletions list of the time `due` they are due (the end of this moment's bucket of time, plus
+ *  task_record_ttl), that time being in the deletions set (KEYS[deletions]; see sweep). A record has no
+ *  time to live of its own: a PEXPIRE a record, and the entry each takes in Redis's table of expiring
+ *  keys, cost Redis a tenth of its time per task. Expects `prefix` and `due` to be defined. */
 const forDeletionText = (deletions: string) => `
 local function forDeletion(ids)
-  redis.call('RPUSH', prefix .. 'deletions:' .. deletion[1], unpack(ids))
-  redis.call('ZADD', ${deletions}, 'NX', deletion[2], deletion[1])
+  redis.call('RPUSH', prefix .. 'deletions:' .. due, unpack(ids))
+  redis.call('ZADD', ${deletions}, 'NX', due, due)
 end`;
 
 /** Lua: every worker listed in the idle hash `idle` is told to look again (a handover of no tasks) and
@@ -133,7 +133,7 @@ return (i - 7) / 4
 
 /** KEYS[1] Normal, KEYS[2] Recovery, KEYS[3] this worker's Backup, KEYS[4] its heartbeat, KEYS[5] the
  *  worker set, KEYS[6] the idle workers, KEYS[7] the deletions set. ARGV: key prefix, ended channel,
- *  now (ms), worker id, max, heartbeat ttl ms, listing number, deletion bucket, its due time (ms).
+ *  now (ms), worker id, max, heartbeat ttl ms, listing number, when records ended now are due for deletion.
  *  Renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known again before
  *  it holds anything) and unlists it as idle. Moves up to `max` taskids from Recovery first, then
  *  Normal, into Backup, and starts each in the same step; if there were none, lists the worker as idle
@@ -147,7 +147,7 @@ return (i - 7) / 4
  *  Tasks with code 0 or -1 leave Backup at once. */
 export const take = `
 local prefix, channel, now, worker, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local deletion = {ARGV[8], ARGV[9]}
+local due = ARGV[8]
 ${addTakenText}
 ${forDeletionText("KEYS[7]")}
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
@@ -197,8 +197,8 @@ parts[#parts + 1] = ']'
 return table.concat(parts)
 `;
 
-/** KEYS[1] this worker's Backup, KEYS[2] the deletions set. ARGV: key prefix, ended channel, deletion
- *  bucket, its due time (ms), then per task 7 values:
+/** KEYS[1] this worker's Backup, KEYS[2] the deletions set. ARGV: key prefix, ended channel, when
+ *  records ended now are due for deletion, then per task 7 values:
  *  taskid, status, completedAt, results (JSON), warning, startedAt, attempt.
  *  The lease is the Backup list itself: a task is in exactly one list, and a worker presumed dead loses
  *  its whole Backup to Recovery in one step. So an outcome is written only for a task that is still in
@@ -212,11 +212,11 @@ return table.concat(parts)
  *  waiter subscribes before it reads the record, so no end slips between the two). Returns how many
  *  were written. */
 export const finish = `
-local prefix, channel, deletion = ARGV[1], ARGV[2], {ARGV[3], ARGV[4]}
+local prefix, channel, due = ARGV[1], ARGV[2], ARGV[3]
 ${forDeletionText("KEYS[2]")}
 -- leaving: taskid -> the index of its values (a list holds a taskid once, as a take moves it)
 local leaving, n, written, ids = {}, 0, {}, {}
-for i = 5, #ARGV, 7 do
+for i = 4, #ARGV, 7 do
   leaving[ARGV[i]] = i
   n = n + 1
 end
@@ -265,24 +265,24 @@ end
 return #written
 `;
 
-/** KEYS[1] the record, KEYS[2] the deletions set. ARGV: now (ms), ended channel, key prefix, deletion
- *  bucket, its due time (ms), the taskid. Returns the record's fields (HGETALL), after ending it `expired`
- *  if it is queued, never started and past its expire. */
+/** KEYS[1] the record, KEYS[2] the deletions set. ARGV: now (ms), ended channel, key prefix, when records
+ *  ended now are due for deletion, the taskid. Returns the record's fields (HGETALL), after ending it
+ *  `expired` if it is queued, never started and past its expire. */
 export const record = `
-local prefix, deletion = ARGV[3], {ARGV[4], ARGV[5]}
+local prefix, due = ARGV[3], ARGV[4]
 ${forDeletionText("KEYS[2]")}
 local f = redis.call('HMGET', KEYS[1], 'status', 'createdAt', 'expire', 'attempt')
 if f[1] == 'queued' and (f[4] or '0') == '0' and tonumber(ARGV[1]) > tonumber(f[2]) + tonumber(f[3]) * 1000 then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'completedAt', ARGV[1])
-  forDeletion({ARGV[6]})
-  redis.call('PUBLISH', ARGV[2], ARGV[6])
+  forDeletion({ARGV[5]})
+  redis.call('PUBLISH', ARGV[2], ARGV[5])
 end
 return redis.call('HGETALL', KEYS[1])
 `;
 
 /** KEYS[1] the deletions set. ARGV: key prefix, now (ms), the most records to delete.
- *  Deletes the records of the oldest deletions bucket that is due, up to that many (the rest in the next
- *  call), and the bucket once empty. Returns 0 if none was due, else 1 + how many were deleted. */
+ *  Deletes the records of the earliest deletions list that is due, up to that many (the rest in the next
+ *  call), and the list once empty. Returns 0 if none was due, else 1 + how many were deleted. */
 export const sweep = `
 local prefix, max = ARGV[1], tonumber(ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, 1)[1]
