@@ -67,6 +67,14 @@ async function producerOnly(label: string, taskRecordTtl = 60): Promise<{ produc
   return { producer, namespace };
 }
 
+/** A task that ended `expired` by being read after its expire: its record is listed for deletion. */
+async function endedByReading(producer: JobShell): Promise<string> {
+  const id = await producer.task("noop", {}, 0.05);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect((await producer.record(id))?.status).toBe("expired");
+  return id;
+}
+
 /** A process with a worker, listed as idle once it has found nothing to take, and one without. */
 async function idleWorkerAndProducer(label: string, jobs: string) {
   const namespace = newNamespace(label);
@@ -155,9 +163,7 @@ describe("Redis mode", () => {
     // worker takes it.
     const waiting = await producer.task("noop", {}, 60);
     // Expired by reading it after its expire: it has ended, so it is listed for deletion.
-    const lapsing = await producer.task("noop", {}, 0.05);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect((await producer.record(lapsing))?.status).toBe("expired");
+    const lapsing = await endedByReading(producer);
     const [due] = await redis.zrange(`${p}deletions`, 0, -1);
     expect(await redis.lrange(`${p}deletions:${due}`, 0, -1)).toEqual([lapsing]);
     expect(await redis.pttl(`${p}task:${lapsing}`)).toBe(-1);
@@ -182,9 +188,7 @@ describe("Redis mode", () => {
     const redis = inspector();
     const first = await createRedisBackend(redisUrl, options);
     const producer = await open({ backend: first, worker: false, log: () => {} });
-    const id = await producer.task("noop", {}, 0.05);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect((await producer.record(id))?.status).toBe("expired");
+    const id = await endedByReading(producer);
     await producer.close();
     await first.close();
     // Past due, with no process to delete it.
@@ -203,12 +207,9 @@ describe("Redis mode", () => {
       const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl, debugChannel: `${namespace}.debug` });
       const producer = await open({ backend, worker: false, log: () => {} });
       closers.push(backend, producer);
-      const id = await producer.task("noop", {}, 0.05);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect((await producer.record(id))?.status).toBe("expired");
-      return id;
+      return endedByReading(producer);
     };
-    // Both end within the same bucket of time, but are due 0.3 s and 3 s after it.
+    // Both end at about the same time (most often in the same 50 ms bucket), but are due 0.3 s and 3 s after.
     const [short, long] = await Promise.all([ended(0.3), ended(3)]);
     await expect.poll(() => redis.exists(`{${namespace}}:task:${short}`), { timeout: 2000, interval: 25 }).toBe(0);
     expect(await redis.exists(`{${namespace}}:task:${long}`)).toBe(1);
