@@ -696,7 +696,11 @@ export class RedisBackend implements Backend {
     if (this.sweeping || this.closed) return;
     this.sweeping = true;
     try {
-      while (((await this.run("sweep", [this.keys.deletions], [this.prefix, nowMs(), 1000])) as number) > 0 && !this.closed);
+      for (;;) {
+        // 0: nothing was due; otherwise more may be, in the same list or the next.
+        const swept = (await this.run("sweep", [this.keys.deletions], [this.prefix, nowMs(), 1000])) as number;
+        if (swept === 0 || this.closed) break;
+      }
     } catch (err) {
       if (!this.closed) this.options.onError?.(err);
     } finally {
