@@ -392,6 +392,36 @@ describe("Redis mode", () => {
     expect(await redis.exists(`${p}backup:${rescuer.workerId}`, `${p}backup:${dead}`, `${p}recovery`, `${p}normal`)).toBe(0);
   });
 
+  maybe("tasks given back go to the head of Normal, in order, their start undone: the attempt not counted", async () => {
+    const namespace = newNamespace("give-back");
+    const options = { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` };
+    const [first, second] = (await Promise.all([createRedisBackend(redisUrl, options), createRedisBackend(redisUrl, options)])) as RedisBackend[];
+    closers.push(first, second);
+    const redis = inspector();
+    const p = `{${namespace}}:`;
+    const signal = new AbortController().signal;
+    const [once, never, behind] = [1, 2, 3].map((n) => newTask("noop", { n }, 60));
+    for (const task of [once, never, behind]) await first.push(task, 100);
+    // `once` was started before: taken, then rescued from its worker (as rescue leaves it).
+    const [taken] = await first.take(1, signal);
+    expect(taken.task.taskid).toBe(once.taskid);
+    await redis.multi().lrem(`${p}backup:${first.workerId}`, 1, once.taskid).rpush(`${p}recovery`, once.taskid)
+      .hset(`${p}task:${once.taskid}`, "status", "queued").hdel(`${p}task:${once.taskid}`, "owner").exec();
+    const leases = await second.take(2, signal);
+    expect(leases.map((l) => [l.task.taskid, l.started])).toEqual([[once.taskid, { started: true, attempt: 2 }], [never.taskid, { started: true, attempt: 1 }]]);
+    await second.giveBack(leases);
+    expect(await redis.lrange(`${p}normal`, 0, -1)).toEqual([once.taskid, never.taskid, behind.taskid]);
+    expect(await redis.exists(`${p}backup:${second.workerId}`)).toBe(0);
+    expect(await redis.hmget(`${p}task:${once.taskid}`, "status", "attempt", "owner", "startedAt")).toEqual(["queued", "1", null, null]);
+    expect(await redis.hmget(`${p}task:${never.taskid}`, "status", "attempt", "owner", "startedAt")).toEqual(["queued", "0", null, null]);
+    const again = await first.take(3, signal);
+    expect(again.map((l) => [l.task.taskid, l.task.content, l.started])).toEqual([
+      [once.taskid, { n: 1 }, { started: true, attempt: 2 }],
+      [never.taskid, { n: 2 }, { started: true, attempt: 1 }],
+      [behind.taskid, { n: 3 }, { started: true, attempt: 1 }],
+    ]);
+  });
+
   maybe("a handover lost on the way (its message never came) is given back and run", async () => {
     const { producer, redis, p, me } = await idleWorkerAndProducer("handover-lost", `- {name: noop, topics: [noop], script: "return 1"}`);
     // What a push does when it hands a task over, without the message (as if the worker's subscriber
