@@ -75,6 +75,15 @@ async function endedByReading(producer: JobShell): Promise<string> {
   return id;
 }
 
+/** The backends of two processes on a namespace of their own, an inspector, and the namespace's key prefix. */
+async function twoBackends(label: string): Promise<{ backends: RedisBackend[]; redis: Redis; p: string }> {
+  const namespace = newNamespace(label);
+  const options = { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` };
+  const backends = (await Promise.all([createRedisBackend(redisUrl, options), createRedisBackend(redisUrl, options)])) as RedisBackend[];
+  closers.push(...backends);
+  return { backends, redis: inspector(), p: `{${namespace}}:` };
+}
+
 /** A process with a worker, listed as idle once it has found nothing to take, and one without. */
 async function idleWorkerAndProducer(label: string, jobs: string) {
   const namespace = newNamespace(label);
@@ -164,7 +173,7 @@ describe("Redis mode", () => {
     const waiting = await producer.task("noop", {}, 60);
     // Expired by reading it after its expire: it has ended, so it is listed for deletion.
     const lapsing = await endedByReading(producer);
-    const [due] = await redis.zrange(`${p}deletions`, 0, -1);
+    const [due] = await redis.zrange(`${p}deletions`, "0", "-1");
     expect(await redis.lrange(`${p}deletions:${due}`, 0, -1)).toEqual([lapsing]);
     expect(await redis.pttl(`${p}task:${lapsing}`)).toBe(-1);
     // Deleted by the queue's processes between task_record_ttl and a bucket (50 ms here) and a sweep later.
@@ -360,12 +369,7 @@ describe("Redis mode", () => {
   });
 
   maybe("a worker presumed dead that comes back cannot finish a task rescued from it, nor touch its record", async () => {
-    const namespace = newNamespace("fence");
-    const options = { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` };
-    const [late, rescuer] = (await Promise.all([createRedisBackend(redisUrl, options), createRedisBackend(redisUrl, options)])) as RedisBackend[];
-    closers.push(late, rescuer);
-    const redis = inspector();
-    const p = `{${namespace}}:`;
+    const { backends: [late, rescuer], redis, p } = await twoBackends("fence");
     const signal = new AbortController().signal;
     const task = newTask("noop", {}, 60);
     await late.push(task, 100);
@@ -393,12 +397,7 @@ describe("Redis mode", () => {
   });
 
   maybe("tasks given back go to the head of Normal, in order, their start undone: the attempt not counted", async () => {
-    const namespace = newNamespace("give-back");
-    const options = { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` };
-    const [first, second] = (await Promise.all([createRedisBackend(redisUrl, options), createRedisBackend(redisUrl, options)])) as RedisBackend[];
-    closers.push(first, second);
-    const redis = inspector();
-    const p = `{${namespace}}:`;
+    const { backends: [first, second], redis, p } = await twoBackends("give-back");
     const signal = new AbortController().signal;
     const [once, never, behind] = [1, 2, 3].map((n) => newTask("noop", { n }, 60));
     for (const task of [once, never, behind]) await first.push(task, 100);
@@ -408,18 +407,16 @@ describe("Redis mode", () => {
     await redis.multi().lrem(`${p}backup:${first.workerId}`, 1, once.taskid).rpush(`${p}recovery`, once.taskid)
       .hset(`${p}task:${once.taskid}`, "status", "queued").hdel(`${p}task:${once.taskid}`, "owner").exec();
     const leases = await second.take(2, signal);
-    expect(leases.map((l) => [l.task.taskid, l.started])).toEqual([[once.taskid, { started: true, attempt: 2 }], [never.taskid, { started: true, attempt: 1 }]]);
+    expect(leases.map((l) => l.task.taskid)).toEqual([once.taskid, never.taskid]);
+    expect(await second.start(leases)).toEqual([{ started: true, attempt: 2 }, { started: true, attempt: 1 }]);
     await second.giveBack(leases);
     expect(await redis.lrange(`${p}normal`, 0, -1)).toEqual([once.taskid, never.taskid, behind.taskid]);
     expect(await redis.exists(`${p}backup:${second.workerId}`)).toBe(0);
     expect(await redis.hmget(`${p}task:${once.taskid}`, "status", "attempt", "owner", "startedAt")).toEqual(["queued", "1", null, null]);
     expect(await redis.hmget(`${p}task:${never.taskid}`, "status", "attempt", "owner", "startedAt")).toEqual(["queued", "0", null, null]);
     const again = await first.take(3, signal);
-    expect(again.map((l) => [l.task.taskid, l.task.content, l.started])).toEqual([
-      [once.taskid, { n: 1 }, { started: true, attempt: 2 }],
-      [never.taskid, { n: 2 }, { started: true, attempt: 1 }],
-      [behind.taskid, { n: 3 }, { started: true, attempt: 1 }],
-    ]);
+    expect(again.map((l) => [l.task.taskid, l.task.content])).toEqual([[once.taskid, { n: 1 }], [never.taskid, { n: 2 }], [behind.taskid, { n: 3 }]]);
+    expect(await first.start(again)).toEqual([{ started: true, attempt: 2 }, { started: true, attempt: 1 }, { started: true, attempt: 1 }]);
   });
 
   maybe("a handover lost on the way (its message never came) is given back and run", async () => {
