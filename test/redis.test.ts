@@ -84,6 +84,17 @@ async function twoBackends(label: string): Promise<{ backends: RedisBackend[]; r
   return { backends, redis: inspector(), p: `{${namespace}}:` };
 }
 
+/** The heartbeat of worker `dead` lapses (a long pause, a partition), and a live worker rescues its
+ *  Backup with the rescue script, in one step. Returns how many tasks were rescued. */
+async function rescueFrom(redis: Redis, p: string, dead: string): Promise<number> {
+  const [, [, rescued]] = (await redis
+    .multi()
+    .del(`${p}alive:${dead}`)
+    .eval(scripts.rescue, 5, `${p}backup:${dead}`, `${p}recovery`, `${p}alive:${dead}`, `${p}workers`, `${p}idle`, p, dead)
+    .exec())!;
+  return rescued as number;
+}
+
 /** A process with a worker, listed as idle once it has found nothing to take, and one without. */
 async function idleWorkerAndProducer(label: string, jobs: string) {
   const namespace = newNamespace(label);
@@ -375,14 +386,9 @@ describe("Redis mode", () => {
     await late.push(task, 100);
     const [first] = await late.take(32, signal);
     expect(first.task.taskid).toBe(task.taskid);
-    // Its heartbeat lapses (a long pause, a partition): a live worker rescues its Backup.
+    // Its heartbeat lapses: a live worker rescues its Backup.
     const dead = late.workerId;
-    const [, [, rescued]] = (await redis
-      .multi()
-      .del(`${p}alive:${dead}`)
-      .eval(scripts.rescue, 5, `${p}backup:${dead}`, `${p}recovery`, `${p}alive:${dead}`, `${p}workers`, `${p}idle`, p, dead)
-      .exec())!;
-    expect(rescued).toBe(1);
+    expect(await rescueFrom(redis, p, dead)).toBe(1);
     const [second] = await rescuer.take(32, signal);
     expect(second.task.taskid).toBe(task.taskid);
     const outcome = (value: string) => ({ status: "completed" as const, completedAt: Date.now(), results: [{ job: "noop", status: "completed" as const, value }] });
@@ -401,11 +407,10 @@ describe("Redis mode", () => {
     const signal = new AbortController().signal;
     const [once, never, behind] = [1, 2, 3].map((n) => newTask("noop", { n }, 60));
     for (const task of [once, never, behind]) await first.push(task, 100);
-    // `once` was started before: taken, then rescued from its worker (as rescue leaves it).
+    // `once` was started before: taken, then rescued from its worker.
     const [taken] = await first.take(1, signal);
     expect(taken.task.taskid).toBe(once.taskid);
-    await redis.multi().lrem(`${p}backup:${first.workerId}`, 1, once.taskid).rpush(`${p}recovery`, once.taskid)
-      .hset(`${p}task:${once.taskid}`, "status", "queued").hdel(`${p}task:${once.taskid}`, "owner").exec();
+    expect(await rescueFrom(redis, p, first.workerId)).toBe(1);
     const leases = await second.take(2, signal);
     expect(leases.map((l) => l.task.taskid)).toEqual([once.taskid, never.taskid]);
     expect(await second.start(leases)).toEqual([{ started: true, attempt: 2 }, { started: true, attempt: 1 }]);
