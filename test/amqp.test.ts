@@ -9,7 +9,7 @@ import { ConnectionError } from "../src/errors.js";
 import { open } from "../src/jobshell.js";
 import { fold, type RecordEvent } from "../src/backends/amqp/records.js";
 import { nowMs, type QueuedTask } from "../src/record.js";
-import { amqpUrl, backends, requireServer, uniqueNamespace } from "./backends.js";
+import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "./backends.js";
 
 const amqpEntry = backends.find((b) => b.name === "amqp")!;
 let available = false;
@@ -25,11 +25,7 @@ afterAll(async () => {
   for (const ns of namespaces) await deleteAmqpNamespace(amqpUrl, ns, `${ns}.debug`);
 });
 
-const maybe = (name: string, fn: () => Promise<void>, timeout?: number) =>
-  it(name, async (ctx) => {
-    if (!available) return ctx.skip();
-    await fn();
-  }, timeout);
+const maybe = itWhen(() => available);
 
 async function connect(namespace: string, extra: { connectionName?: string; taskRecordTtl?: number } = {}): Promise<AmqpBackend> {
   if (!namespaces.includes(namespace)) namespaces.push(namespace);

@@ -1,5 +1,6 @@
 // The backends the contract suite runs on. A queue mode joins the suite by adding one entry here.
 import { randomBytes } from "node:crypto";
+import { it } from "vitest";
 import type { Backend, BackendOptions } from "../src/backend.js";
 import { MemoryBackend } from "../src/backends/memory.js";
 
@@ -85,3 +86,13 @@ export async function requireServer(backend: BackendUnderTest): Promise<boolean>
   console.warn(`\n!!! SKIPPING the ${backend.name} tests: ${missing}\n`);
   return false;
 }
+
+/** A test that runs only once `ready()` is true: a file's server, found by requireServer (which fails
+ *  under CI when it is missing, so only a run outside CI skips). */
+export const itWhen =
+  (ready: () => boolean, defaultTimeout?: number) =>
+  (name: string, fn: () => Promise<void>, timeout = defaultTimeout) =>
+    it(name, async (ctx) => {
+      if (!ready()) return ctx.skip();
+      await fn();
+    }, timeout);

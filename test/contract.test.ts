@@ -1,9 +1,9 @@
 // Every behaviour of job definitions, tasks, scripts, MU and the library API, specified once and run on every backend of backends.ts.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import type { Backend } from "../src/backend.js";
 import { JobDefinitionError, QueueFullError, TimeoutError, UnknownTaskError } from "../src/errors.js";
 import { open, type JobShell, type OpenOptions } from "../src/jobshell.js";
-import { backends, requireServer, uniqueNamespace } from "./backends.js";
+import { backends, itWhen, requireServer, uniqueNamespace } from "./backends.js";
 
 const timestamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d$/;
 
@@ -79,11 +79,7 @@ for (const backend of backends) {
       return { js, logs, namespace, backend: b };
     }
 
-    const maybe = (name: string, fn: () => Promise<void>, timeout?: number) =>
-      it(name, async (ctx) => {
-        if (!available) return ctx.skip();
-        await fn();
-      }, timeout);
+    const maybe = itWhen(() => available);
 
     maybe("task() returns a 32-hex taskid and waitfor() the completed task record", async () => {
       const { js } = await start();

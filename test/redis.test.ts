@@ -1,11 +1,11 @@
 // Redis mode beyond the contract suite: what an operator sees in Redis.
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createRedisBackend, type RedisBackend } from "../src/backends/redis.js";
 import * as scripts from "../src/backends/redis/scripts.js";
 import { open, type JobShell } from "../src/jobshell.js";
 import { newTask } from "../src/task.js";
-import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "./backends.js";
+import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "./backends.js";
 
 let ready = false;
 const namespaces: string[] = [];
@@ -20,11 +20,7 @@ afterAll(async () => {
   for (const ns of namespaces) await deleteRedisNamespace(ns);
 });
 
-const maybe = (name: string, fn: () => Promise<void>) =>
-  it(name, async (ctx) => {
-    if (!ready) return ctx.skip();
-    await fn();
-  }, 120_000);
+const maybe = itWhen(() => ready, 120_000);
 
 async function shell(namespace: string, taskRecordTtl: number): Promise<JobShell> {
   const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl, debugChannel: `${namespace}.debug` });

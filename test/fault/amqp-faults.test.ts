@@ -6,10 +6,10 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import amqp from "amqplib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp.js";
 import { open, type JobShell } from "../../src/jobshell.js";
-import { amqpUrl, backends, requireServer, uniqueNamespace } from "../backends.js";
+import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "../backends.js";
 import { pause, runProducer, stopWorker, waitAll } from "./processes.js";
 
 const run = promisify(execFile);
@@ -46,11 +46,7 @@ afterAll(async () => {
   for (const ns of namespaces) await deleteAmqpNamespace(amqpUrl, ns, `${ns}.debug`);
 });
 
-const maybe = (name: string, fn: () => Promise<void>) =>
-  it(name, async (ctx) => {
-    if (!ready) return ctx.skip();
-    await fn();
-  }, 120_000);
+const maybe = itWhen(() => ready, 120_000);
 
 async function hasRabbitmqctl(): Promise<boolean> {
   return run("rabbitmqctl", ["-q", "status"], { timeout: 30_000 }).then(() => true, () => false);

@@ -5,10 +5,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createRedisBackend } from "../../src/backends/redis.js";
 import { open, type JobShell } from "../../src/jobshell.js";
-import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "../backends.js";
+import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "../backends.js";
 import { pause, runProducer, stopWorker, waitAll, type ProducerResult } from "./processes.js";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -40,11 +40,7 @@ afterAll(async () => {
   for (const ns of namespaces) await deleteRedisNamespace(ns);
 });
 
-const maybe = (name: string, fn: () => Promise<void>) =>
-  it(name, async (ctx) => {
-    if (!ready) return ctx.skip();
-    await fn();
-  }, 180_000);
+const maybe = itWhen(() => ready, 180_000);
 
 /** A shell on a fresh namespace, with the fault tests' job uploaded, and no worker. */
 async function producer(label: string): Promise<{ js: JobShell; namespace: string }> {
