@@ -10,17 +10,11 @@ import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "../backends.js";
-import { pause, runProducer, stopWorker, waitAll } from "./processes.js";
+import { faultJobs, pause, runProducer, stopWorker, waitAll } from "./processes.js";
 
 const run = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const built = existsSync(here("../../dist/backends/amqp.js"));
-
-const jobs = `
-- name: work
-  topics: [work]
-  script: await sleep(task.content.ms / 1000); return task.content.i
-`;
 
 let ready = false;
 const namespaces: string[] = [];
@@ -60,7 +54,7 @@ async function producer(label: string): Promise<{ js: JobShell; namespace: strin
   const js = await open({ backend, worker: false, log: () => {} });
   shells.push(js);
   opened.push(backend);
-  await js.upload(jobs, { replace: true });
+  await js.upload(faultJobs, { replace: true });
   return { js, namespace };
 }
 

@@ -1,7 +1,14 @@
-// What the fault tests share: stopping a worker process, and waiting for every record of a run.
+// What the fault tests share: their job, stopping a worker process, and waiting for every record of a run.
 import { spawn, type ChildProcess } from "node:child_process";
 import type { JobShell } from "../../src/jobshell.js";
 import type { TaskRecordData } from "../../src/record.js";
+
+/** The fault tests' job: sleeps task.content.ms, returns task.content.i. */
+export const faultJobs = `
+- name: work
+  topics: [work]
+  script: await sleep(task.content.ms / 1000); return task.content.i
+`;
 
 /** SIGTERM, then the exit code: a graceful stop exits 0. */
 export async function stopWorker(child: ChildProcess): Promise<number | null> {

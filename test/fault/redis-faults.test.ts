@@ -9,16 +9,10 @@ import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createRedisBackend } from "../../src/backends/redis.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "../backends.js";
-import { pause, runProducer, stopWorker, waitAll, type ProducerResult } from "./processes.js";
+import { faultJobs, pause, type ProducerResult, runProducer, stopWorker, waitAll } from "./processes.js";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const built = existsSync(here("../../dist/backends/redis.js"));
-
-const jobs = `
-- name: work
-  topics: [work]
-  script: await sleep(task.content.ms / 1000); return task.content.i
-`;
 
 let ready = false;
 const namespaces: string[] = [];
@@ -50,7 +44,7 @@ async function producer(label: string): Promise<{ js: JobShell; namespace: strin
   closers.push(backend);
   const js = await open({ backend, worker: false, log: () => {} });
   closers.push(js);
-  await js.upload(jobs, { replace: true });
+  await js.upload(faultJobs, { replace: true });
   return { js, namespace };
 }
 
