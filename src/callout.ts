@@ -100,6 +100,11 @@ export async function callout(request: CalloutRequest, apiUrl: string, apiToken?
   if (target.protocol !== "http:" && target.protocol !== "https:") {
     throw new TypeError(`callout(): only http and https URLs are supported, got ${target.protocol}`);
   }
+  // The API token goes with a path: a path that names another server ("http://...", "//host/...") must
+  // not take it there.
+  if (url === undefined && target.origin !== new URL(apiUrl).origin) {
+    throw new TypeError(`callout(): path ${path} leaves api_url (${new URL(apiUrl).origin}); give url to call another server`);
+  }
 
   const headers: Record<string, string> = {};
   if (request.headers !== undefined) {

@@ -69,6 +69,15 @@ describe("callout", () => {
     expect(seen.at(-1)!.headers.authorization).toBeUndefined();
   });
 
+  it("a path that names another server is refused, so the API token never leaves api_url", async () => {
+    const before = seen.length;
+    const other = echoUrl.replace("127.0.0.1", "localhost");
+    for (const path of [`${other}/steal`, `//localhost:${new URL(echoUrl).port}/steal`]) {
+      await expect(callout({ path }, echoUrl, "tok-1")).rejects.toThrow(/leaves api_url .*give url to call another server/);
+    }
+    expect(seen.length).toBe(before);
+  });
+
   it("an error status throws CalloutStatusError with the status, the body and the headers", async () => {
     const err = await callout({ url: `${echoUrl}/teapot` }, "http://unused").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CalloutStatusError);
