@@ -39,6 +39,9 @@ const idleLookMs = 1000;
 const recheckMs = 2000;
 /** A command with no answer by then is presumed lost with its connection. */
 const commandTimeoutMs = 10_000;
+/** How long close() may spend saying goodbye (Backup to Recovery, heartbeat removed, QUIT) before it
+ *  drops the connections: what a worker leaves behind is rescued by the others all the same. */
+const goodbyeMs = 5000;
 /** The most tasks one push script call carries. */
 const pushChunk = 1000;
 
@@ -271,11 +274,27 @@ export class RedisBackend implements Backend {
       this.scriptsKnown.add(name);
       return reply;
     } catch (err) {
-      if (!(err as Error).message?.startsWith("NOSCRIPT")) throw err;
+      if (!(err as Error).message?.startsWith("NOSCRIPT")) throw this.unanswered(err);
       this.scriptsKnown.delete(name);
       onResend?.();
-      return this.client.sendCommand(new ScriptCall("eval", lua, keys, args));
+      return this.answered(this.client.sendCommand(new ScriptCall("eval", lua, keys, args)) as Promise<unknown>);
     }
+  }
+
+  /** A plain command's reply, failing as run() does when Redis does not answer. */
+  answered<T>(reply: Promise<T>): Promise<T> {
+    return reply.catch((err: unknown) => {
+      throw this.unanswered(err);
+    });
+  }
+
+  /** ioredis's errors for a server that does not answer (a command timed out, retries used up, the
+   *  connection closed) as a ConnectionError, which callers know: the REST API answers 503
+   *  `unavailable` to it. Other errors (a script's, a reply's) are returned as they are. */
+  private unanswered(err: unknown): unknown {
+    const e = err as Error | undefined;
+    const lost = e?.name === "MaxRetriesPerRequestError" || e?.message === "Command timed out" || e?.message === "Connection is closed.";
+    return lost ? new ConnectionError(`Redis at ${this.location} does not answer: ${e.message}`, { cause: err }) : err;
   }
 
   key(kind: "jobs" | "lease", name = ""): string {
@@ -518,7 +537,7 @@ export class RedisBackend implements Backend {
   }
 
   async depth(): Promise<number> {
-    const [normal, recovery] = await Promise.all([this.client.llen(this.keys.normal), this.client.llen(this.keys.recovery)]);
+    const [normal, recovery] = await this.answered(Promise.all([this.client.llen(this.keys.normal), this.client.llen(this.keys.recovery)]));
     return normal + recovery;
   }
 
@@ -646,7 +665,7 @@ export class RedisBackend implements Backend {
   // --- the debug channel -------------------------------------------------------------------
 
   async publish(line: string): Promise<void> {
-    await this.client.publish(this.channels.debug, line);
+    await this.answered(this.client.publish(this.channels.debug, line));
   }
 
   async subscribe(onLine: (line: string) => void): Promise<() => Promise<void>> {
@@ -675,14 +694,23 @@ export class RedisBackend implements Backend {
     clearInterval(this.heartbeat);
     clearInterval(this.sweeper);
     clearTimeout(this.quietTimer);
-    if (this.heartbeat) {
-      // A clean stop: whatever Backup still holds goes to Recovery now, and nobody needs to rescue it later.
-      await this.releaseOrphans().catch(() => {});
-      await this.client.multi().del(this.keys.alive).srem(this.keys.workers, this.workerId).exec().catch(() => {});
-    }
     for (const set of this.waiters.values()) for (const wake of set) wake();
     for (const wake of this.takers) wake();
-    await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
+    const goodbye = async () => {
+      if (this.heartbeat && this.client.status === "ready") {
+        // A clean stop: whatever Backup still holds goes to Recovery now, and nobody needs to rescue it later.
+        await this.releaseOrphans().catch(() => {});
+        await this.client.multi().del(this.keys.alive).srem(this.keys.workers, this.workerId).exec().catch(() => {});
+      }
+      // QUIT waits for the server: only where it is connected.
+      await Promise.allSettled([this.client, this.subscriber].filter((c) => c.status === "ready").map((c) => c.quit()));
+    };
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([goodbye(), new Promise((resolve) => (timer = setTimeout(resolve, goodbyeMs)))]);
+    clearTimeout(timer);
+    // A server that does not answer leaves a client reconnecting, which would keep the process alive.
+    this.client.disconnect();
+    this.subscriber.disconnect();
   }
 
   /** When records ending at `now` are due for deletion (ms): task_record_ttl after the end of the bucket
@@ -789,7 +817,7 @@ class RedisJobStore implements JobStore {
   constructor(private readonly backend: RedisBackend) {}
 
   async list(): Promise<JobDefinition[]> {
-    const all = await this.backend.commands.hgetall(this.backend.key("jobs"));
+    const all = await this.backend.answered(this.backend.commands.hgetall(this.backend.key("jobs")));
     return Object.values(all)
       .map((text) => JSON.parse(text) as JobDefinition)
       .sort((a, b) => a.name.localeCompare(b.name));
@@ -805,8 +833,8 @@ class RedisJobStore implements JobStore {
   }
 
   async remove(name: string): Promise<boolean> {
-    const removed = await this.backend.commands.hdel(this.backend.key("jobs"), name);
-    if (removed > 0) await this.backend.commands.publish(this.backend.jobsChannel, "remove");
+    const removed = await this.backend.answered(this.backend.commands.hdel(this.backend.key("jobs"), name));
+    if (removed > 0) await this.backend.answered(this.backend.commands.publish(this.backend.jobsChannel, "remove"));
     return removed > 0;
   }
 
