@@ -77,6 +77,8 @@ export class Transaction {
   previousStatus: TransactionStatus | null;
   /** data carried in every event of this transaction (an order id, what was reserved, ...) */
   readonly data: Record<string, unknown>;
+  /** when the status last changed (epoch ms): an event taken up later wins only if it is newer */
+  changedAt: number;
 
   constructor(
     private readonly owner: Transactions,
@@ -85,10 +87,12 @@ export class Transaction {
     status: TransactionStatus,
     previousStatus: TransactionStatus | null,
     data: Record<string, unknown>,
+    changedAt = nowMs(),
   ) {
     this.status = status;
     this.previousStatus = previousStatus;
     this.data = data;
+    this.changedAt = changedAt;
   }
 
   /** The statuses this transaction may go to next. */
@@ -110,8 +114,10 @@ export class Transaction {
     if (!transitions[from].includes(status)) throw new IllegalTransitionError(this.xname, from, status, transitions[from]);
     // The status changes before any await, so two concurrent moves from one status cannot both pass.
     const previousBefore = this.previousStatus;
+    const changedBefore = this.changedAt;
     this.status = status;
     this.previousStatus = from;
+    this.changedAt = nowMs();
     const saved = { ...this.data };
     Object.assign(this.data, extra);
     try {
@@ -120,6 +126,7 @@ export class Transaction {
       if (this.status === status) {
         this.status = from;
         this.previousStatus = previousBefore;
+        this.changedAt = changedBefore;
         for (const key of Object.keys(this.data)) delete this.data[key];
         Object.assign(this.data, saved);
       }
@@ -135,7 +142,7 @@ export class Transaction {
       xname: this.xname,
       status: this.status,
       previousStatus: this.previousStatus,
-      at: formatTimestamp(nowMs()),
+      at: formatTimestamp(this.changedAt),
     };
   }
 
@@ -189,23 +196,30 @@ export class Transactions {
     return this.fromEvent(what);
   }
 
-  /** The transaction an event describes: the one this process knows by its xid, or one rebuilt from the event. */
+  /** The transaction an event describes, at the status the event tells: the one this process knows by
+   *  its xid (moved to the event's status if another process moved it on since this one last did), or
+   *  one rebuilt from the event. */
   fromEvent(event: unknown): Transaction {
     const plain = (isMU(event) ? (event as { dictionary: unknown }).dictionary : event) as Record<string, unknown> | null;
     if (plain === null || typeof plain !== "object" || typeof plain.xid !== "string" || !isTransactionStatus(plain.status)) {
       throw new TypeError("transaction(): give a name, or the content of a Transaction.<Status> task (with xid and status)");
     }
-    const known = this.byXid.get(plain.xid);
-    if (known) return known;
-    const { xid, xname, status, previousStatus, at: _at, ...data } = plain;
-    const tx = new Transaction(
-      this,
-      xid as string,
-      typeof xname === "string" && xname !== "" ? xname : (xid as string),
-      status as TransactionStatus,
-      isTransactionStatus(previousStatus) ? previousStatus : null,
-      data,
-    );
+    const { xid, xname, status, previousStatus, at, ...data } = plain;
+    const changedAt = typeof at === "string" && Number.isFinite(Date.parse(at)) ? Date.parse(at) : nowMs();
+    const previous = isTransactionStatus(previousStatus) ? previousStatus : null;
+    const known = this.byXid.get(xid as string);
+    if (known) {
+      // An event older than this process's own last move is history: the known status stands.
+      if (changedAt > known.changedAt) {
+        known.status = status as TransactionStatus;
+        known.previousStatus = previous;
+        known.changedAt = changedAt;
+        Object.assign(known.data, data);
+      }
+      return known;
+    }
+    const name = typeof xname === "string" && xname !== "" ? xname : (xid as string);
+    const tx = new Transaction(this, xid as string, name, status as TransactionStatus, previous, data, changedAt);
     this.remember(tx);
     return tx;
   }

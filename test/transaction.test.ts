@@ -138,6 +138,23 @@ describe("transaction lifecycle", () => {
     expect(await here.open(issued[1].content)).toBe(tx);
   });
 
+  it("an event from another process moves the transaction this process knows on; an older event does not", async () => {
+    const { txs: a, issued: fromA } = recorder();
+    const tx = await a.begin("order-8");
+    await tx.to("Suspending");
+    const { txs: b, issued: fromB } = recorder();
+    await new Promise((r) => setTimeout(r, 5)); // the event's time is to the microsecond; moves here are ms apart
+    await (await b.open(fromA[1].content)).to("Aborted");
+    // a takes up b's Aborted event: its own object, now at the status the event tells
+    const taken = await a.open(fromB[0].content);
+    expect(taken).toBe(tx);
+    expect([taken.status, taken.previousStatus]).toEqual(["Aborted", "Suspending"]);
+    await taken.to("ForceCancelled");
+    expect(fromA.at(-1)!.content).toMatchObject({ status: "ForceCancelled", previousStatus: "Aborted" });
+    // the Suspending event, arriving late, is history: the status stands
+    expect((await a.open(fromA[1].content)).status).toBe("ForceCancelled");
+  });
+
   it("a name this process knows is the same transaction; an unknown one begins", async () => {
     const { txs, issued } = recorder();
     const a = await txs.open("order-7");
