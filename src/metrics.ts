@@ -14,6 +14,11 @@ export interface JobRunStats {
   sumSeconds: number;
 }
 
+/** Topics counted one by one; past them, tasks count under otherTopics. Any client may issue a task of
+ *  any topic, and every topic is a row kept for the life of the process (a label value in /metrics). */
+export const maxTopicsCounted = 1000;
+export const otherTopics = "(other topics)";
+
 export class Metrics {
   /** tasks by outcome and topic */
   readonly tasks = new Map<string, Record<TaskCounter, number>>();
@@ -22,6 +27,7 @@ export class Metrics {
 
   countTask(counter: TaskCounter, topic: string): void {
     let row = this.tasks.get(topic);
+    if (!row && this.tasks.size >= maxTopicsCounted) row = this.tasks.get((topic = otherTopics));
     if (!row) this.tasks.set(topic, (row = { issued: 0, completed: 0, failed: 0, expired: 0 }));
     row[counter] += 1;
   }

@@ -10,10 +10,16 @@ const maxDepth = 100;
 
 export type ExpireArgument = number | { expire?: number } | undefined;
 
+/** A topic names what to do, like an AMQP routing key; it is kept in every record and metric. */
+export const maxTopicLength = 255;
+
 /** Build a new task, or throw a TypeError that names the argument at fault. */
 export function newTask(topic: unknown, content: unknown = {}, expire: ExpireArgument = undefined): QueuedTask {
   if (typeof topic !== "string" || topic.length === 0) {
     throw new TypeError(`task(): topic must be a non-empty string, got ${describe(topic)}`);
+  }
+  if (topic.length > maxTopicLength) {
+    throw new TypeError(`task(): topic must be at most ${maxTopicLength} characters, got ${topic.length} (data goes in content)`);
   }
   const plain = isMU(content) ? (content as { dictionary: unknown }).dictionary : content;
   if (!isPlainObject(plain)) {

@@ -202,6 +202,7 @@ for (const backend of backends) {
       const bad: [unknown[], RegExp][] = [
         [[""], /topic/],
         [[42], /topic/],
+        [["x".repeat(256)], /topic must be at most 255 characters, got 256/],
         [["echo", [1, 2]], /content/],
         [["echo", "text"], /content/],
         [["echo", { f: () => 1 }], /content\.f is a function/],

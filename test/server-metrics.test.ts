@@ -1,6 +1,6 @@
 // What /metrics and the shell's stats() show of the same counters.
 import { describe, expect, it } from "vitest";
-import { Metrics, metricsTable } from "../src/metrics.js";
+import { maxTopicsCounted, Metrics, metricsTable, otherTopics } from "../src/metrics.js";
 import { renderPrometheus } from "../src/prometheus.js";
 
 function sample(): Metrics {
@@ -22,6 +22,18 @@ describe("Prometheus text", () => {
     expect(text).toContain('jobshell_tasks_issued_total{topic="hello"} 2');
     expect(text).toContain('jobshell_tasks_completed_total{topic="hello"} 1');
     expect(text).toContain('jobshell_tasks_failed_total{topic="we\\"ird\\\\topic\\nx"} 1');
+  });
+
+  it("counts at most maxTopicsCounted topics one by one, the rest together, so that no client can grow it without end", () => {
+    const m = new Metrics();
+    for (let i = 0; i < maxTopicsCounted + 5; i++) m.countTask("issued", `topic-${i}`);
+    m.countTask("completed", "topic-0");
+    m.countTask("completed", "topic-never-seen");
+    const counted = renderPrometheus(m, { queueDepth: 0, inFlight: 0, jobs: 0 });
+    expect(counted.match(/^jobshell_tasks_issued_total\{/gm)).toHaveLength(maxTopicsCounted + 1);
+    expect(counted).toContain(`jobshell_tasks_issued_total{topic="${otherTopics}"} 5`);
+    expect(counted).toContain('jobshell_tasks_completed_total{topic="topic-0"} 1');
+    expect(counted).toContain(`jobshell_tasks_completed_total{topic="${otherTopics}"} 1`);
   });
 
   it("has a cumulative run time histogram per job, with +Inf, sum and count", () => {
