@@ -5,7 +5,7 @@ import { TaskLogger, type LogSink, type ScriptBuiltins, type SharedBuiltins } fr
 import { ScriptTimeoutError } from "./errors.js";
 import type { Metrics } from "./metrics.js";
 import { MU } from "./mu.js";
-import { nowMs, type JobResult, type Outcome, type QueuedTask } from "./record.js";
+import { formatTimestamp, nowMs, type JobResult, type Outcome, type QueuedTask } from "./record.js";
 import type { RegisteredJob, Registry } from "./registry.js";
 import { describeScriptError } from "./script.js";
 
@@ -122,7 +122,8 @@ export class Worker {
 
   private runJobs(task: QueuedTask, lease: Lease, attempt: number, jobs: RegisteredJob[]): void {
     const { taskid, topic, content, expire, createdAt } = task;
-    const taskMU = MU({ taskid, topic, content, expire, createdAt, attempt });
+    // createdAt as the record shows it; formatted only if a script reads it
+    const taskMU = MU({ taskid, topic, content, expire, get createdAt() { return formatTimestamp(createdAt); }, attempt });
     if (jobs.length === 0) return this.ended(task, lease, []);
     if (jobs.length === 1) return this.runJob(jobs[0], taskMU, taskid, (result) => this.ended(task, lease, [result]));
     const results: JobResult[] = new Array(jobs.length);

@@ -16,7 +16,7 @@ const exampleJobs = `
 - name: echo
   topics: [echo, fanout]
   script: |-
-    return { got: task.content, attempt: task.attempt, topic: task.topic }
+    return { got: task.content, attempt: task.attempt, topic: task.topic, createdAt: task.createdAt }
 - name: second
   topics: [fanout]
   script: return "second ran"
@@ -92,8 +92,9 @@ for (const backend of backends) {
       expect(r.createdAt).toMatch(timestamp);
       expect(r.completedAt).toMatch(timestamp);
       expect(r.attempt).toBe(1);
+      // the script saw the task's creation time as the record tells it
       expect(r.dictionary.results).toEqual([
-        { job: "echo", status: "completed", value: { got: { name: "amuro" }, attempt: 1, topic: "echo" } },
+        { job: "echo", status: "completed", value: { got: { name: "amuro" }, attempt: 1, topic: "echo", createdAt: r.createdAt } },
       ]);
       expect(r.yaml_format).toContain(`taskid: ${taskid}`);
     });
