@@ -270,16 +270,33 @@ describe("Redis mode", () => {
     expect(await producer.record(id)).toMatchObject({ status: "queued", attempt: 0 });
   });
 
-  maybe("a task pushed while a worker waits is handed to it: started by the push itself, never in Normal", async () => {
-    const { worker, producer, redis, p, me } = await idleWorkerAndProducer("handover", `- {name: hold, topics: [hold], script: "await sleep(2)"}`);
-    const id = await producer.task("hold", {}, 60);
-    expect(await redis.hmget(`${p}task:${id}`, "status", "attempt", "owner")).toEqual(["started", "1", me]);
-    expect(await redis.llen(`${p}normal`)).toBe(0);
-    expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([id]);
-    // The push left it listed with the slots it has left.
-    await expect.poll(() => redis.hget(`${p}idle`, me), { timeout: 1500, interval: 20 }).toMatch(/^31:\d+$/);
-    expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 1 });
-    // A worker that stops is no longer listed: nothing is handed to it.
+  maybe("a waiting worker of another process is woken, never handed a task: one that died meanwhile holds none", async () => {
+    const { producer, namespace } = await producerOnly("wake-not-hand");
+    const redis = inspector();
+    const p = `{${namespace}}:`;
+    // A worker listed idle whose heartbeat still runs, as for up to its ttl after a kill -9.
+    await redis.multi().hset(`${p}idle`, "died-just-now", "32:7").set(`${p}alive:died-just-now`, "1", "PX", 10_000).exec();
+    const inbox = inspector();
+    const woken: string[] = [];
+    inbox.on("message", (_channel: string, message: string) => woken.push(message));
+    await inbox.subscribe(`${p}inbox:died-just-now`);
+    const id = await producer.task("noop", {}, 1);
+    expect(await redis.lrange(`${p}normal`, 0, -1)).toEqual([id]);
+    expect(await redis.hget(`${p}task:${id}`, "status")).toBe("queued");
+    expect(await redis.exists(`${p}backup:died-just-now`, `${p}idle`)).toBe(0);
+    await expect.poll(() => woken, { timeout: 2000 }).toEqual(["[7]"]);
+    // Nobody takes it: it ends expired on time, as with no worker at all.
+    expect(await producer.waitfor(id, 5)).toMatchObject({ status: "expired", attempt: 0 });
+  });
+
+  maybe("a task pushed while a worker of another process waits is taken by it at once, and run", async () => {
+    const { worker, producer, redis, p, me } = await idleWorkerAndProducer("wake", `- {name: noop, topics: [noop], script: "return 1"}`);
+    const started = Date.now();
+    const id = await producer.task("noop", {}, 60);
+    expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 1, results: [{ value: 1 }] });
+    expect(Date.now() - started).toBeLessThan(900); // woken, not found by its once-a-second look
+    expect(await redis.hget(`${p}task:${id}`, "owner")).toBe(me);
+    // A worker that stops is no longer listed.
     await expect.poll(() => redis.hexists(`${p}idle`, me), { timeout: 5000 }).toBe(1);
     await worker.close();
     expect(await redis.hexists(`${p}idle`, me)).toBe(0);
@@ -288,7 +305,8 @@ describe("Redis mode", () => {
   maybe("tasks that end out of the order they were taken leave Backup each when it ends, the others stay", async () => {
     const { producer, redis, p, me } = await idleWorkerAndProducer("backup-order", `- {name: nap, topics: [nap], script: "await sleep(task.content.s)"}`);
     const [a, b, c, d] = await Promise.all([1.2, 0.1, 0.7, 0.4].map((s) => producer.task("nap", { s }, 60)));
-    expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([a, b, c, d]);
+    // The push wakes the worker, whose take moves them into its Backup.
+    await expect.poll(() => redis.lrange(`${p}backup:${me}`, 0, -1), { timeout: 2000, interval: 5 }).toEqual([a, b, c, d]);
     await producer.waitfor(b, 10);
     expect(await redis.lrange(`${p}backup:${me}`, 0, -1)).toEqual([a, c, d]);
     await producer.waitfor(d, 10);
@@ -420,10 +438,10 @@ describe("Redis mode", () => {
     expect(await first.start(again)).toEqual([{ started: true, attempt: 2 }, { started: true, attempt: 1 }, { started: true, attempt: 1 }]);
   });
 
-  maybe("a handover lost on the way (its message never came) is given back and run", async () => {
+  maybe("a task in a worker's Backup that it does not hold (a handover or a take's reply lost) is given back and run", async () => {
     const { producer, redis, p, me } = await idleWorkerAndProducer("handover-lost", `- {name: noop, topics: [noop], script: "return 1"}`);
-    // What a push does when it hands a task over, without the message (as if the worker's subscriber
-    // connection had dropped it): the listing taken, the record started, the taskid in its Backup.
+    // What its own push does when it hands a task over, without the answer (as if the connection had
+    // dropped it): the listing taken, the record started, the taskid in its Backup.
     const id = "0123456789abcdef0123456789abcdef";
     const now = String(Date.now());
     await redis

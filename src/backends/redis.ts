@@ -2,8 +2,9 @@
 // Backup list in one atomic step and removes each task from there only when its record is finished;
 // tasks of a worker whose heartbeat lapsed are moved, atomically, to the Recovery list, which workers
 // take from first. So a task is always in exactly one list until it has ended: none is lost.
-// A worker that finds nothing to take lists itself as idle: a push hands tasks straight to it (started,
-// in its Backup) and publishes them on its inbox channel, so they start without a take round trip.
+// A worker that finds nothing to take lists itself as idle: a push in its own process hands tasks
+// straight to it (started, in its Backup), so they start without a take round trip; a push elsewhere
+// wakes it on its inbox channel to take them (a worker may have died since it listed itself).
 // Keys, all with the namespace as hash tag (`{jobshell}:` unless a namespace is given):
 //   <p>normal, <p>recovery, <p>backup:<worker>   lists of taskids
 //   <p>idle                                      idle workers (a hash: id → <free slots>:<listing number>)
@@ -12,7 +13,7 @@
 //   <p>workers, <p>alive:<worker>                 the workers, and their heartbeats (with a TTL)
 //   <p>jobs                                      job definitions (name → JSON), shared by every process
 //   <p>ended, <p>jobs-changed                    pub/sub: a task ended; the job set changed
-//   <p>inbox:<worker>                            pub/sub: tasks handed over to that worker
+//   <p>inbox:<worker>                            pub/sub: wake-ups of that worker, listed idle
 // The debug channel is the plain pub/sub channel `debug_channel` (xaas.hotspot.channel).
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -763,8 +764,8 @@ export class RedisBackend implements Backend {
     if (set) for (const wake of set) wake(outcome);
   }
 
-  /** Tasks a push handed over to this worker (its listing number first): kept for take(), unless a
-   *  reclaim has given them back already. */
+  /** A wake-up on this worker's inbox channel (its listing number, and no tasks: only a push in this
+   *  process hands tasks over, in its answer): the listing has ended, look again. */
   private receiveHandover(text: string): void {
     const { header, rows } = takenRows(text);
     this.receive(header, rows);

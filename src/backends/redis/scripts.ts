@@ -44,15 +44,17 @@ redis.call('DEL', ${idle})`;
  *  worker claimed, its listing number, then per task 4 values: taskid, task (JSON), expire, createdAt.
  *  Creates the records of the tasks, in order. The first tasks were claimed by the pushing process's
  *  own worker, idle, which runs them without waiting for this answer: they are started (attempt 1,
- *  owned by it) and put in its Backup, and its listing (if still that one) loses their slots.
- *  Other tasks go first to idle workers, as many as each has free
- *  slots: started at once (attempt 1, owned by that worker), put in its Backup, and handed over as
- *  `[listing number, startedAt, tasks...]` as the take script tells them, so they start without a take round
- *  trip; a worker stays listed with the slots it has left. The pushing process's own worker comes
- *  first, and its handover is returned rather than published on its inbox channel. A worker whose
- *  heartbeat has lapsed is passed over (its Backup is rescued). The rest are appended to Normal, as many as fit under `limit`, and idle workers left are
- *  woken for them. Returns how many tasks were accepted, with the own handover if any: {accepted,
- *  handover}. The rest are refused, with nothing written: concurrent producers never overfill Normal.
+ *  owned by it) and put in its Backup, and its listing (if still that one) loses their slots. Else, if
+ *  that worker is listed idle, the first tasks, as many as it has free slots, are handed over to it:
+ *  started at once, put in its Backup and returned as `[listing number, startedAt, tasks...]` as the
+ *  take script tells them, so they start without a take round trip; it stays listed with the slots it
+ *  has left. Only the pushing process's own worker is handed tasks: it is alive, as it pushes. A worker
+ *  of another process may have died since it listed itself (its heartbeat outlives it by up to its
+ *  ttl), and a task started for it would neither run nor expire until rescued: those workers are woken
+ *  to take the tasks, and a take starts them. The rest are appended to Normal, as many as fit under
+ *  `limit`, and idle workers are woken for them. Returns how many tasks were accepted, with the own
+ *  handover if any: {accepted, handover}. The rest are refused, with nothing written: concurrent
+ *  producers never overfill Normal.
  *  A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
  *  and none vanishes under a running task): it is listed for deletion when its task ends, expired too. */
 export const push = `
@@ -106,17 +108,6 @@ if claimed > 0 then
 elseif self ~= '' and fresh() then
   local listed = redis.call('HGET', KEYS[2], self)
   if listed then own = handOver(self, listed) end
-end
-if fresh() then
-  local idle = redis.call('HGETALL', KEYS[2])
-  for j = 1, #idle, 2 do
-    if not fresh() then break end
-    if redis.call('EXISTS', prefix .. 'alive:' .. idle[j]) == 1 then
-      redis.call('PUBLISH', prefix .. 'inbox:' .. idle[j], handOver(idle[j], idle[j + 1]))
-    else
-      redis.call('HDEL', KEYS[2], idle[j])
-    end
-  end
 end
 if i <= last then
   local room = limit - redis.call('LLEN', KEYS[1])
