@@ -46,7 +46,7 @@ async function round(batch) {
   let take = 0;
   if (batch > 1) {
     // Queued by producers, taken by a busy worker: no idle listing, no claims.
-    push = await timed(groups.map((group) => () => redis.evalsha(sha.push, 2, keys.normal, keys.idle, p, 1e6, Date.now(), "", 0, 0, ...group.flatMap(task))));
+    push = await timed(groups.map((group) => () => redis.evalsha(sha.push, 3, keys.normal, keys.idle, keys.deletions, p, 1e6, Date.now(), "", 0, 0, `${p}ended`, due(), ...group.flatMap(task))));
     take = await timed(
       groups.map((_, n) => async () => {
         const reply = await redis.evalsha(sha.take, 7, keys.normal, keys.recovery, keys.backup, keys.alive, keys.workers, keys.idle, keys.deletions, p, `${p}ended`, Date.now(), "w1", batch, 10000, n + 1, due());
@@ -61,7 +61,7 @@ async function round(batch) {
       groups.map((group, n) => async () => {
         await redis.hset(keys.idle, "w1", `32:${n}`);
         const now = Date.now();
-        await redis.evalsha(sha.push, 2, keys.normal, keys.idle, p, 1e6, now, "w1", 1, n, ...group.flatMap(task));
+        await redis.evalsha(sha.push, 3, keys.normal, keys.idle, keys.deletions, p, 1e6, now, "w1", 1, n, `${p}ended`, due(), ...group.flatMap(task));
         rows.push([group[0], 1, null, 60, now, now]);
       }),
     );

@@ -166,6 +166,18 @@ for (const backend of backends) {
       expect((await js.stats()).queueDepth).toBe(3);
     });
 
+    maybe("job_queue_size counts tasks that wait: with no worker, those past their expire make room, ended expired", async () => {
+      const { js } = await start({ worker: false, jobQueueSize: 3 });
+      const stale = [];
+      for (let i = 0; i < 3; i++) stale.push(await js.task("echo", { i }, 0.2));
+      await expect(js.task("echo", { i: 3 }, 60)).rejects.toBeInstanceOf(QueueFullError);
+      await new Promise((r) => setTimeout(r, 300));
+      const fresh = await js.task("echo", { i: 4 }, 60);
+      for (const id of stale) expect((await js.record(id))?.status).toBe("expired");
+      expect((await js.record(fresh))?.status).toBe("queued");
+      expect((await js.stats()).queueDepth).toBe(1);
+    });
+
     maybe("10,000 tasks issued at once with bulk 32 never run more than 32 at a time", async () => {
       const { js } = await start({ jobQueueBulkReadSize: 32, yaml: false });
       const key = `conc_${Math.random().toString(36).slice(2)}`;

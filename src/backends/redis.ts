@@ -343,7 +343,7 @@ export class RedisBackend implements Backend {
     const now = nowMs();
     const listing = this.listing;
     const claimed = listing ? this.claimable(listing, batch, now) : 0;
-    const args: (string | number)[] = [this.prefix, limit, now, this.workerId, claimed, listing?.n ?? 0];
+    const args: (string | number)[] = [this.prefix, limit, now, this.workerId, claimed, listing?.n ?? 0, this.channels.ended, this.deletionDue(now)];
     const rows: TakenRow[] = [];
     for (let i = 0; i < batch.length; i++) {
       const { task } = batch[i];
@@ -354,7 +354,7 @@ export class RedisBackend implements Backend {
     }
     try {
       let resent = false;
-      const replying = this.run("push", [this.keys.normal, this.keys.idle], args, () => (resent = true));
+      const replying = this.run("push", [this.keys.normal, this.keys.idle, this.keys.deletions], args, () => (resent = true));
       // Sent: the claimed tasks start now, while Redis records them. Their outcomes follow the push on
       // the same connection, so Redis has the records by then (if the push failed, there is none to
       // write: the task() calls were told).
@@ -764,8 +764,9 @@ export class RedisBackend implements Backend {
     if (set) for (const wake of set) wake(outcome);
   }
 
-  /** A wake-up on this worker's inbox channel (its listing number, and no tasks: only a push in this
-   *  process hands tasks over, in its answer): the listing has ended, look again. */
+  /** Tasks its own process's push handed over to this worker, in the push's answer, or a wake-up on its
+   *  inbox channel (no tasks): kept for take() under their listing number, unless a reclaim has given
+   *  them back already. */
   private receiveHandover(text: string): void {
     const { header, rows } = takenRows(text);
     this.receive(header, rows);

@@ -39,9 +39,10 @@ for k = 1, #listed, 2 do
 end
 redis.call('DEL', ${idle})`;
 
-/** KEYS[1] Normal, KEYS[2] the idle workers (a hash: worker id → `<free slots>:<listing number>`).
- *  ARGV: key prefix, limit, now (ms), the pushing process's worker id (or ''), how many tasks that
- *  worker claimed, its listing number, then per task 4 values: taskid, task (JSON), expire, createdAt.
+/** KEYS[1] Normal, KEYS[2] the idle workers (a hash: worker id → `<free slots>:<listing number>`),
+ *  KEYS[3] the deletions set. ARGV: key prefix, limit, now (ms), the pushing process's worker id (or
+ *  ''), how many tasks that worker claimed, its listing number, the ended channel, when records ended
+ *  now are due for deletion, then per task 4 values: taskid, task (JSON), expire, createdAt.
  *  Creates the records of the tasks, in order. The first tasks were claimed by the pushing process's
  *  own worker, idle, which runs them without waiting for this answer: they are started (attempt 1,
  *  owned by it) and put in its Backup, and its listing (if still that one) loses their slots. Else, if
@@ -52,15 +53,20 @@ redis.call('DEL', ${idle})`;
  *  of another process may have died since it listed itself (its heartbeat outlives it by up to its
  *  ttl), and a task started for it would neither run nor expire until rescued: those workers are woken
  *  to take the tasks, and a take starts them. The rest are appended to Normal, as many as fit under
- *  `limit`, and idle workers are woken for them. Returns how many tasks were accepted, with the own
+ *  `limit`, and idle workers are woken for them. If they do not all fit, the tasks at Normal's head that
+ *  expired waiting leave it first, ended `expired` as a take would end them (and those ended otherwise):
+ *  they wait no longer, and with no worker running they would fill the queue for good. Returns how many
+ *  tasks were accepted, with the own
  *  handover if any: {accepted, handover}. The rest are refused, with nothing written: concurrent
  *  producers never overfill Normal.
  *  A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
  *  and none vanishes under a running task): it is listed for deletion when its task ends, expired too. */
 export const push = `
 local prefix, limit, now, self, claimed = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local channel, due = ARGV[7], ARGV[8]
 -- now is stored as given (a Lua number would be written with 14 digits); nowMs is for comparing
-local i, last, nowMs = 7, #ARGV, tonumber(ARGV[3])
+local first = 9
+local i, last, nowMs = first, #ARGV, tonumber(ARGV[3])
 -- A task past its expire is never handed over: a take ends it.
 local function fresh() return i <= last and nowMs <= ARGV[i + 3] + ARGV[i + 2] * 1000 end
 -- The record of the next task, with its state fields; moves on to the task after it.
@@ -72,6 +78,28 @@ local function create(...)
   return id
 end
 ${addTakenText}
+${forDeletionText("KEYS[3]")}
+-- Ends the tasks at Normal's head that no longer wait (at most the number given): stops at the first that waits.
+local function dropEndedAtHead(most)
+  local ended = {}
+  for _ = 1, most do
+    local id = redis.call('LINDEX', KEYS[1], 0)
+    if not id then break end
+    local key = prefix .. 'task:' .. id
+    local f = redis.call('HMGET', key, 'status', 'createdAt', 'expire', 'attempt')
+    if f[1] == 'queued' then
+      -- Started once (given back, rescued), or within its expire: it waits.
+      if f[4] or nowMs <= f[2] + f[3] * 1000 then break end
+      redis.call('HSET', key, 'status', 'expired', 'completedAt', now)
+      redis.call('PUBLISH', channel, id)
+      ended[#ended + 1] = id
+    elseif f[1] == 'started' then
+      break
+    end
+    redis.call('LPOP', KEYS[1])
+  end
+  if #ended > 0 then forDeletion(ended) end
+end
 local function handOver(worker, listed)
   local free, listing = string.match(listed, '(%d+):(%d+)')
   free = tonumber(free)
@@ -111,6 +139,10 @@ elseif self ~= '' and fresh() then
 end
 if i <= last then
   local room = limit - redis.call('LLEN', KEYS[1])
+  if room < (last - i + 1) / 4 then
+    dropEndedAtHead(1000)
+    room = limit - redis.call('LLEN', KEYS[1])
+  end
   local queued = {}
   while i <= last and #queued < room do queued[#queued + 1] = create('status', 'queued') end
   if #queued > 0 then
@@ -118,8 +150,8 @@ if i <= last then
     ${wakeIdleWorkers("KEYS[2]")}
   end
 end
-if own then return {(i - 7) / 4, own} end
-return (i - 7) / 4
+if own then return {(i - first) / 4, own} end
+return (i - first) / 4
 `;
 
 /** KEYS[1] Normal, KEYS[2] Recovery, KEYS[3] this worker's Backup, KEYS[4] its heartbeat, KEYS[5] the
