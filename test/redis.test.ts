@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createRedisBackend, type RedisBackend } from "../src/backends/redis.js";
 import * as scripts from "../src/backends/redis/scripts.js";
+import { ConnectionError, ParameterError } from "../src/errors.js";
 import { open, type JobShell } from "../src/jobshell.js";
 import { newTask } from "../src/task.js";
 import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "./backends.js";
@@ -117,6 +118,26 @@ describe("Redis mode", () => {
     const redis = inspector();
     await redis.script("FLUSH");
     expect(await js.waitfor(await js.task("echo", { n: 7 }), 10)).toMatchObject({ status: "completed", results: [{ value: 7 }] });
+  });
+
+  maybe("a database in the URL must be a number the server has: else one clear error, nothing written to database 0", async () => {
+    const options = { namespace: newNamespace("db"), taskRecordTtl: 60, debugChannel: "db.debug" };
+    const url = (db: string) => new URL(`/${db}`, redisUrl).toString();
+    for (const db of ["abc", "-1"]) {
+      await expect(createRedisBackend(url(db), options)).rejects.toThrow(ParameterError);
+      await expect(createRedisBackend(url(db), options)).rejects.toThrow(`redis_url's database (after the port) must be a number, got "${db}"`);
+    }
+    const err = await createRedisBackend(url("99999"), options).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as Error).message).toMatch(/^cannot use Redis at redis:\/\/.*\/99999: ERR DB index is out of range/);
+    const other = (await createRedisBackend(url("3"), options)) as RedisBackend;
+    closers.push(other);
+    await other.push(newTask("noop", {}, 60), 10);
+    expect(await inspector().exists(`{${options.namespace}}:normal`)).toBe(0);
+    const three = inspector();
+    await three.select(3);
+    expect(await three.llen(`{${options.namespace}}:normal`)).toBe(1);
+    await three.del(`{${options.namespace}}:normal`, ...(await three.keys(`{${options.namespace}}:*`)));
   });
 
   maybe("a lease is held by one process at a time, and passes on when released or not renewed", async () => {

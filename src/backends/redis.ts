@@ -133,6 +133,8 @@ export async function createRedisBackend(url: string, options: RedisBackendOptio
 export class RedisBackend implements Backend {
   readonly mode = "redis";
   readonly location: string;
+  /** the database the URL names (its path), if any */
+  private readonly database?: number;
   readonly jobs: JobStore;
   /** this process's worker identity: its Backup list and heartbeat are named after it */
   readonly workerId = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
@@ -201,6 +203,11 @@ export class RedisBackend implements Backend {
     if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
       throw new ParameterError(`redis_url must start with redis:// or rediss://, got ${maskUrl(url)}`);
     }
+    const db = parsed.pathname.replace(/^\//, "");
+    if (db !== "" && !/^\d+$/.test(db)) {
+      throw new ParameterError(`redis_url's database (after the port) must be a number, got ${JSON.stringify(decodeURIComponent(db))}`);
+    }
+    this.database = db === "" ? undefined : Number(db);
     this.location = maskUrl(url);
     this.prefix = `{${options.namespace ?? "jobshell"}}:`;
     const p = this.prefix;
@@ -230,9 +237,12 @@ export class RedisBackend implements Backend {
     let cause: Error | undefined;
     const remember = (err: Error) => (cause = err);
     this.client.on("error", remember);
+    this.subscriber.on("error", remember);
     try {
       await this.client.connect();
       await this.client.ping();
+      // ioredis reports a database it could not select only as an error event, and goes on in database 0.
+      if (this.database !== undefined) await this.client.select(this.database);
       await this.subscriber.connect();
     } catch (err) {
       this.client.disconnect();
@@ -241,6 +251,7 @@ export class RedisBackend implements Backend {
       throw new ConnectionError(`cannot use Redis at ${this.location}: ${reason}`, { cause: cause ?? err });
     }
     this.client.off("error", remember);
+    this.subscriber.off("error", remember);
     const report = (err: unknown) => this.options.onError?.(err);
     this.client.on("error", report);
     this.subscriber.on("error", report);
