@@ -59,8 +59,9 @@ function parseArgs(argv: string[]): Parsed {
     }
     const [flag, inline] = arg.slice(2).split(/=(.*)/s, 2);
     const param = byFlag.get(flag);
-    const takesValue = param !== undefined || commandFlags[flag] === true;
-    if (param === undefined && !(flag in commandFlags)) throw new ParameterError(`unknown option --${flag} (see jobshell --help)`);
+    const known = Object.hasOwn(commandFlags, flag);
+    const takesValue = param !== undefined || (known && commandFlags[flag]);
+    if (param === undefined && !known) throw new ParameterError(`unknown option --${flag} (see jobshell --help)`);
     let value = inline;
     const isSwitch = param !== undefined && paramSpecs[param].kind === "bool";
     if (isSwitch && value === undefined && (argv[i + 1] === undefined || argv[i + 1].startsWith("--"))) value = "true";

@@ -147,7 +147,7 @@ function readConfigFile(path: string | false | undefined): { path: string; value
     throw new ParameterError(`config file ${file} must be a mapping of parameter: value`);
   }
   for (const key of Object.keys(values)) {
-    if (!(key in paramSpecs)) throw new ParameterError(`config file ${file}: unknown parameter ${key}`);
+    if (!Object.hasOwn(paramSpecs, key)) throw new ParameterError(`config file ${file}: unknown parameter ${key}`);
   }
   return { path: file, values: values as Record<string, unknown> };
 }

@@ -187,7 +187,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       const match = route.path.exec(url.pathname);
       if (!match) continue;
       const method = req.method === "HEAD" ? "GET" : req.method ?? "GET";
-      const run = route.methods[method];
+      const run = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
       if (!run) {
         const allow = Object.keys(route.methods).join(", ");
         throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname} (allowed: ${allow})`, {}, { allow });

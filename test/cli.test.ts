@@ -93,6 +93,8 @@ describe("jobshell task: arguments", () => {
       ["task", "hello", "--expire", "0", "--amqp", "amqp://127.0.0.1:1"],
       ["task", "--amqp", amqpUrl],
       ["task", "hello", "--frobnicate"],
+      // an Object.prototype name is no option either
+      ["task", "hello", "--constructor", "--amqp", "amqp://127.0.0.1:1"],
     ];
     for (const args of bad) {
       const r = await jobshell(args);

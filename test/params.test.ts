@@ -60,6 +60,9 @@ describe("parameters", () => {
     expect(err).toBeInstanceOf(ParameterError);
     expect(err?.message).toBe('job_queue_size (from JOBSHELL_JOB_QUEUE_SIZE) must be a positive integer, got "lots"');
     expect(() => resolveParams({ configFile: configFile("job_queu_size: 1\n"), env: {} })).toThrow(/unknown parameter job_queu_size/);
+    for (const key of ["constructor", "__proto__", "toString"]) {
+      expect(() => resolveParams({ configFile: configFile(`${key}: 5\n`), env: {} })).toThrow(`unknown parameter ${key}`);
+    }
     expect(() => resolveParams({ given: { jobScriptTimeout: -1 }, env: {}, configFile: false })).toThrow(/job_script_timeout/);
   });
 

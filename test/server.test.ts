@@ -120,6 +120,16 @@ describe("REST API", () => {
     await stillServes();
   });
 
+  it("a field named after an Object.prototype property is an unknown field too", async () => {
+    for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      const r = await call(base, "POST", "/tasks", { body: `{"topic":"x","${key}":1}`, headers: jsonHeaders });
+      expect(r.status, key).toBe(400);
+      expect(r.json.error).toBe("invalid_body");
+      expect(r.json.detail).toContain(`unknown field "${key}"`);
+    }
+    await stillServes();
+  });
+
   it("content that is not JSON data after parsing is still checked (no 5xx)", async () => {
     const r = await call(base, "POST", "/tasks", { body: JSON.stringify({ topic: "hello", expire: 1e400 }), headers: jsonHeaders });
     expect(r.status).toBe(400);

@@ -121,7 +121,8 @@ export type ObjectSchema = Record<string, FieldSchema>;
 export function validate(body: Record<string, unknown>, schema: ObjectSchema): void {
   const problems: string[] = [];
   for (const key of Object.keys(body)) {
-    if (!(key in schema)) problems.push(`unknown field ${JSON.stringify(key)} (fields: ${Object.keys(schema).join(", ")})`);
+    // Own keys only: `constructor` or `__proto__` must not pass as fields through Object.prototype.
+    if (!Object.hasOwn(schema, key)) problems.push(`unknown field ${JSON.stringify(key)} (fields: ${Object.keys(schema).join(", ")})`);
   }
   for (const [key, field] of Object.entries(schema)) {
     const value = body[key];
