@@ -121,6 +121,10 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
           const replace = booleanQuery(query.get("replace"), "replace");
           const text = (await readBody(req)).toString("utf8");
           const definitions = parseDefinitions(text, "<upload>");
+          // An upload that adds nothing is a mistake (an empty file, a wrong variable), not a success.
+          if (definitions.length === 0) {
+            throw new JobDefinitionError([{ file: "<upload>", message: "the body holds no job definitions: send a list of jobs or one job" }]);
+          }
           if (!replace) {
             const known = new Set(js.jobs().map((d) => d.name));
             const existing = definitions.filter((d) => known.has(d.name)).map((d) => d.name);

@@ -216,6 +216,17 @@ describe("REST API", () => {
     await stillServes();
   });
 
+  it("POST /jobs with no job in it (an empty body, an empty list, only a comment) is a 400 job_definition", async () => {
+    for (const body of ["", "[]\n", "# nothing yet\n"]) {
+      const r = await call(base, "POST", "/jobs", { body });
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.json.error).toBe("job_definition");
+      expect(r.json.detail).toContain("no job definitions");
+      expect(r.json.problems).toHaveLength(1);
+    }
+    await stillServes();
+  });
+
   it("GET /jobs lists the jobs; DELETE /jobs/{name} removes one, then 404", async () => {
     const list = await call(base, "GET", "/jobs");
     expect(list.status).toBe(200);
