@@ -193,7 +193,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       const method = req.method === "HEAD" ? "GET" : req.method ?? "GET";
       const run = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
       if (!run) {
-        const allow = Object.keys(route.methods).join(", ");
+        const allow = allowedMethods(route).join(", ");
         throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname} (allowed: ${allow})`, {}, { allow });
       }
       let params: string[];
@@ -270,6 +270,11 @@ type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], que
 interface Route {
   path: RegExp;
   methods: Record<string, Handler>;
+}
+
+/** The route's methods, with HEAD wherever GET is, since every GET answers HEAD too. */
+function allowedMethods(route: Route): string[] {
+  return Object.keys(route.methods).flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m]));
 }
 
 function digest(text: string): Buffer {

@@ -271,6 +271,12 @@ describe("REST API", () => {
     const m = await call(base, "PUT", "/tasks");
     expect(m.status).toBe(405);
     expect(m.headers.allow).toBe("POST");
+    // HEAD is answered wherever GET is, so Allow names it there
+    const jobs = await call(base, "PUT", "/jobs");
+    expect(jobs.status).toBe(405);
+    expect(jobs.headers.allow).toBe("GET, HEAD, POST");
+    expect((await call(base, "PATCH", "/healthz")).headers.allow).toBe("GET, HEAD");
+    expect((await call(base, "HEAD", "/healthz")).status).toBe(200);
     await stillServes();
   });
 
