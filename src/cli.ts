@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { JobshellError, ParameterError } from "./errors.js";
 import { open, type JobShell } from "./jobshell.js";
-import { kebabName, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
+import { decimalNumber, kebabName, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
 import { newTask } from "./task.js";
 
 const usage = `Usage:
@@ -75,11 +75,22 @@ function parseArgs(argv: string[]): Parsed {
   return { command, positional, flags, given };
 }
 
-function numberFlag(parsed: Parsed, flag: string, fallback: number): number {
+/** What a number flag accepts, and the same in words for its error message. */
+interface NumberRule {
+  accepts: (n: number) => boolean;
+  words: string;
+}
+
+// As task() and waitfor() check them, so that the flag's message is the rule that applies.
+const expireRule: NumberRule = { accepts: (n) => n > 0, words: "a positive number of seconds" };
+const timeoutRule: NumberRule = { accepts: () => true, words: "a number of seconds, 0 or more" };
+const portRule: NumberRule = { accepts: (n) => Number.isInteger(n) && n <= 65535, words: "a port number from 0 to 65535" };
+
+function numberFlag(parsed: Parsed, flag: string, fallback: number, rule: NumberRule): number {
   const raw = parsed.flags.get(flag)?.at(-1);
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new ParameterError(`--${flag} must be a number of 0 or more, got ${raw}`);
+  const n = decimalNumber(raw);
+  if (n === undefined || !rule.accepts(n)) throw new ParameterError(`--${flag} must be ${rule.words}, got ${raw}`);
   return n;
 }
 
@@ -147,11 +158,12 @@ async function main(argv: string[]): Promise<number> {
     case "serve": {
       const { serve } = await import("./server.js");
       const token = process.env.JOBSHELL_API_TOKEN || undefined;
+      const host = parsed.flags.get("host")?.at(-1) ?? "127.0.0.1";
+      const port = numberFlag(parsed, "port", 8080, portRule); // a bad port is refused before connecting
       const js = await openFrom(parsed, params, !noWorker);
       let server: Awaited<ReturnType<typeof serve>>;
       try {
-        const host = parsed.flags.get("host")?.at(-1) ?? "127.0.0.1";
-        server = await serve(js, { port: numberFlag(parsed, "port", 8080), host, token });
+        server = await serve(js, { port, host, token });
       } catch (err) {
         await js.close();
         throw err;
@@ -181,7 +193,8 @@ async function issueOne(parsed: Parsed, params: Params): Promise<number> {
       throw new ParameterError(`the task content is not valid JSON: ${(err as Error).message}`);
     }
   }
-  const expire = numberFlag(parsed, "expire", 10);
+  const expire = numberFlag(parsed, "expire", 10, expireRule);
+  const timeout = numberFlag(parsed, "timeout", 60, timeoutRule);
   try {
     newTask(topic, body, expire); // checked before connecting: a bad argument is a usage error
   } catch (err) {
@@ -194,7 +207,7 @@ async function issueOne(parsed: Parsed, params: Params): Promise<number> {
       process.stdout.write(`${taskid}\n`);
       return 0;
     }
-    const record = await js.waitfor(taskid, numberFlag(parsed, "timeout", 60));
+    const record = await js.waitfor(taskid, timeout);
     process.stdout.write(record.yaml_format);
     return record.status === "completed" ? 0 : 1;
   } finally {

@@ -57,6 +57,13 @@ export function envName(name: string): string {
   return `JOBSHELL_${name.toUpperCase()}`;
 }
 
+/** A plain decimal number such as `10` or `0.5`; undefined for anything else (signs, exponents, hex, blanks). */
+export function decimalNumber(text: string): number | undefined {
+  if (!/^\d+(\.\d+)?$/.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : undefined;
+}
+
 /** Check and convert one value, naming the parameter and where the value came from when it is wrong. */
 export function convertParam(name: ParamName, raw: unknown, from: string): unknown {
   const spec: ParamSpec = paramSpecs[name];
@@ -64,12 +71,12 @@ export function convertParam(name: ParamName, raw: unknown, from: string): unkno
     new ParameterError(`${name} (from ${from}) must be ${what}, got ${JSON.stringify(raw)}`);
   switch (spec.kind) {
     case "int": {
-      const n = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw;
+      const n = typeof raw === "string" ? decimalNumber(raw) ?? raw : raw;
       if (typeof n !== "number" || !Number.isInteger(n) || n < 1) throw bad("a positive integer");
       return n;
     }
     case "seconds": {
-      const n = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw;
+      const n = typeof raw === "string" ? decimalNumber(raw) ?? raw : raw;
       if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) throw bad("a positive number of seconds");
       return n;
     }

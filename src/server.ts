@@ -8,6 +8,7 @@ import { ClosedError, ConnectionError, JobDefinitionError, ParameterError, Queue
 import { parseDefinitions, type JobDefinition } from "./definitions.js";
 import { recordMU, type JobShell } from "./jobshell.js";
 import { prometheusContentType, renderPrometheus } from "./prometheus.js";
+import { decimalNumber } from "./params.js";
 import { hasEnded } from "./record.js";
 import { HttpError, readBody, readJsonObject, sendError, sendJson, validate, type ObjectSchema } from "./server/http.js";
 
@@ -296,8 +297,8 @@ function unknownJob(name: string): HttpError {
 
 function waitTimeout(raw: string | null): number {
   if (raw === null) return 60;
-  const seconds = raw.trim() === "" ? Number.NaN : Number(raw);
-  if (!Number.isFinite(seconds) || seconds < 0 || seconds > maxWaitSeconds) {
+  const seconds = decimalNumber(raw);
+  if (seconds === undefined || seconds > maxWaitSeconds) {
     throw new HttpError(400, "invalid_query", `timeout must be a number of seconds from 0 to ${maxWaitSeconds}, got ${JSON.stringify(raw)}`);
   }
   return seconds;

@@ -103,6 +103,23 @@ describe("jobshell task: arguments", () => {
     }
   });
 
+  it("--expire, --timeout and --port say the rule that applies, and take only plain decimal numbers", async () => {
+    const unreachable = ["--amqp", "amqp://127.0.0.1:1"];
+    for (const expire of ["0", "-1", "0x10", "1e3", ""]) {
+      const r = await jobshell(["task", "hello", "--expire", expire, ...unreachable]);
+      expect(r.code, expire).toBe(2);
+      expect(r.stderr).toBe(`jobshell: --expire must be a positive number of seconds, got ${expire}\n`);
+    }
+    for (const timeout of ["-1", "1e3"]) {
+      const r = await jobshell(["task", "hello", "--wait", "--timeout", timeout, ...unreachable]);
+      expect(r.code, timeout).toBe(2);
+      expect(r.stderr).toBe(`jobshell: --timeout must be a number of seconds, 0 or more, got ${timeout}\n`);
+    }
+    const port = await jobshell(["serve", "--port", "0x50"]);
+    expect(port.code).toBe(2);
+    expect(port.stderr).toBe("jobshell: --port must be a port number from 0 to 65535, got 0x50\n");
+  });
+
   it("an unreachable server exits non-zero with one line, the password masked", async () => {
     const r = await jobshell(["task", "hello", "--amqp", "amqp://guest:hunter2@127.0.0.1:1"]);
     expect(r.code).not.toBe(0);

@@ -60,6 +60,11 @@ describe("parameters", () => {
     expect(err).toBeInstanceOf(ParameterError);
     expect(err?.message).toBe('job_queue_size (from JOBSHELL_JOB_QUEUE_SIZE) must be a positive integer, got "lots"');
     expect(() => resolveParams({ configFile: configFile("job_queu_size: 1\n"), env: {} })).toThrow(/unknown parameter job_queu_size/);
+    // plain decimals only, as for every number on the command line and in the API
+    for (const value of ["0x10", "1e3", " 20", "-5"]) {
+      expect(() => resolveParams({ env: { JOBSHELL_JOB_QUEUE_SIZE: value }, configFile: false }), value).toThrow(/must be a positive integer/);
+    }
+    expect(resolveParams({ env: { JOBSHELL_JOB_SCRIPT_TIMEOUT: "2.5" }, configFile: false }).jobScriptTimeout).toBe(2.5);
     for (const key of ["constructor", "__proto__", "toString"]) {
       expect(() => resolveParams({ configFile: configFile(`${key}: 5\n`), env: {} })).toThrow(`unknown parameter ${key}`);
     }

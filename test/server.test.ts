@@ -178,10 +178,19 @@ describe("REST API", () => {
   });
 
   it("a wait timeout that is not a number of seconds is a 400", async () => {
-    for (const timeout of ["abc", "-1", "", "99999"]) {
+    // only plain decimals: no hex, exponent, sign or blanks that Number() would take
+    for (const timeout of ["abc", "-1", "", "99999", "0x10", "1e3", "+5", "%205", "Infinity"]) {
       const r = await call(base, "GET", `/tasks/${"0".repeat(32)}/wait?timeout=${timeout}`);
       expect(r.status, timeout).toBe(400);
       expect(r.json.error).toBe("invalid_query");
+    }
+  });
+
+  it("a plain decimal wait timeout is taken, fractions and 0 included", async () => {
+    const r = await call(base, "POST", "/tasks", { body: JSON.stringify({ topic: "hello", content: { name: "x" } }) });
+    for (const timeout of ["0", "0.25", "10"]) {
+      const waited = await call(base, "GET", `/tasks/${r.json.taskid}/wait?timeout=${timeout}`);
+      expect(waited.status, timeout).toBe(200);
     }
   });
 
