@@ -36,6 +36,8 @@ interface Parsed {
   positional: string[];
   flags: Map<string, string[]>;
   given: Partial<Record<ParamName, string>>;
+  /** the flag each given parameter came from, as typed (`--redis` or `--redis-url`), for messages */
+  givenFrom: Partial<Record<ParamName, string>>;
 }
 
 function parseArgs(argv: string[]): Parsed {
@@ -49,6 +51,7 @@ function parseArgs(argv: string[]): Parsed {
   const positional: string[] = [];
   const flags = new Map<string, string[]>();
   const given: Partial<Record<ParamName, string>> = {};
+  const givenFrom: Partial<Record<ParamName, string>> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith("--")) {
@@ -69,10 +72,13 @@ function parseArgs(argv: string[]): Parsed {
       value = argv[++i];
       if (value === undefined) throw new ParameterError(`--${flag} needs a value`);
     }
-    if (param) given[param] = value;
+    if (param) {
+      given[param] = value;
+      givenFrom[param] = `--${flag}`;
+    }
     else flags.set(flag, [...(flags.get(flag) ?? []), value ?? "true"]);
   }
-  return { command, positional, flags, given };
+  return { command, positional, flags, given, givenFrom };
 }
 
 /** What a number flag accepts, and the same in words for its error message. */
@@ -138,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (parsed.command === "check") return check(parsed.positional);
-  const params = resolveParams({ given: parsed.given, env: process.env, configFile: parsed.flags.get("config")?.at(-1) });
+  const params = resolveParams({ given: parsed.given, givenFrom: parsed.givenFrom, env: process.env, configFile: parsed.flags.get("config")?.at(-1) });
   const noWorker = parsed.flags.has("no-worker");
   switch (parsed.command) {
     case "shell": {

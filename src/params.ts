@@ -104,9 +104,17 @@ export function convertParam(name: ParamName, raw: unknown, from: string): unkno
 export interface ParamSources {
   /** values given on the command line or to open(), by parameter name (snake or camel case) */
   given?: Record<string, unknown>;
+  /** what messages call a given value (the flag it came from); "options" when not named */
+  givenFrom?: Partial<Record<ParamName, string>>;
   env?: NodeJS.ProcessEnv;
   /** a config file; without it `jobshell.yaml` in the working directory is read if present; `false` reads none */
   configFile?: string | false;
+}
+
+/** Where a value came from: its rank (0 for a flag or option, 1 a variable, 2 the config file, 3 the default) and its name. */
+interface Source {
+  rank: number;
+  from: string;
 }
 
 /** Flags and open() options first, then environment variables, then the config file, then defaults. */
@@ -118,22 +126,43 @@ export function resolveParams(sources: ParamSources = {}): Params {
     if (value !== undefined) given.set(key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`).replace(/-/g, "_"), value);
   }
   const out: Record<string, unknown> = {};
+  const sourceOf = new Map<ParamName, Source>();
   for (const name of paramNames) {
     const spec: ParamSpec = paramSpecs[name];
     let value: unknown = spec.default;
-    if (given.has(name)) value = convertParam(name, given.get(name), "options");
-    else {
+    let source: Source = { rank: 3, from: "default" };
+    if (given.has(name)) {
+      source = { rank: 0, from: sources.givenFrom?.[name] ?? "options" };
+      value = convertParam(name, given.get(name), source.from);
+    } else {
       const envVar = [envName(name), ...(spec.env ?? [])].find((v) => env[v] !== undefined && env[v] !== "");
-      if (envVar) value = convertParam(name, env[envVar], envVar);
-      else if (fromFile.values[name] !== undefined) value = convertParam(name, fromFile.values[name], fromFile.path);
+      if (envVar) {
+        source = { rank: 1, from: envVar };
+        value = convertParam(name, env[envVar], envVar);
+      } else if (fromFile.values[name] !== undefined) {
+        source = { rank: 2, from: fromFile.path };
+        value = convertParam(name, fromFile.values[name], fromFile.path);
+      }
     }
+    sourceOf.set(name, source);
     out[camelName(name)] = value;
   }
   const params = out as Params;
-  if (params.redisUrl && params.amqpUrl) {
-    throw new ParameterError("redis_url and amqp_url are both set: choose one queue mode");
-  }
+  chooseQueueMode(params, sourceOf.get("redis_url")!, sourceOf.get("amqp_url")!);
   return params;
+}
+
+/**
+ * One queue mode: the URL from the higher-precedence source wins and the other is dropped, so that
+ * `--amqp` overrides REDIS_URL. Both at the same level (two flags, two variables, one file) conflict.
+ */
+function chooseQueueMode(params: Params, redis: Source, amqp: Source): void {
+  if (!params.redisUrl || !params.amqpUrl) return;
+  if (redis.rank === amqp.rank) {
+    throw new ParameterError(`redis_url (from ${redis.from}) and amqp_url (from ${amqp.from}) are both set: choose one queue mode`);
+  }
+  if (redis.rank < amqp.rank) params.amqpUrl = undefined;
+  else params.redisUrl = undefined;
 }
 
 function readConfigFile(path: string | false | undefined): { path: string; values: Record<string, unknown> } {

@@ -120,6 +120,29 @@ describe("jobshell task: arguments", () => {
     expect(port.stderr).toBe("jobshell: --port must be a port number from 0 to 65535, got 0x50\n");
   });
 
+  it("a queue flag overrides the other mode set by a variable or the config file", async () => {
+    // Unreachable URLs: the line says which mode was chosen, where "both set" would be a conflict.
+    const amqpFlag = await jobshell(["task", "hello", "--amqp", "amqp://127.0.0.1:1"], { REDIS_URL: "redis://127.0.0.1:6379" });
+    expect(amqpFlag.code).toBe(1);
+    expect(amqpFlag.stderr).toMatch(/^jobshell: cannot connect to RabbitMQ at amqp:\/\/127\.0\.0\.1:1/);
+    const redisFlag = await jobshell(["task", "hello", "--redis", "redis://127.0.0.1:1"], { AMQP_URL: amqpUrl });
+    expect(redisFlag.code).toBe(1);
+    expect(redisFlag.stderr).toMatch(/^jobshell: cannot use Redis at redis:\/\/127\.0\.0\.1:1/);
+    const dir = await mkdtemp(path.join(tmpdir(), "jobshell-mode-"));
+    try {
+      await writeFile(path.join(dir, "jobshell.yaml"), `amqp_url: ${amqpUrl}\n`);
+      const overConfig = await jobshell(["task", "hello", "--config", path.join(dir, "jobshell.yaml"), "--redis", "redis://127.0.0.1:1"]);
+      expect(overConfig.code).toBe(1);
+      expect(overConfig.stderr).toMatch(/^jobshell: cannot use Redis at redis:\/\/127\.0\.0\.1:1/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // two flags are a conflict, named by the flags given
+    const both = await jobshell(["task", "hello", "--redis", "redis://127.0.0.1:1", "--amqp", "amqp://127.0.0.1:1"]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toBe("jobshell: redis_url (from --redis) and amqp_url (from --amqp) are both set: choose one queue mode\n");
+  });
+
   it("an unreachable server exits non-zero with one line, the password masked", async () => {
     const r = await jobshell(["task", "hello", "--amqp", "amqp://guest:hunter2@127.0.0.1:1"]);
     expect(r.code).not.toBe(0);

@@ -49,6 +49,23 @@ describe("parameters", () => {
     ).toThrow(/both set/);
   });
 
+  it("take the queue mode from the highest-precedence source; two at one level are a conflict", () => {
+    const redis = "redis://h:6379";
+    const amqp = "amqp://h";
+    const mode = (p: { redisUrl?: string; amqpUrl?: string }) => ({ redisUrl: p.redisUrl, amqpUrl: p.amqpUrl });
+    // a flag over a variable over the config file: the other mode set lower down is dropped
+    expect(mode(resolveParams({ given: { amqpUrl: amqp }, env: { REDIS_URL: redis }, configFile: false }))).toEqual({ redisUrl: undefined, amqpUrl: amqp });
+    expect(mode(resolveParams({ given: { redisUrl: redis }, env: { AMQP_URL: amqp }, configFile: false }))).toEqual({ redisUrl: redis, amqpUrl: undefined });
+    expect(mode(resolveParams({ given: { redisUrl: redis }, env: {}, configFile: configFile(`amqp_url: ${amqp}\n`) }))).toEqual({ redisUrl: redis, amqpUrl: undefined });
+    expect(mode(resolveParams({ env: { JOBSHELL_AMQP_URL: amqp }, configFile: configFile(`redis_url: ${redis}\n`) }))).toEqual({ redisUrl: undefined, amqpUrl: amqp });
+    // the same level: both flags, both variables, both in the file
+    expect(() => resolveParams({ given: { redisUrl: redis, amqpUrl: amqp }, givenFrom: { redis_url: "--redis", amqp_url: "--amqp" }, env: {}, configFile: false })).toThrow(
+      "redis_url (from --redis) and amqp_url (from --amqp) are both set: choose one queue mode",
+    );
+    expect(() => resolveParams({ env: { JOBSHELL_REDIS_URL: redis, AMQP_URL: amqp }, configFile: false })).toThrow(/JOBSHELL_REDIS_URL.*AMQP_URL.*both set/);
+    expect(() => resolveParams({ env: {}, configFile: configFile(`redis_url: ${redis}\namqp_url: ${amqp}\n`) })).toThrow(/both set/);
+  });
+
   it("name the parameter, the source and the value when a value is wrong", () => {
     const err = (() => {
       try {
