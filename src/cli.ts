@@ -67,7 +67,8 @@ function parseArgs(argv: string[]): Parsed {
     if (param === undefined && !known) throw new ParameterError(`unknown option --${flag} (see jobshell --help)`);
     let value = inline;
     const isSwitch = param !== undefined && paramSpecs[param].kind === "bool";
-    if (isSwitch && value === undefined && (argv[i + 1] === undefined || argv[i + 1].startsWith("--"))) value = "true";
+    // Alone, a true-or-false parameter means true: the next argument is never taken as its value.
+    if (isSwitch && value === undefined) value = "true";
     if (takesValue && value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new ParameterError(`--${flag} needs a value`);

@@ -203,7 +203,8 @@ export function maskUrl(url: string): string {
 export function paramsHelp(): string {
   const rows = paramNames.map((name) => {
     const spec: ParamSpec = paramSpecs[name];
-    const flag = `--${kebabName(name)}${spec.flag ? `, --${spec.flag}` : ""}`;
+    // a true-or-false flag alone means true
+    const flag = `--${kebabName(name)}${spec.kind === "bool" ? "[=false]" : ""}${spec.flag ? `, --${spec.flag}` : ""}`;
     const vars = [envName(name), ...(spec.env ?? [])].join(", ");
     const def = spec.default === undefined ? "none" : String(spec.default);
     return `  ${flag}\n      ${spec.help}\n      default: ${def}; env: ${vars}`;

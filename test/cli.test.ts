@@ -143,6 +143,19 @@ describe("jobshell task: arguments", () => {
     expect(both.stderr).toBe("jobshell: redis_url (from --redis) and amqp_url (from --amqp) are both set: choose one queue mode\n");
   });
 
+  it("a true-or-false parameter's flag alone means true and leaves the next argument alone", async () => {
+    // `hello` stays the topic: the run gets as far as connecting
+    const alone = await jobshell(["task", "--job-transaction-event", "hello", "--amqp", "amqp://127.0.0.1:1"]);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toMatch(/^jobshell: cannot connect to RabbitMQ/);
+    const off = await jobshell(["task", "hello", "--job-transaction-event=false", "--amqp", "amqp://127.0.0.1:1"]);
+    expect(off.stderr).toMatch(/^jobshell: cannot connect to RabbitMQ/);
+    // a wrong value names the flag it was given with
+    const wrong = await jobshell(["task", "hello", "--job-transaction-event=hello", "--amqp", "amqp://127.0.0.1:1"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toBe('jobshell: job_transaction_event (from --job-transaction-event) must be true or false, got "hello"\n');
+  });
+
   it("an unreachable server exits non-zero with one line, the password masked", async () => {
     const r = await jobshell(["task", "hello", "--amqp", "amqp://guest:hunter2@127.0.0.1:1"]);
     expect(r.code).not.toBe(0);
