@@ -69,7 +69,8 @@ function parseArgs(argv: string[]): Parsed {
     const isSwitch = param !== undefined && paramSpecs[param].kind === "bool";
     // Alone, a true-or-false parameter means true: the next argument is never taken as its value.
     if (isSwitch && value === undefined) value = "true";
-    if (takesValue && value === undefined) {
+    if (!takesValue && !isSwitch) value = switchValue(flag, inline);
+    else if (value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new ParameterError(`--${flag} needs a value`);
     }
@@ -77,9 +78,21 @@ function parseArgs(argv: string[]): Parsed {
       given[param] = value;
       givenFrom[param] = `--${flag}`;
     }
-    else flags.set(flag, [...(flags.get(flag) ?? []), value ?? "true"]);
+    else flags.set(flag, [...(flags.get(flag) ?? []), value]);
   }
   return { command, positional, flags, given, givenFrom };
+}
+
+/** A switch (`--wait`, `--no-worker`) is on alone or with `=true`, off with `=false`; nothing else. */
+function switchValue(flag: string, inline: string | undefined): string {
+  if (inline === undefined || inline === "true") return "true";
+  if (inline === "false") return "false";
+  throw new ParameterError(`--${flag} is a switch: give it alone, or =true or =false, not ${JSON.stringify(inline)}`);
+}
+
+/** Whether a switch is on, its last use deciding. */
+function switchOn(parsed: Parsed, flag: string): boolean {
+  return parsed.flags.get(flag)?.at(-1) === "true";
 }
 
 /** What a number flag accepts, and the same in words for its error message. */
@@ -136,17 +149,17 @@ function stopOnSignals(js: JobShell, what: string, first?: () => Promise<void>):
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
-  if (parsed.flags.has("help")) {
+  if (switchOn(parsed, "help")) {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  if (parsed.flags.has("version")) {
+  if (switchOn(parsed, "version")) {
     process.stdout.write(`jobshell ${version()}\n`);
     return 0;
   }
   if (parsed.command === "check") return check(parsed.positional);
   const params = resolveParams({ given: parsed.given, givenFrom: parsed.givenFrom, env: process.env, configFile: parsed.flags.get("config")?.at(-1) });
-  const noWorker = parsed.flags.has("no-worker");
+  const noWorker = switchOn(parsed, "no-worker");
   switch (parsed.command) {
     case "shell": {
       const { runShell } = await import("./shell/repl.js");
@@ -210,7 +223,7 @@ async function issueOne(parsed: Parsed, params: Params): Promise<number> {
   const js = await open({ params, worker: false });
   try {
     const taskid = await js.task(topic, body as Record<string, unknown>, expire);
-    if (!parsed.flags.has("wait")) {
+    if (!switchOn(parsed, "wait")) {
       process.stdout.write(`${taskid}\n`);
       return 0;
     }

@@ -93,6 +93,9 @@ describe("jobshell task: arguments", () => {
       ["task", "hello", "--expire", "0", "--amqp", "amqp://127.0.0.1:1"],
       ["task", "--amqp", amqpUrl],
       ["task", "hello", "--frobnicate"],
+      // a switch is on or off, nothing else
+      ["task", "hello", "--wait=maybe", "--amqp", "amqp://127.0.0.1:1"],
+      ["task", "hello", "--wait=", "--amqp", "amqp://127.0.0.1:1"],
       // an Object.prototype name is no option either
       ["task", "hello", "--constructor", "--amqp", "amqp://127.0.0.1:1"],
     ];
@@ -212,6 +215,17 @@ describe("jobshell task on RabbitMQ", () => {
     const record = parseYaml(r.stdout) as Record<string, any>;
     expect(record).toMatchObject({ topic: `${tag}.ok`, status: "completed", expire: 30 });
     expect(record.results[0]).toMatchObject({ job: `${tag}-ok`, status: "completed", value: "hi char" });
+  });
+
+  it("--wait=false does not wait and --wait=true does", async () => {
+    if (!available) return;
+    // the slow job sleeps 3 s: printing the taskid only means nothing waited for it
+    const noWait = await jobshell(["task", `${tag}.slow`, "--expire", "30", "--wait=false", "--amqp", amqpUrl]);
+    expect(noWait.code, noWait.stderr).toBe(0);
+    expect(noWait.stdout).toMatch(/^[0-9a-f]{32}\n$/);
+    const wait = await jobshell(["task", `${tag}.ok`, '{"name": "kai"}', "--wait=true", "--amqp", amqpUrl]);
+    expect(wait.code, wait.stderr).toBe(0);
+    expect((parseYaml(wait.stdout) as Record<string, unknown>).status).toBe("completed");
   });
 
   it("--wait exits 1 when the task failed, still printing the record", async () => {
