@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The command line. Every command is built on the library API, like any user's program.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { JobshellError, ParameterError } from "./errors.js";
 import { open, type JobShell } from "./jobshell.js";
 import { decimalNumber, kebabName, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
@@ -25,11 +25,25 @@ ${paramsHelp()}`;
 const commands = ["shell", "worker", "serve", "task", "check"] as const;
 type Command = (typeof commands)[number];
 
-/** Flags that are not parameters, with whether they take a value. */
-const commandFlags: Record<string, boolean> = {
-  jobs: true, config: true, "no-worker": false, port: true, host: true, expire: true, wait: false, timeout: true,
-  help: false, version: false,
+/**
+ * Flags that are not parameters: whether they take a value, and the commands they belong to.
+ * `--jobs` and `--config` are taken by every command, since `npm start` puts `--jobs` before any.
+ */
+const commandFlags: Record<string, { value: boolean; commands?: readonly Command[] }> = {
+  jobs: { value: true },
+  config: { value: true },
+  "no-worker": { value: false, commands: ["shell", "serve"] },
+  port: { value: true, commands: ["serve"] },
+  host: { value: true, commands: ["serve"] },
+  expire: { value: true, commands: ["task"] },
+  wait: { value: false, commands: ["task"] },
+  timeout: { value: true, commands: ["task"] },
+  help: { value: false },
+  version: { value: false },
 };
+
+/** The most arguments each command takes after its name. */
+const argumentLimit: Record<Command, number> = { shell: 0, worker: 0, serve: 0, task: 2, check: Infinity };
 
 interface Parsed {
   command: Command;
@@ -47,29 +61,26 @@ function parseArgs(argv: string[]): Parsed {
     const short = (paramSpecs[name] as { flag?: string }).flag;
     if (short) byFlag.set(short, name);
   }
-  let command: Command = "shell";
-  const positional: string[] = [];
+  const words: string[] = [];
   const flags = new Map<string, string[]>();
   const given: Partial<Record<ParamName, string>> = {};
   const givenFrom: Partial<Record<ParamName, string>> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith("--")) {
-      if (positional.length === 0 && command === "shell" && i === 0 && (commands as readonly string[]).includes(arg)) {
-        command = arg as Command;
-      } else positional.push(arg);
+      words.push(arg);
       continue;
     }
     const [flag, inline] = arg.slice(2).split(/=(.*)/s, 2);
     const param = byFlag.get(flag);
     const known = Object.hasOwn(commandFlags, flag);
-    const takesValue = param !== undefined || (known && commandFlags[flag]);
     if (param === undefined && !known) throw new ParameterError(`unknown option --${flag} (see jobshell --help)`);
+    const takesValue = param !== undefined || commandFlags[flag].value;
     let value = inline;
     const isSwitch = param !== undefined && paramSpecs[param].kind === "bool";
     // Alone, a true-or-false parameter means true: the next argument is never taken as its value.
     if (isSwitch && value === undefined) value = "true";
-    if (!takesValue && !isSwitch) value = switchValue(flag, inline);
+    if (!takesValue) value = switchValue(flag, inline);
     else if (value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new ParameterError(`--${flag} needs a value`);
@@ -80,7 +91,54 @@ function parseArgs(argv: string[]): Parsed {
     }
     else flags.set(flag, [...(flags.get(flag) ?? []), value]);
   }
+  // The command is the first word wherever it stands, so that `npm start -- serve` works.
+  const [first, ...positional] = words;
+  const command = commandOf(first);
+  checkArguments(command, positional);
+  checkFlagsFit(command, flags);
   return { command, positional, flags, given, givenFrom };
+}
+
+function commandOf(word: string | undefined): Command {
+  if (word === undefined) return "shell";
+  if ((commands as readonly string[]).includes(word)) return word as Command;
+  if (isSwitchValue(word)) throw new ParameterError(`unexpected argument ${JSON.stringify(word)} (${switchHint(word)})`);
+  if (looksLikeJobsPath(word)) throw new ParameterError(`unexpected argument ${JSON.stringify(word)} (did you mean --jobs ${word}?)`);
+  throw new ParameterError(`unknown command ${JSON.stringify(word)} (commands: ${commands.join(", ")})`);
+}
+
+/** A job file or folder given without `--jobs`, the likeliest reason for a stray word. */
+function looksLikeJobsPath(word: string): boolean {
+  return /[/\\]|\.ya?ml$/i.test(word) || existsSync(word);
+}
+
+/** `true` or `false` on its own was likely meant for the switch before it. */
+function isSwitchValue(word: string): boolean {
+  return /^(true|false)$/i.test(word);
+}
+
+function switchHint(word: string): string {
+  return `a switch takes its value as --name=${word}`;
+}
+
+function checkArguments(command: Command, positional: string[]): void {
+  const extra = positional[argumentLimit[command]];
+  if (extra === undefined) return;
+  let hint: string;
+  if (isSwitchValue(extra)) hint = switchHint(extra);
+  else if (command !== "task" && command !== "check" && looksLikeJobsPath(extra)) hint = `did you mean --jobs ${extra}?`;
+  else hint = command === "task" ? "jobshell task takes TOPIC [JSON]" : `jobshell ${command} takes no arguments`;
+  throw new ParameterError(`unexpected argument ${JSON.stringify(extra)} (${hint})`);
+}
+
+/** A flag of another command is refused rather than ignored. */
+function checkFlagsFit(command: Command, flags: Map<string, string[]>): void {
+  for (const flag of flags.keys()) {
+    const owners = commandFlags[flag].commands;
+    if (owners && !owners.includes(command)) {
+      throw new ParameterError(`--${flag} is an option of jobshell ${owners.join(" and ")}, not of jobshell ${command}`);
+    }
+  }
 }
 
 /** A switch (`--wait`, `--no-worker`) is on alone or with `=true`, off with `=false`; nothing else. */
@@ -202,9 +260,8 @@ async function main(argv: string[]): Promise<number> {
 
 async function issueOne(parsed: Parsed, params: Params): Promise<number> {
   requireServerMode(params, "task");
-  const [topic, content, extra] = parsed.positional;
+  const [topic, content] = parsed.positional;
   if (topic === undefined) throw new ParameterError("jobshell task needs a TOPIC");
-  if (extra !== undefined) throw new ParameterError(`unexpected argument ${extra}`);
   let body: unknown = {};
   if (content !== undefined) {
     try {

@@ -77,6 +77,49 @@ describe("jobshell check", () => {
   });
 });
 
+describe("jobshell: commands and their arguments", () => {
+  const unreachable = ["--amqp", "amqp://127.0.0.1:1"];
+
+  it("an unknown command or a stray argument exits 2 with one line naming it, before anything starts", async () => {
+    const cases: [string[], string][] = [
+      [["serv", "--port", "18990"], 'unknown command "serv" (commands: shell, worker, serve, task, check)'],
+      [["samples/jobs"], 'unexpected argument "samples/jobs" (did you mean --jobs samples/jobs?)'],
+      [["serve", "extra-positional"], 'unexpected argument "extra-positional" (jobshell serve takes no arguments)'],
+      [["worker", "stray", ...unreachable], 'unexpected argument "stray" (jobshell worker takes no arguments)'],
+      [["shell", "--no-worker", "samples/jobs/example.yaml"], 'unexpected argument "samples/jobs/example.yaml" (did you mean --jobs samples/jobs/example.yaml?)'],
+      [["task", "hello", "{}", "more", ...unreachable], 'unexpected argument "more" (jobshell task takes TOPIC [JSON])'],
+      [["--job-transaction-event", "false"], 'unexpected argument "false" (a switch takes its value as --name=false)'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await jobshell(args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr, args.join(" ")).toBe(`jobshell: ${line}\n`);
+    }
+  });
+
+  it("a flag of another command is refused, not ignored", async () => {
+    const cases: [string[], string][] = [
+      [["shell", "--expire", "3"], "--expire is an option of jobshell task, not of jobshell shell"],
+      [["worker", "--wait", ...unreachable], "--wait is an option of jobshell task, not of jobshell worker"],
+      [["serve", "--timeout", "5"], "--timeout is an option of jobshell task, not of jobshell serve"],
+      [["task", "hello", "--port", "8080", ...unreachable], "--port is an option of jobshell serve, not of jobshell task"],
+      [["--host", "127.0.0.1"], "--host is an option of jobshell serve, not of jobshell shell"],
+      [["check", "--no-worker", "samples/jobs"], "--no-worker is an option of jobshell shell and serve, not of jobshell check"],
+    ];
+    for (const [args, line] of cases) {
+      const r = await jobshell(args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr, args.join(" ")).toBe(`jobshell: ${line}\n`);
+    }
+  });
+
+  it("the command is the first word even after flags, as `npm start -- ARGS` gives it", async () => {
+    const r = await jobshell(["--jobs", "samples/jobs", "check", "samples/jobs"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ok: \d+ jobs/);
+  });
+});
+
 describe("jobshell task: arguments", () => {
   it("without a shared queue it exits 2 with one line saying what to give", async () => {
     const r = await jobshell(["task", "hello"]);
