@@ -7,14 +7,15 @@ import { decimalNumber, kebabName, paramNames, paramSpecs, paramsHelp, resolvePa
 import { newTask } from "./task.js";
 
 const usage = `Usage:
-  jobshell [shell] [--jobs PATH]... [--redis URL | --amqp URL] [--no-worker] [params]
-  jobshell worker  [--jobs PATH]... (--redis URL | --amqp URL) [params]
-  jobshell serve   [--port 8080] [--host 127.0.0.1] [--no-worker] [--jobs PATH]... [params]
+  jobshell [shell] [--jobs PATH]... [--replace-jobs] [--redis URL | --amqp URL] [--no-worker] [params]
+  jobshell worker  [--jobs PATH]... [--replace-jobs] (--redis URL | --amqp URL) [params]
+  jobshell serve   [--port 8080] [--host 127.0.0.1] [--no-worker] [--jobs PATH]... [--replace-jobs] [params]
   jobshell task    TOPIC [JSON] [--expire S] [--wait [--timeout S]] (--redis URL | --amqp URL)
   jobshell check   PATH...
 
 Options:
   --jobs PATH       a job YAML file or a folder of them; may repeat
+  --replace-jobs    replace the queue's jobs of the same names where the files differ (else refused)
   --no-worker       do not run a worker in this process
   --config FILE     read parameters from FILE (default: ./jobshell.yaml if present)
   --help, --version
@@ -33,6 +34,7 @@ const commandFlags: Record<string, { value: boolean; commands?: readonly Command
   jobs: { value: true },
   config: { value: true },
   "no-worker": { value: false, commands: ["shell", "serve"] },
+  "replace-jobs": { value: false, commands: ["shell", "worker", "serve"] },
   port: { value: true, commands: ["serve"] },
   host: { value: true, commands: ["serve"] },
   expire: { value: true, commands: ["task"] },
@@ -178,7 +180,7 @@ function version(): string {
 }
 
 async function openFrom(parsed: Parsed, params: Params, worker: boolean): Promise<JobShell> {
-  return open({ params, jobs: parsed.flags.get("jobs") ?? [], worker });
+  return open({ params, jobs: parsed.flags.get("jobs") ?? [], replaceJobs: switchOn(parsed, "replace-jobs"), worker });
 }
 
 function requireServerMode(params: Params, command: string): void {

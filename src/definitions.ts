@@ -108,6 +108,36 @@ export async function loadDefinitionFiles(paths: string[]): Promise<JobDefinitio
  * The full set after adding `incoming` to `existing`. A name that exists already is refused
  * unless `replace` is set; then the new definition takes the old one's place.
  */
+/**
+ * The job files a process is started with, against the definitions its queue already has: returns those
+ * to publish (new names, and changed ones when `replace`). A definition the queue has, the same but for
+ * the file it was read from, is left as it is: every worker of a deployment starts with the same files.
+ * A changed one is refused unless `replace`: a worker restarted with older files must not roll back the
+ * jobs of every other (replacing a job is an explicit act).
+ */
+export function definitionsToPublish(existing: JobDefinition[], files: JobDefinition[], replace: boolean): JobDefinition[] {
+  const known = new Map(existing.map((d) => [d.name, d]));
+  const changed = files.filter((d) => known.has(d.name) && !sameJob(known.get(d.name)!, d));
+  if (changed.length > 0 && !replace) {
+    throw new JobDefinitionError(
+      changed.map((d) => ({
+        file: d.source,
+        job: d.name,
+        field: "name",
+        message: `job ${d.name} differs from the one the queue has (from ${known.get(d.name)!.source}); start with --replace-jobs to replace it`,
+      })),
+    );
+  }
+  return files.filter((d) => !known.has(d.name) || changed.includes(d));
+}
+
+/** The same job, wherever each was read from. */
+function sameJob(a: JobDefinition, b: JobDefinition): boolean {
+  const { source: _a, ...left } = a;
+  const { source: _b, ...right } = b;
+  return JSON.stringify(left) === JSON.stringify(right);
+}
+
 export function mergeDefinitions(existing: JobDefinition[], incoming: JobDefinition[], replace: boolean): JobDefinition[] {
   const problems: DefinitionProblem[] = [];
   const result = [...existing];

@@ -4,7 +4,7 @@ import type { Backend } from "./backend.js";
 import { openBackend } from "./backends/index.js";
 import { json, sleep, stderrLogSink, type LogSink, type SharedBuiltins } from "./builtins.js";
 import { callout, type CalloutRequest } from "./callout.js";
-import { loadDefinitionFiles, parseDefinitions, type JobDefinition } from "./definitions.js";
+import { definitionsToPublish, loadDefinitionFiles, parseDefinitions, type JobDefinition } from "./definitions.js";
 import { ClosedError, TimeoutError, UnknownTaskError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { MU } from "./mu.js";
@@ -21,6 +21,8 @@ export interface OpenOptions extends Partial<Params> {
   jobs?: string[];
   /** run a worker in this process (default true) */
   worker?: boolean;
+  /** replace the queue's definitions of the same names that differ from those in `jobs` (default: refused) */
+  replaceJobs?: boolean;
   /** use this backend instead of one made from redisUrl / amqpUrl (the caller keeps ownership) */
   backend?: Backend;
   /** a prefix for every key, queue and channel on the server, so that deployments never meet */
@@ -51,14 +53,16 @@ export interface Stats {
 }
 
 export async function open(options: OpenOptions = {}): Promise<JobShell> {
-  const { jobs, worker, backend, namespace, log, params: resolved, apiToken, ...given } = options;
+  const { jobs, replaceJobs, worker, backend, namespace, log, params: resolved, apiToken, ...given } = options;
   const params = resolved ?? resolveParams({ given, env: {}, configFile: false });
   const files = jobs && jobs.length > 0 ? await loadDefinitionFiles(jobs) : [];
   const ownBackend = !backend;
   const queue = backend ?? (await openBackend(params, namespace));
   try {
-    // Files given at start are this deployment's jobs: they replace what the store had under those names.
-    if (files.length > 0) await queue.jobs.put(files, true);
+    if (files.length > 0) {
+      const publish = definitionsToPublish(await queue.jobs.list(), files, replaceJobs ?? false);
+      if (publish.length > 0) await queue.jobs.put(publish, true);
+    }
     const js = new JobShell(queue, params, {
       ownBackend,
       log: log ?? stderrLogSink,

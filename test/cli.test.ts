@@ -260,6 +260,17 @@ describe("jobshell task on RabbitMQ", () => {
     expect(record.results[0]).toMatchObject({ job: `${tag}-ok`, status: "completed", value: "hi char" });
   });
 
+  it("a worker whose job files differ from the queue's jobs is refused, naming --replace-jobs, and changes nothing", async () => {
+    if (!available) return;
+    const changed = path.join(dir, "changed.yaml");
+    await writeFile(changed, `- name: ${tag}-ok\n  topics: [${tag}.ok]\n  script: return "changed"\n`);
+    const r = await jobshell(["worker", "--jobs", changed, "--amqp", amqpUrl]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`job ${tag}-ok differs from the one the queue has \\(from .*jobs\\.yaml\\); start with --replace-jobs to replace it`));
+    const wait = await jobshell(["task", `${tag}.ok`, '{"name": "ryu"}', "--wait", "--amqp", amqpUrl]);
+    expect((parseYaml(wait.stdout) as { results: { value: string }[] }).results[0].value).toBe("hi ryu");
+  });
+
   it("--wait=false does not wait and --wait=true does", async () => {
     if (!available) return;
     // the slow job sleeps 3 s: printing the taskid only means nothing waited for it

@@ -1,4 +1,7 @@
 // Every behaviour of job definitions, tasks, scripts, MU and the library API, specified once and run on every backend of backends.ts.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import type { Backend } from "../src/backend.js";
 import { JobDefinitionError, QueueFullError, TimeoutError, UnknownTaskError } from "../src/errors.js";
@@ -280,6 +283,29 @@ for (const backend of backends) {
       await expect(js.upload(`- {name: echo, topics: [x], script: "return 2"}`)).rejects.toThrow(/echo.*already exists/);
       await js.upload(`- {name: echo, topics: [echo], script: "return 'replaced'"}`, { replace: true });
       expect(js.jobs().find((j) => j.name === "echo")?.script).toBe("return 'replaced'");
+    });
+
+    maybe("job files a process starts with: the same again change nothing, changed ones replace only when asked", async () => {
+      const dir = (name: string, script: string) => {
+        const folder = mkdtempSync(join(tmpdir(), `jobshell-${name}-`));
+        writeFileSync(join(folder, "jobs.yaml"), `- {name: shared, topics: [shared], script: "${script}"}\n`);
+        return folder;
+      };
+      const [current, same, older] = [dir("current", "return 2"), dir("same", "return 2"), dir("older", "return 1")];
+      const { js: first, namespace } = await start({ worker: false, yaml: false, jobs: [current] });
+      // Another worker with the same files, read from elsewhere: nothing changes, it starts.
+      await start({ namespace, worker: false, yaml: false, jobs: [same] });
+      // One with older files is refused, naming the job and the flag, and changes nothing.
+      const err = await start({ namespace, worker: false, yaml: false, jobs: [older] }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(JobDefinitionError);
+      expect((err as Error).message).toMatch(/job shared differs from the one the queue has \(from .*current.*\); start with --replace-jobs/);
+      await first.refreshJobs();
+      expect(first.jobs().find((j) => j.name === "shared")?.script).toBe("return 2");
+      // Asked to replace, it does.
+      await start({ namespace, worker: false, yaml: false, jobs: [older], replaceJobs: true });
+      await first.refreshJobs();
+      expect(first.jobs().find((j) => j.name === "shared")?.script).toBe("return 1");
+      for (const folder of [current, same, older]) rmSync(folder, { recursive: true });
     });
 
     maybe("jobs uploaded in one process run in another process's worker without a restart", async () => {
