@@ -187,10 +187,14 @@ function sourceOf(other: object | null | undefined, method: string): Data {
   return data as Data;
 }
 
-function isPlainObject(value: unknown): boolean {
-  if (typeof value !== "object" || value === null) return false;
+/**
+ * `{...}` of any realm: the shell's values come from its own context, whose Object.prototype is
+ * not this one. Its prototype is null or a prototype that has none itself.
+ */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
 /** A deep copy made of plain objects and arrays (other values, such as Dates, are kept as they are). */

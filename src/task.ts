@@ -1,6 +1,6 @@
 // The arguments of task() checked and turned into a task ready to queue.
 import { randomFillSync } from "node:crypto";
-import { isMU } from "./mu.js";
+import { isMU, isPlainObject } from "./mu.js";
 import { nowMs, type QueuedTask } from "./record.js";
 
 export const defaultExpire = 10;
@@ -65,12 +65,6 @@ export function uuidHex(): string {
 function isEmpty(value: object): boolean {
   for (const _ in value) return false;
   return true;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 /** Where a value stops being JSON data, or undefined when all of it is. */

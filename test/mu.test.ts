@@ -1,4 +1,5 @@
 import { inspect } from "node:util";
+import vm from "node:vm";
 import { describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { MU, isMU } from "../src/mu.js";
@@ -82,6 +83,16 @@ describe("MU", () => {
     expect(a.nested.x).toBe(1);
     expect(a.has("age")).toBe(false);
     expect(b.length).toBe(1);
+  });
+
+  it("takes plain objects of another realm (the shell's context) in MU(), plus() and merge()", () => {
+    const foreign = vm.runInNewContext("({ y: 2, inner: { z: 3 }, bare: Object.create(null) })");
+    const m = MU({ name: "x" }).plus(foreign);
+    expect(m.dictionary).toEqual({ name: "x", y: 2, inner: { z: 3 }, bare: {} });
+    expect(m.inner.z).toBe(3);
+    expect(MU({}).merge(foreign).y).toBe(2);
+    expect(MU(foreign).inner.z).toBe(3);
+    expect(() => MU({}).plus(vm.runInNewContext("new (class Point { x = 1 })()"))).toThrow(/got a Point/);
   });
 
   it("dictionary is a read-only deep plain copy", () => {

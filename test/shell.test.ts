@@ -97,6 +97,21 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.code).toBe(0);
   });
 
+  it("takes object literals typed in the shell wherever a plain object is expected", async () => {
+    const input = [
+      'm = MU(name="x")',
+      "print(m.plus({y: 2}).dictionary)",
+      "m.merge({inner: {z: 3}})",
+      "print(m.inner.z)",
+      'r = await waitfor(await task("greet", m.plus({name: "literal"})), timeout=10)',
+      "print(r.results[0].value)",
+      "",
+    ].join("\n");
+    const run = await jobshell(input);
+    expect(run.stdout).toBe("{ name: 'x', y: 2 }\n3\nHello, literal\n");
+    expect(run.code).toBe(0);
+  });
+
   it("reports an error with the block's line, carries on with the next block, and exits 1", async () => {
     const run = await jobshell('x = 1\nawait task(5)\n\nprint("still here")\n\n');
     expect(run.stdout).toContain("TypeError: task(): topic must be a non-empty string, got 5");

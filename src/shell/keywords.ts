@@ -5,7 +5,7 @@
 // `Object.getPrototypeOf({}) !== Object.prototype` on this side. Arguments are copied into this
 // realm before they reach the library, which checks for plain objects.
 
-import { isMU } from "../mu.js";
+import { isMU, isPlainObject } from "../mu.js";
 
 const KEYWORDS = Symbol("jobshell.keywords");
 
@@ -90,13 +90,6 @@ export function toHost(value: unknown, seen = new Map<object, unknown>()): unkno
   seen.set(value, copy);
   for (const key of Object.keys(value)) copy[key] = toHost((value as Record<string, unknown>)[key], seen);
   return copy;
-}
-
-/** `{...}` of this realm or another: its prototype is null or some realm's Object.prototype. */
-function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value);
-  if (proto === null || proto === Object.prototype) return true;
-  return Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(value) === "[object Object]" && typeof proto.hasOwnProperty === "function";
 }
 
 function describe(value: unknown): string {
