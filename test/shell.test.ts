@@ -158,6 +158,22 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.code).toBe(0);
   });
 
+  it("takes waitfor()'s timeout as a number, a keyword argument or {timeout}, as job scripts do", async () => {
+    const input = [
+      `await upload(\`${slowJob}\`)`,
+      'const t = await task("slow", dict(n=1))',
+      "const late = []",
+      "for (const wait of [() => waitfor(t, {timeout: 0.1}), () => waitfor(t, timeout=0.1), () => waitfor(t, 0.1)]) {",
+      "  try { await wait() } catch (e) { late.push(e.name) }",
+      "}",
+      'print(late.join(" "), (await waitfor(t, {timeout: 10})).status)',
+      "",
+    ].join("\n");
+    const run = await jobshell(input, []);
+    expect(run.stdout).toBe("TimeoutError TimeoutError TimeoutError completed\n");
+    expect(run.code).toBe(0);
+  });
+
   it("runs the tasks issued without await before the input ends", async () => {
     const input = `await upload(\`${slowJob}\`)\n\ndebug()\nPromise.all([1, 2, 3].map((n) => task("slow", dict(n=n))))\n`;
     const run = await jobshell(input);

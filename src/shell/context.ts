@@ -10,7 +10,7 @@ import vm from "node:vm";
 import { json, sharedBuiltinNames, TaskLogger, type LogSink } from "../builtins.js";
 import { callout, type CalloutRequest } from "../callout.js";
 import type { JobShell } from "../jobshell.js";
-import { isMU, MU } from "../mu.js";
+import { isMU, isPlainObject, MU } from "../mu.js";
 import type { ShellCommands } from "./commands.js";
 import { keywords, namedParameters, recordArguments, splitArguments } from "./keywords.js";
 import type { Colors, ShellOutput } from "./output.js";
@@ -86,9 +86,11 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     },
     sleep: namedParameters("sleep", ["seconds"], sleep),
     issue: issueAs("issue"),
-    waitfor: namedParameters("waitfor", ["taskid", "timeout"], (taskid, timeout = 60) =>
-      js.waitfor(taskid, { timeout, signal: options.signal() }),
-    ),
+    waitfor: namedParameters("waitfor", ["taskid", "timeout"], (taskid, timeout) => {
+      // `waitfor(id, {timeout: 5})` too, as job scripts and the library take it.
+      const seconds = isPlainObject(timeout) ? timeout.timeout : timeout;
+      return js.waitfor(taskid, { timeout: seconds ?? 60, signal: options.signal() });
+    }),
     callout: (...args: unknown[]) =>
       callout(recordArguments("callout", args) as CalloutRequest, js.params.apiUrl, process.env.JOBSHELL_API_TOKEN),
     transaction: namedParameters("transaction", ["name", "data"], (name, data) => js.transaction(name, data)),
