@@ -131,6 +131,34 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.code).toBe(1);
   });
 
+  it("takes the lines after a syntax error as the next block, with their lines in the input", async () => {
+    const run = await jobshell('a = 1\nb = (2))\nc = 3\nd = ]\nprint("after", typeof a)\n\nprint(typeof c)\n\n');
+    expect(run.stdout).toBe(
+      [
+        "SyntaxError: Unexpected token",
+        "    at line 2, column 8 of the block: b = (2))",
+        "    (line 2 of the input)",
+        "SyntaxError: Unexpected token",
+        "    at line 2, column 5 of the block: d = ]",
+        "    (line 4 of the input)",
+        "after undefined",
+        "undefined",
+        "",
+      ].join("\n"),
+    );
+    expect(run.code).toBe(1);
+  });
+
+  it("takes a block of 3,000 lines in a few seconds (it is not parsed again at every line)", async () => {
+    const lines = Array.from({ length: 3000 }, (_, i) => `total += Math.max(${i}, 1);`);
+    const started = Date.now();
+    const run = await jobshell(`total = 0\n${lines.join("\n")}\n\ntotal\n\n`);
+    const total = 1 + (2999 * 3000) / 2;
+    // The block's last line is an expression too: its value, then that of `total`.
+    expect(run.stdout).toBe(`${total}\n${total}\n`);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it("keeps reading an unfinished block across empty lines", async () => {
     const run = await jobshell("const x = [1,\n\n2]\n\nx.length\n\n");
     expect(run.stdout).toBe("2\n");

@@ -16,8 +16,11 @@ export type BlockEvent =
   | { kind: "command"; name: ShellCommandName; args: number[]; line: string }
   /** a complete block to run */
   | { kind: "run"; source: string; program: TransformedBlock; firstLine: number }
-  /** the block is not valid; it was dropped */
-  | { kind: "error"; error: BlockSyntaxError; source: string; firstLine: number };
+  /**
+   * the block is not valid; it was dropped. `rest`: lines entered after the one at fault, taken
+   * without a check (see push): they start the next block, as if entered after the error.
+   */
+  | { kind: "error"; error: BlockSyntaxError; source: string; firstLine: number; rest?: string[] };
 
 const commandPattern = new RegExp(`^\\s*(${shellCommandNames.join("|")})\\s*(?:\\(\\s*(\\d*)\\s*\\))?\\s*;?\\s*$`);
 
@@ -49,7 +52,12 @@ export class BlockReader {
     return this.lines.length > 0;
   }
 
-  push(line: string): BlockEvent {
+  /**
+   * Add a line. `more`: further lines are already waiting (piped input). The block is then checked
+   * once they have come rather than after each line: checking the whole block at every line made a
+   * long block quadratic. An error found then is at the same line, and the lines after it go back.
+   */
+  push(line: string, more = false): BlockEvent {
     this.lineNumber++;
     const empty = line.trim() === "";
     if (!this.collecting) {
@@ -66,12 +74,18 @@ export class BlockReader {
     }
     if (!empty) {
       this.lines.push(line);
+      if (more) return { kind: "more" };
       const checked = this.check();
       return checked.kind === "error" ? checked : { kind: "more" };
     }
     const checked = this.check();
     if (checked.kind === "more") this.lines.push(line);
     else this.lines = [];
+    // Lines after the one at fault go back: this empty line too, after them.
+    if (checked.kind === "error" && checked.rest) {
+      checked.rest.push(line);
+      this.lineNumber--;
+    }
     return checked;
   }
 
@@ -102,8 +116,11 @@ export class BlockReader {
     } catch (err) {
       if (!(err instanceof BlockSyntaxError)) throw err;
       if (err.incomplete) return { kind: "more" };
+      const rest = this.lines.slice(err.line);
       this.lines = [];
-      return { kind: "error", error: err, source, firstLine: this.start };
+      if (rest.length === 0) return { kind: "error", error: err, source, firstLine: this.start };
+      this.lineNumber -= rest.length;
+      return { kind: "error", error: err, source: source.split("\n").slice(0, err.line).join("\n"), firstLine: this.start, rest };
     }
   }
 

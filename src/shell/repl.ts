@@ -145,7 +145,9 @@ class ShellSession {
     while (!this.busy && this.exitCode === undefined) {
       const line = this.pending.shift();
       if (line === undefined) break;
-      const event = this.reader.push(line);
+      // Typed lines are checked one by one, so that an error shows at once; piped ones as they come.
+      const event = this.reader.push(line, !this.options.terminal && this.pending.length > 0);
+      if (event.kind === "error" && event.rest) this.pending.unshift(...event.rest);
       if (event.kind === "run" || event.kind === "command") {
         this.busy = true;
         this.gate?.shut();
@@ -200,7 +202,9 @@ class ShellSession {
     }
     rl.on("line", (line) => {
       this.pending.push(line);
-      this.pump();
+      // Piped: readline gives a whole chunk's lines in one go; take them together (see BlockReader.push).
+      if (terminal) this.pump();
+      else if (this.pending.length === 1) queueMicrotask(() => this.pump());
     });
     rl.on("close", () => {
       // Ctrl-D: stop waiting for the running block. (Piped input ends long before its blocks have run.)
