@@ -58,7 +58,7 @@ describe("the shell's block rules", () => {
     expect(done.end()?.kind).toBe("run");
     const open = reader();
     open.push("f(");
-    expect(open.end()).toMatchObject({ kind: "error", error: { message: "Unexpected end of input" } });
+    expect(open.end()).toMatchObject({ kind: "error", error: { message: "Unexpected end of input", line: 1, column: 3 } });
   });
 
   it("recognises the shell commands and nothing else", () => {

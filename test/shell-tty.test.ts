@@ -176,7 +176,8 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     t.line("foo)");
     await t.waitForText("SyntaxError: Unexpected token");
     await t.waitForPrompt(">>>");
-    expect(t.screen()).toContain("at line 1, column 4 of the block: foo)");
+    // As after any block: the output, a blank line, then the prompt.
+    expect(t.rows().slice(-5)).toEqual([">>> foo)", "SyntaxError: Unexpected token", "    at line 1, column 4 of the block: foo)", "", ">>>"]);
   });
 
   it("toggles debug() with the source's messages and prints job output above a half-typed line", async () => {

@@ -149,6 +149,12 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.code).toBe(1);
   });
 
+  it("reports a block left open at the end of the input where the input ends", async () => {
+    const run = await jobshell("x = {\n  a: 1,\n\n");
+    expect(run.stdout).toBe("SyntaxError: Unexpected end of input\n    at line 2, column 8 of the block: a: 1,\n    (line 2 of the input)\n");
+    expect(run.code).toBe(1);
+  });
+
   it("takes a block of 3,000 lines in a few seconds (it is not parsed again at every line)", async () => {
     const lines = Array.from({ length: 3000 }, (_, i) => `total += Math.max(${i}, 1);`);
     const started = Date.now();

@@ -98,7 +98,9 @@ export class BlockReader {
       return checked;
     }
     const source = this.take();
-    const error = new BlockSyntaxError("Unexpected end of input", source.split("\n").length, 1, false);
+    // At the end of what was entered: after the last character of its last line that is not blank.
+    const text = source.trimEnd().split("\n");
+    const error = new BlockSyntaxError("Unexpected end of input", text.length, text[text.length - 1].length + 1, false);
     return { kind: "error", error, source, firstLine: this.start };
   }
 

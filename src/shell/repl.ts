@@ -235,6 +235,7 @@ class ShellSession {
       case "error":
         this.failed = true;
         this.showError(event.error, event, event.error);
+        if (this.options.terminal) this.out.line("");
         return;
       case "run":
         return this.runBlock(event);
