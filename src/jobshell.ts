@@ -12,7 +12,7 @@ import { resolveParams, type Params } from "./params.js";
 import { expiresAt, formatTimestamp, hasEnded, type QueuedTask, type TaskRecordData } from "./record.js";
 import { Registry } from "./registry.js";
 import type { SlackBots } from "./slack/index.js";
-import { newTask, type ExpireArgument } from "./task.js";
+import { describe, newTask, type ExpireArgument } from "./task.js";
 import { Transactions, type Transaction } from "./transaction.js";
 import { Worker } from "./worker.js";
 
@@ -225,13 +225,18 @@ export class JobShell {
 
   /** Add the jobs of a YAML text, all or nothing; returns their names. */
   async upload(yamlText: string, options: { replace?: boolean; source?: string } = {}): Promise<string[]> {
+    if (typeof yamlText !== "string") throw new TypeError(`upload(): takes YAML text (a string), got ${describe(yamlText)}`);
     const definitions = parseDefinitions(yamlText, options.source ?? "<upload>");
     return this.addJobs(definitions, options.replace ?? false);
   }
 
   /** Add the jobs of files and folders, all or nothing; returns their names. */
   async load(paths: string | string[], options: { replace?: boolean } = {}): Promise<string[]> {
-    const definitions = await loadDefinitionFiles(typeof paths === "string" ? [paths] : paths);
+    const list = typeof paths === "string" ? [paths] : paths;
+    if (!Array.isArray(list) || !list.every((p) => typeof p === "string")) {
+      throw new TypeError(`load(): takes a path or a list of paths (strings), got ${describe(paths)}`);
+    }
+    const definitions = await loadDefinitionFiles(list);
     return this.addJobs(definitions, options.replace ?? false);
   }
 

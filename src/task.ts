@@ -103,9 +103,12 @@ function jsonProblem(value: unknown, path: string, seen: object[]): string | und
   }
 }
 
-function describe(value: unknown): string {
+/** A wrong argument as an error message names it: `42`, `"x"`, `an array`, `a Date`. */
+export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (value === null || value === undefined || typeof value === "number" || typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? `a ${(value as object).constructor?.name ?? "object"}` : `a ${typeof value}`;
+  if (typeof value !== "object" || isPlainObject(value)) return `an ${typeof value}`;
+  const name = (value as object).constructor?.name;
+  return name ? `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}` : "an object";
 }

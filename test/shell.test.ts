@@ -240,6 +240,14 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.stdout).toMatch(/divide\s+topics: divide/);
   });
 
+  it("says which builtin got a wrong argument and what it takes", async () => {
+    const run = await jobshell("await upload(42)\n\nawait upload(dict(a=1))\n\nawait load(42)\n\n");
+    expect(run.stdout).toContain("TypeError: upload(): takes YAML text (a string), got 42\n");
+    expect(run.stdout).toContain("TypeError: upload(): takes YAML text (a string), got an object\n");
+    expect(run.stdout).toContain("TypeError: load(): takes a path or a list of paths (strings), got 42\n");
+    expect(run.code).toBe(1);
+  });
+
   it("stops at exit(n) with that exit code", async () => {
     const run = await jobshell('print("before")\n\nexit(3)\nprint("after")\n\n');
     expect(run.stdout).toBe("before\n");
