@@ -299,6 +299,31 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     await t.waitForText(/^3$/m);
   });
 
+  it("lets the rest of a block stopped with Ctrl-C neither issue tasks nor print", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("await new Promise((r) => setTimeout(r, 1500)); reached = true; await task(\"finish\")");
+    t.press("Enter");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t.press("C-c");
+    await t.waitForText("KeyboardInterrupt: stopped waiting for the block");
+    await t.waitForPrompt(">>>");
+    t.line('setTimeout(() => print("late timer"), 1000); await new Promise((r) => setTimeout(r, 1500)); print("late")');
+    t.press("Enter");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    // Long enough for both blocks to go on, and for the finish job to log had its task been issued.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    t.line("reached");
+    t.press("Enter");
+    await t.waitForText(/^true$/m);
+    const screen = t.screen();
+    expect(screen).not.toMatch(/^late( timer)?$/m);
+    expect(screen).not.toContain("finish job done");
+    expect(screen).not.toMatch(/Uncaught|BlockCancelled/);
+  });
+
   it("exits on Ctrl-D, letting the in-process worker finish the task it holds", async () => {
     const t = start();
     await t.waitForPrompt(">>>");

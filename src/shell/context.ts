@@ -1,6 +1,7 @@
 // The names a shell block can use: the builtins of job scripts (from the same list, so the
 // two never drift apart), the shell's commands, and the source's Python-isms (`dict`, `print`,
 // `True`/`False`/`None`, keyword arguments).
+import { AsyncLocalStorage } from "node:async_hooks";
 import { Console } from "node:console";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -18,6 +19,34 @@ import type { Colors, ShellOutput } from "./output.js";
 /** The global function the transform wraps keyword arguments in. */
 export const keywordsFunction = "__keywords__";
 
+/** The reason a block's wait is abandoned when the user presses Ctrl-C. */
+export class BlockCancelled extends Error {
+  readonly code = "CANCELLED";
+  constructor() {
+    super("cancelled");
+    this.name = "BlockCancelled";
+  }
+}
+
+/**
+ * The signal of the block whose code runs, also in what it runs later (after an await, in a timer).
+ * Ctrl-C aborts it: the shell stops waiting, and the rest of that block must not go on acting.
+ */
+export const runningBlock = new AsyncLocalStorage<AbortSignal>();
+
+function interrupted(): boolean {
+  return runningBlock.getStore()?.aborted === true;
+}
+
+/** A builtin that ends what is left of an interrupted block instead of acting or printing for it. */
+function guarded<F extends (...args: any[]) => unknown>(fn: F): F {
+  // Own properties too: the text a command shows when typed without parentheses.
+  return Object.assign((...args: unknown[]) => {
+    if (interrupted()) throw new BlockCancelled();
+    return fn(...args);
+  }, fn) as unknown as F;
+}
+
 /** `exit()` / `quit()` called inside a block: the shell ends once the block has unwound. */
 export class ShellExit {
   constructor(readonly code: number) {}
@@ -28,8 +57,6 @@ export interface ShellContextOptions {
   out: ShellOutput;
   commands: ShellCommands;
   colors: Colors;
-  /** the running block's signal: Ctrl-C aborts it, which ends waitfor() and sleep() at once */
-  signal(): AbortSignal | undefined;
   /** a command called inside a block (`debug()`) that the block must let finish before it ends */
   track(done: Promise<unknown>): void;
 }
@@ -60,7 +87,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
   const sleep = (seconds: unknown) =>
     new Promise<void>((resolve, reject) => {
       if (typeof seconds !== "number" || !(seconds >= 0)) throw new TypeError(`sleep(): seconds must be a number, got ${String(seconds)}`);
-      const signal = options.signal();
+      const signal = runningBlock.getStore();
       const timer = setTimeout(resolve, seconds * 1000);
       signal?.addEventListener("abort", () => {
         clearTimeout(timer);
@@ -68,7 +95,10 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
       }, { once: true });
     });
 
-  const logSink: LogSink = ({ level, message }) => out.line(`${level.toUpperCase()} ${message}`);
+  const logSink: LogSink = ({ level, message }) => {
+    if (interrupted()) throw new BlockCancelled();
+    out.line(`${level.toUpperCase()} ${message}`);
+  };
   const issueAs = (name: string) =>
     namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) => js.task(topic, content, expire));
 
@@ -89,7 +119,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     waitfor: namedParameters("waitfor", ["taskid", "timeout"], (taskid, timeout) => {
       // `waitfor(id, {timeout: 5})` too, as job scripts and the library take it.
       const seconds = isPlainObject(timeout) ? timeout.timeout : timeout;
-      return js.waitfor(taskid, { timeout: seconds ?? 60, signal: options.signal() });
+      return js.waitfor(taskid, { timeout: seconds ?? 60, signal: runningBlock.getStore() });
     }),
     callout: (...args: unknown[]) =>
       callout(recordArguments("callout", args) as CalloutRequest, js.params.apiUrl, process.env.JOBSHELL_API_TOKEN),
@@ -114,7 +144,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     { [inspect.custom]: () => "Use exit() or Ctrl-D (i.e. EOF) to exit" },
   );
 
-  return {
+  const builtins: Record<string, unknown> = {
     ...script,
     dict: (...args: unknown[]) => recordArguments("dict", args),
     print,
@@ -132,6 +162,10 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     load: namedParameters("load", ["path", "replace"], (path, replace) => js.load(path, { replace: Boolean(replace) })),
     record: namedParameters("record", ["taskid"], (taskid) => js.record(taskid)),
   };
+  for (const [name, value] of Object.entries(builtins)) {
+    if (typeof value === "function") builtins[name] = guarded(value as (...args: unknown[]) => unknown);
+  }
+  return builtins;
 }
 
 /** The callees whose `name=value` arguments are keyword arguments (see transform.ts). */
@@ -151,7 +185,8 @@ export function createShellContext(options: ShellContextOptions): { context: vm.
   const builtins = shellBuiltins(options);
   const sink = new Writable({
     write(chunk, _encoding, done) {
-      options.out.write(String(chunk));
+      // console.log of an interrupted block prints nothing (a throw here would not reach it).
+      if (!interrupted()) options.out.write(String(chunk));
       done();
     },
   });

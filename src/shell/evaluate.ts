@@ -4,7 +4,9 @@
 import vm from "node:vm";
 import { inspect } from "node:util";
 import type { TransformedBlock } from "./transform.js";
-import { ShellExit } from "./context.js";
+import { BlockCancelled, runningBlock, ShellExit } from "./context.js";
+
+export { BlockCancelled };
 import type { Colors } from "./output.js";
 
 export const blockFilename = "<shell>";
@@ -15,18 +17,9 @@ export type BlockOutcome =
   | { kind: "cancelled" }
   | { kind: "exit"; code: number };
 
-/** The reason a block's wait is abandoned when the user presses Ctrl-C. */
-export class BlockCancelled extends Error {
-  readonly code = "CANCELLED";
-  constructor() {
-    super("cancelled");
-    this.name = "BlockCancelled";
-  }
-}
-
 /**
- * Run the block; `signal` abandons the wait (the code already running cannot be stopped, but the
- * shell's own waits — waitfor, sleep — end at once).
+ * Run the block; `signal` abandons the wait: the shell's own waits (waitfor, sleep) end at once, and
+ * what is left of the block can no longer use the shell's builtins (see runningBlock).
  */
 export async function runBlock(
   program: TransformedBlock,
@@ -36,7 +29,8 @@ export async function runBlock(
 ): Promise<BlockOutcome> {
   let running: Promise<{ value?: unknown } | undefined>;
   try {
-    running = new vm.Script(program.code, { filename: blockFilename }).runInContext(context, { displayErrors: false });
+    const script = new vm.Script(program.code, { filename: blockFilename });
+    running = runningBlock.run(signal, () => script.runInContext(context, { displayErrors: false }));
   } catch (error) {
     return { kind: "error", error };
   }

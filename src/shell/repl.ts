@@ -87,7 +87,6 @@ class ShellSession {
       out: this.out,
       commands: this.commands,
       colors: this.colors,
-      signal: () => this.running?.signal,
       track: (done) => this.track(done),
     });
     this.context = context;
@@ -363,6 +362,8 @@ class ShellSession {
   }
 
   private report(error: unknown, what: string): void {
+    // What is left of a block interrupted with Ctrl-C was ended on purpose (see runningBlock).
+    if (error instanceof BlockCancelled) return;
     this.failed = true;
     const text = formatError(error, "", undefined, this.colors);
     this.out.line(this.colors.red(`${what}: `) + text);
