@@ -170,6 +170,30 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.stdout).toBe("2\n");
   });
 
+  it("shows a rejected promise without the shell's own stack frames, at its place in the block", async () => {
+    const run = await jobshell('task(42)\n\np = Promise.reject(new Error("boom"))\n\nwaitfor("nope")\n\n');
+    const shown = run.stdout.slice(0, run.stdout.indexOf("Uncaught"));
+    expect(shown).toBe(
+      [
+        "Promise {",
+        "  <rejected> TypeError: task(): topic must be a non-empty string, got 42",
+        "      at <shell>:1:1",
+        "}",
+        "Promise {",
+        "  <rejected> Error: boom",
+        "      at <shell>:1:20",
+        "}",
+        "Promise {",
+        "  <rejected> UnknownTaskError: unknown task nope (never issued, or its record is older than task_record_ttl) {",
+        "    code: 'UNKNOWN_TASK',",
+        "    taskid: 'nope'",
+        "  }",
+        "}",
+        "",
+      ].join("\n"),
+    );
+  });
+
   it("survives a promise nobody awaited that fails", async () => {
     const run = await jobshell('task("")\n\nprint("alive")\n\n');
     expect(run.stdout).toContain("topic must be a non-empty string");

@@ -14,7 +14,7 @@ import type { JobShell } from "../jobshell.js";
 import { isMU, isPlainObject, MU } from "../mu.js";
 import type { ShellCommands } from "./commands.js";
 import { keywords, namedParameters, recordArguments, splitArguments } from "./keywords.js";
-import type { Colors, ShellOutput } from "./output.js";
+import { showValue, type Colors, type ShellOutput } from "./output.js";
 
 /** The global function the transform wraps keyword arguments in. */
 export const keywordsFunction = "__keywords__";
@@ -81,7 +81,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     }
     const sep = named.sep === undefined || named.sep === null ? " " : String(named.sep);
     const end = named.end === undefined || named.end === null ? "\n" : String(named.end);
-    out.write(positional.map((v) => (typeof v === "string" ? v : inspect(v, { colors: colors.isColorSupported }))).join(sep) + end);
+    out.write(positional.map((v) => (typeof v === "string" ? v : showValue(v, colors))).join(sep) + end);
   };
 
   const sleep = (seconds: unknown) =>

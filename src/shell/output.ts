@@ -5,13 +5,84 @@
 // cursor where it was. Elsewhere: just write.
 import * as readline from "node:readline";
 import type { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { inspect, stripVTControlCharacters } from "node:util";
 import pc from "picocolors";
+import type { TransformedBlock } from "./transform.js";
 
 export type Colors = ReturnType<typeof pc.createColors>;
 
 /** Colours on or off (NO_COLOR and non-terminal output turn them off: the caller decides). */
 export function makeColors(enabled: boolean): Colors {
   return pc.createColors(enabled);
+}
+
+/** The package's folder: frames of its code (dist, src, its dependencies) are the shell's own. */
+const packageRoot = new URL("../../", import.meta.url);
+const ownFolders = ["dist/", "src/", "node_modules/"].flatMap((folder) => [new URL(folder, packageRoot).href, fileURLToPath(new URL(folder, packageRoot))]);
+
+/** A stack frame of the shell itself or of Node's internals, nothing the user wrote. */
+function isShellFrame(line: string): boolean {
+  const text = stripVTControlCharacters(line);
+  if (!/^\s*at /.test(text)) return false;
+  return /[(\s]node:/.test(text) || ownFolders.some((folder) => text.includes(folder));
+}
+
+/**
+ * Node 20 keeps a promise's async context in enumerable symbols once AsyncLocalStorage is in use
+ * (the shell's runningBlock): util.inspect would show them as if they were the value's own. Hidden
+ * here on the promises a display reaches (the value, and what it holds two levels down).
+ */
+const bookkeeping = new Set(["async_id_symbol", "trigger_async_id_symbol", "kResourceStore"]);
+
+function hideBookkeeping(value: unknown, depth = 2, seen = new Set<object>()): void {
+  if (typeof value !== "object" || value === null || seen.has(value)) return;
+  seen.add(value);
+  for (const symbol of Object.getOwnPropertySymbols(value)) {
+    if (bookkeeping.has(symbol.description ?? "")) Object.defineProperty(value, symbol, { enumerable: false });
+  }
+  if (depth === 0) return;
+  // Data properties only: a getter is not run for a display (util.inspect does not run it either).
+  const described = Object.getOwnPropertyDescriptors(value);
+  for (const key of Object.keys(described).slice(0, 100)) hideBookkeeping(described[key].value, depth - 1, seen);
+}
+
+/**
+ * A value as util.inspect shows it, without the shell's own frames in the errors it holds (a
+ * rejected promise). With the block's program, its frames point into the block as typed, and the
+ * frame of the wrapper around it goes too.
+ */
+export function showValue(value: unknown, colors: Colors, program?: Pick<TransformedBlock, "code" | "originalPosition">): string {
+  hideBookkeeping(value);
+  const text = inspect(value, { colors: colors.isColorSupported });
+  if (!text.includes("    at ")) return text;
+  const wrapperLine = program ? program.code.split("\n").length : 0;
+  const kept: string[] = [];
+  const drop = (line: string) => {
+    // An error with properties of its own opens their braces at the end of its last frame.
+    if (/ \{$/.test(stripVTControlCharacters(line)) && kept.length > 0) kept[kept.length - 1] += " {";
+  };
+  for (const line of text.split("\n")) {
+    if (isShellFrame(line)) {
+      drop(line);
+      continue;
+    }
+    if (!program) {
+      kept.push(line);
+      continue;
+    }
+    const frame = /<shell>:(\d+):(\d+)/.exec(line);
+    if (frame && Number(frame[1]) === wrapperLine) {
+      drop(line);
+      continue;
+    }
+    if (!frame) kept.push(line);
+    else {
+      const at = program.originalPosition(Number(frame[1]), Number(frame[2]));
+      kept.push(line.replace(frame[0], `<shell>:${at.line}:${at.column}`));
+    }
+  }
+  return kept.join("\n");
 }
 
 /** What readline keeps about the line on screen (`prevRows` is not in the typings). */

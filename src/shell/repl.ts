@@ -16,7 +16,7 @@ import { createShellContext, keywordsFunction } from "./context.js";
 import { BlockCancelled, errorPosition, formatError, runBlock } from "./evaluate.js";
 import { InputGate, type TerminalInput } from "./gate.js";
 import { historyPath, historySize, HistoryWriter, readHistory } from "./history.js";
-import { makeColors, ShellOutput, type Colors } from "./output.js";
+import { makeColors, ShellOutput, showValue, type Colors } from "./output.js";
 import { expiresAt } from "../record.js";
 
 export interface ShellOptions {
@@ -286,7 +286,7 @@ class ShellSession {
     this.out.flush();
     switch (outcome.kind) {
       case "value":
-        if (outcome.value !== undefined) this.out.line(inspect(outcome.value, { colors: this.colors.isColorSupported }));
+        if (outcome.value !== undefined) this.out.line(showValue(outcome.value, this.colors, event.program));
         break;
       case "error":
         this.failed = true;
