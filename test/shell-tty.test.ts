@@ -121,6 +121,11 @@ const jobsFile = `
   script: |-
     await sleep(1)
     logger.info("finish job done")
+- name: chatty
+  topics: [chatty]
+  script: |-
+    await sleep(1)
+    console.log("console line", task.content.n)
 `;
 
 let dir: string;
@@ -153,7 +158,7 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     const t = start();
     await t.waitForPrompt(">>>");
     const screen = t.screen();
-    expect(screen).toMatch(/jobshell \d+\.\d+\.\d+ — memory mode, .*worker in this process, 2 jobs loaded/);
+    expect(screen).toMatch(/jobshell \d+\.\d+\.\d+ — memory mode, .*worker in this process, 3 jobs loaded/);
     expect(screen).toContain('Type "help", "commands" for more information.');
     t.line("1 + 1");
     await t.waitForPrompt("...");
@@ -216,6 +221,18 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     await t.waitForText("finish job done");
     await t.waitForPrompt(">>> still typing");
     expect(t.rows().at(-2)).toMatch(/INFO job=finish .*finish job done$/);
+  });
+
+  it("prints console.log of a job script above the line being typed", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line('await task("chatty", {n: 1})');
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    t.type('let typing = "abc');
+    await t.waitForText("console line 1");
+    await t.waitForPrompt('>>> let typing = "abc');
+    expect(t.rows().at(-2)).toBe("console line 1");
   });
 
   it("runs lines typed while a block runs after it, one block at a time", async () => {

@@ -3,8 +3,9 @@
 // being typed. On a terminal: move to the first row of prompt + input, clear to the end of the
 // screen, write the text, then let readline draw the prompt and the typed line again, with the
 // cursor where it was. Elsewhere: just write.
+import { Console } from "node:console";
 import * as readline from "node:readline";
-import type { Writable } from "node:stream";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { inspect, stripVTControlCharacters } from "node:util";
 import pc from "picocolors";
@@ -128,6 +129,24 @@ export class ShellOutput {
     }) as typeof stream.write;
     return () => {
       stream.write = original;
+    };
+  }
+
+  /**
+   * Route the console of this process (console.log in the job scripts of the in-process worker)
+   * through here as well; its errors go to stderr, which `capture` may route. Returns the undo.
+   */
+  captureConsole(): () => void {
+    const original = globalThis.console;
+    const stdout = new Writable({
+      write: (chunk, _encoding, done) => {
+        this.write(String(chunk));
+        done();
+      },
+    });
+    globalThis.console = new Console({ stdout, stderr: process.stderr });
+    return () => {
+      globalThis.console = original;
     };
   }
 

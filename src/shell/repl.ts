@@ -65,6 +65,7 @@ class ShellSession {
   private inputEnded = false;
   private finished?: () => void;
   private releaseStderr?: () => void;
+  private releaseConsole?: () => void;
   private rl?: readline.Interface;
   /** on a terminal: holds what is typed while a block runs */
   private gate?: InputGate;
@@ -118,6 +119,7 @@ class ShellSession {
       if (terminal && this.exitCode === undefined && this.out.writable) this.options.output.write("\n");
       this.out.detach();
       this.releaseStderr?.();
+      this.releaseConsole?.();
       this.rl?.close();
       this.gate?.detach();
       if (terminal && this.out.writable) {
@@ -198,6 +200,8 @@ class ShellSession {
       this.out.attach(rl);
       // Log lines written to the same terminal must not break the line being typed either.
       if (process.stderr.isTTY && output !== process.stderr) this.releaseStderr = this.out.capture(process.stderr);
+      // And so must console.log in a job script.
+      if (output === process.stdout) this.releaseConsole = this.out.captureConsole();
     }
     rl.on("line", (line) => {
       this.pending.push(line);
