@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend, Lease } from "../src/backend.js";
 import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../src/backends/amqp.js";
 import { corkEachPass } from "../src/backends/amqp/connection.js";
-import { ConnectionError } from "../src/errors.js";
+import { ConnectionError, ParameterError } from "../src/errors.js";
 import { open } from "../src/jobshell.js";
 import { fold, type RecordEvent } from "../src/backends/amqp/records.js";
 import { nowMs, type QueuedTask } from "../src/record.js";
@@ -80,6 +80,14 @@ describe("AMQP mode", () => {
     expect(err.message).not.toContain("not-the-password");
     expect(err.message).toMatch(/access refused/);
     expect(err.message).not.toContain("\n");
+  });
+
+  it("a URL that is not amqp:// or amqps:// is a ParameterError, tried on no server", async () => {
+    for (const url of ["http://guest:s3cret@127.0.0.1:5672", "redis://127.0.0.1:6379", "not a url"]) {
+      const err = await createAmqpBackend(url, { taskRecordTtl: 60, debugChannel: "x" }).catch((e) => e);
+      expect(err, url).toBeInstanceOf(ParameterError);
+      expect(err.message, url).not.toContain("s3cret");
+    }
   });
 
   maybe("the socket is corked for each pass of amqplib's multiplexer (its internals are still there), and every frame still arrives in order", async () => {

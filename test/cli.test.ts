@@ -202,6 +202,16 @@ describe("jobshell task: arguments", () => {
     expect(wrong.stderr).toBe('jobshell: job_transaction_event (from --job-transaction-event) must be true or false, got "hello"\n');
   });
 
+  it("a queue URL of the wrong scheme is a bad argument: exit 2 with one line, for --amqp as for --redis", async () => {
+    for (const flag of ["--amqp", "--redis"]) {
+      const r = await jobshell(["task", "hello", flag, "http://guest:hunter2@127.0.0.1:5672"]);
+      expect(r.code, flag).toBe(2);
+      expect(r.stderr.trim().split("\n"), flag).toHaveLength(1);
+      expect(r.stderr, flag).toMatch(flag === "--amqp" ? /amqp_url must start with amqp:\/\/ or amqps:\/\// : /redis_url must start with/);
+      expect(r.stderr, flag).not.toContain("hunter2");
+    }
+  });
+
   it("an unreachable server exits non-zero with one line, the password masked", async () => {
     const r = await jobshell(["task", "hello", "--amqp", "amqp://guest:hunter2@127.0.0.1:1"]);
     expect(r.code).not.toBe(0);

@@ -1,7 +1,7 @@
 // One AMQP connection that comes back by itself: on loss it reconnects with backoff and runs every
 // registered setup again (re-declare, re-consume), in order, before anyone may use it.
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from "amqplib";
-import { ConnectionError } from "../../errors.js";
+import { ConnectionError, ParameterError } from "../../errors.js";
 
 /** Re-creates a part's channels on a fresh connection. Runs once per connection, in registration order. */
 export type Setup = (model: ChannelModel) => Promise<void>;
@@ -25,8 +25,10 @@ export class AmqpConnection {
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  /** Connect once; an unreachable broker or refused credentials throw ConnectionError at once. */
+  /** Connect once; an unreachable broker or refused credentials throw ConnectionError at once,
+   *  a URL that is not amqp:// or amqps:// ParameterError (a bad argument, not a broker's fault). */
   static async open(url: string, name: string, onError: (err: unknown) => void = () => {}): Promise<AmqpConnection> {
+    checkAmqpUrl(url);
     const conn = new AmqpConnection(url, maskUrl(url), name, onError);
     try {
       const model = await conn.dial();
@@ -179,6 +181,19 @@ export function maskUrl(url: string): string {
     return u.toString();
   } catch {
     return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@");
+  }
+}
+
+/** ParameterError for a URL that is not AMQP. */
+export function checkAmqpUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ParameterError(`amqp_url is not a valid URL: ${maskUrl(url)}`);
+  }
+  if (parsed.protocol !== "amqp:" && parsed.protocol !== "amqps:") {
+    throw new ParameterError(`amqp_url must start with amqp:// or amqps://, got ${maskUrl(url)}`);
   }
 }
 
