@@ -82,6 +82,15 @@ describe("AMQP mode", () => {
     expect(err.message).not.toContain("\n");
   });
 
+  maybe("a virtual host that does not exist is one ConnectionError line naming it and the broker's refusal", async () => {
+    const url = new URL(amqpUrl);
+    url.pathname = `/${uniqueNamespace("novhost")}`;
+    const err = await createAmqpBackend(url.toString(), { taskRecordTtl: 60, debugChannel: "x" }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err.message).toContain(`virtual host "${url.pathname.slice(1)}" not found, or the user may not use it (NOT_ALLOWED)`);
+    expect(err.message).not.toContain("\n");
+  });
+
   it("a URL that is not amqp:// or amqps:// is a ParameterError, tried on no server", async () => {
     for (const url of ["http://guest:s3cret@127.0.0.1:5672", "redis://127.0.0.1:6379", "not a url"]) {
       const err = await createAmqpBackend(url, { taskRecordTtl: 60, debugChannel: "x" }).catch((e) => e);

@@ -252,6 +252,17 @@ describe("jobshell task on RabbitMQ", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  it("a virtual host that does not exist exits 1 with one line naming it and the broker's refusal", async () => {
+    if (!available) return;
+    const url = new URL(amqpUrl);
+    url.pathname = `/${tag}-nosuchvhost`;
+    const r = await jobshell(["task", "hello", "--amqp", url.toString()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain(`virtual host "${tag}-nosuchvhost" not found, or the user may not use it (NOT_ALLOWED)`);
+    expect(r.stderr).not.toContain("ConnectionOpenOk");
+  });
+
   it("prints the taskid and exits 0", async () => {
     if (!available) return;
     const r = await jobshell(["task", `${tag}.ok`, '{"name": "amuro"}', "--amqp", amqpUrl]);

@@ -23,19 +23,20 @@ export class AmqpConnection {
     readonly location: string,
     private readonly name: string,
     private readonly onError: (err: unknown) => void,
+    /** the virtual host the URL names: a refusal names it */
+    private readonly vhost: string,
   ) {}
 
   /** Connect once; an unreachable broker or refused credentials throw ConnectionError at once,
    *  a URL that is not amqp:// or amqps:// ParameterError (a bad argument, not a broker's fault). */
   static async open(url: string, name: string, onError: (err: unknown) => void = () => {}): Promise<AmqpConnection> {
-    checkAmqpUrl(url);
-    const conn = new AmqpConnection(url, maskUrl(url), name, onError);
+    const conn = new AmqpConnection(url, maskUrl(url), name, onError, checkAmqpUrl(url));
     try {
       const model = await conn.dial();
       conn.watch(model);
       conn.adopt(model);
     } catch (err) {
-      throw new ConnectionError(`cannot connect to RabbitMQ at ${conn.location}: ${describe(err)}`, { cause: err });
+      throw new ConnectionError(`cannot connect to RabbitMQ at ${conn.location}: ${describe(err, conn.vhost)}`, { cause: err });
     }
     return conn;
   }
@@ -138,7 +139,7 @@ export class AmqpConnection {
         for (const w of this.waiters.splice(0)) w.resolve(model);
       } catch (err) {
         this.failures += 1;
-        this.onError(new ConnectionError(`reconnecting to ${this.location}: ${describe(err)}`, { cause: err }));
+        this.onError(new ConnectionError(`reconnecting to ${this.location}: ${describe(err, this.vhost)}`, { cause: err }));
         // a setup failed on a live connection: drop it and start over
         await model?.close().catch(() => {});
         if (!this.closed) this.reconnect();
@@ -184,8 +185,8 @@ export function maskUrl(url: string): string {
   }
 }
 
-/** ParameterError for a URL that is not AMQP. */
-export function checkAmqpUrl(url: string): void {
+/** The virtual host the URL names (`/` when it names none); ParameterError for a URL that is not AMQP. */
+export function checkAmqpUrl(url: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -195,10 +196,11 @@ export function checkAmqpUrl(url: string): void {
   if (parsed.protocol !== "amqp:" && parsed.protocol !== "amqps:") {
     throw new ParameterError(`amqp_url must start with amqp:// or amqps://, got ${maskUrl(url)}`);
   }
+  return parsed.pathname.length > 1 ? decodeURIComponent(parsed.pathname.slice(1)) : "/";
 }
 
 /** One line saying why a connection failed. */
-function describe(err: unknown): string {
+function describe(err: unknown, vhost: string): string {
   const e = err as { code?: string | number; message?: string; errors?: { code?: string }[] };
   const code = e?.code ?? e?.errors?.[0]?.code;
   if (code === "ECONNREFUSED") return "connection refused (is RabbitMQ running there?)";
@@ -206,7 +208,11 @@ function describe(err: unknown): string {
   if (code === "ETIMEDOUT") return "timed out";
   const message = String(e?.message ?? err).split("\n")[0];
   if (/ACCESS_REFUSED|403/.test(message)) return "access refused: wrong user name or password";
-  if (/NOT_ALLOWED|530/.test(message)) return "the virtual host does not exist or the user may not use it";
+  // The broker refuses connection.open only for the virtual host; amqplib keeps no more of its
+  // reply than "Expected ConnectionOpenOk; got <ConnectionClose channel:0>".
+  if (/NOT_ALLOWED|530|^Expected ConnectionOpenOk; got <ConnectionClose/.test(message)) {
+    return `virtual host "${vhost}" not found, or the user may not use it (NOT_ALLOWED)`;
+  }
   return message;
 }
 
