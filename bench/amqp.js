@@ -50,7 +50,7 @@ async function rawRun(window = Infinity) {
     const body = Buffer.from(JSON.stringify({ taskid: randomBytes(16).toString("hex"), topic: "noop", content: {}, expire: 60 }));
     unconfirmed++;
     confirms.push(new Promise((resolve, reject) => {
-      pub.sendToQueue(queue, body, { persistent: true, expiration: "60000" }, (err) => {
+      pub.sendToQueue(queue, body, { persistent: true }, (err) => {
         unconfirmed--;
         slotFreed();
         err ? reject(err) : resolve();

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend, Lease } from "../src/backend.js";
 import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../src/backends/amqp.js";
 import { corkEachPass } from "../src/backends/amqp/connection.js";
-import { ConnectionError, ParameterError } from "../src/errors.js";
+import { ConnectionError, ParameterError, QueueFullError } from "../src/errors.js";
 import { open } from "../src/jobshell.js";
 import { fold, type RecordEvent } from "../src/backends/amqp/records.js";
 import { nowMs, type QueuedTask } from "../src/record.js";
@@ -116,7 +116,7 @@ describe("AMQP mode", () => {
     }
   });
 
-  maybe("the task queue is durable, capped by the broker, and tasks are persistent with a TTL", async () => {
+  maybe("the task queue is durable, capped by the broker, and tasks are persistent with no TTL the broker would drop them by", async () => {
     const ns = uniqueNamespace("layout");
     const b = await connect(ns);
     await b.push(task("echo", 30), 4);
@@ -127,7 +127,7 @@ describe("AMQP mode", () => {
       await ch.assertQueue(`${ns}.tasks.max-4`, { durable: true, arguments: { "x-max-length": 4, "x-overflow": "reject-publish" } });
       const msg = await ch.get(`${ns}.tasks.max-4`, { noAck: false });
       expect(msg && msg.properties.deliveryMode).toBe(2);
-      expect(Number(msg && msg.properties.expiration)).toBeGreaterThan(20_000);
+      expect(msg && msg.properties.expiration).toBeUndefined();
       if (msg) ch.nack(msg, false, true);
       await ch.checkExchange(`${ns}.debug`);
       await ch.close();
@@ -187,6 +187,44 @@ describe("AMQP mode", () => {
     await second.finish([{ lease: again, outcome: { status: "completed", results: [], completedAt: nowMs() } }]);
     const reader = await connect(ns);
     expect(await reader.waitEnded(t.taskid, 5000)).toMatchObject({ status: "completed", attempt: 2 });
+  });
+
+  maybe("a task whose worker died after its expire passed is still in the queue and runs again, as attempt 2", async () => {
+    const ns = uniqueNamespace("rescuelate");
+    const producer = await connect(ns);
+    const t = task("echo", 1);
+    await producer.push(t, 100);
+    const first = await connect(ns);
+    const [lease] = await first.take(1, withTimeout(5000));
+    expect(await first.start([lease])).toEqual([{ started: true, attempt: 1 }]);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // past its expire, still running
+    await first.close(); // without finishing
+    await expect.poll(() => producer.depth(), { timeout: 5000 }).toBe(1);
+    const second = await connect(ns);
+    const [again] = await second.take(1, withTimeout(5000));
+    expect(again.task.taskid).toBe(t.taskid);
+    expect(await second.start([again])).toEqual([{ started: true, attempt: 2 }]);
+    await second.finish([{ lease: again, outcome: { status: "completed", results: [], completedAt: nowMs() } }]);
+    expect(await producer.waitEnded(t.taskid, 5000)).toMatchObject({ status: "completed", attempt: 2 });
+  });
+
+  maybe("a full queue sheds the expired tasks at its head that never started, and then takes the new task", async () => {
+    const ns = uniqueNamespace("shed");
+    const producer = await connect(ns);
+    const stale = [task("echo", 1), task("echo", 1)];
+    for (const t of stale) await producer.push(t, 3);
+    const waiting = task("echo", 60);
+    await producer.push(waiting, 3);
+    await expect(producer.push(task("echo", 60), 3)).rejects.toBeInstanceOf(QueueFullError);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const fresh = task("echo", 60);
+    await producer.push(fresh, 3);
+    expect(await producer.depth()).toBe(2);
+    for (const t of stale) expect(await producer.record(t.taskid)).toMatchObject({ status: "expired" });
+    // The shed ones are gone from the broker; the others are still in order.
+    const worker = await connect(ns);
+    const taken = await worker.take(2, withTimeout(5000));
+    expect(taken.map((l) => l.task.taskid)).toEqual([waiting.taskid, fresh.taskid]);
   });
 
   maybe("a worker that lost its connection mid-run reconnects, and its task is finished once", async () => {

@@ -5,13 +5,15 @@
 //   task throws QueueFullError and a task() that returned is in the broker;
 // - a worker consumes with prefetch job_queue_bulk_read_size and acknowledges a task only after all
 //   its jobs finished and its record was written: a worker that dies leaves it to be redelivered;
+// - the broker never expires a task (no per-message TTL): workers and readers decide expiry from the
+//   task and its record, so a started task given back by a dead worker is never dropped;
 // - records live in a stream every process reads (./amqp/records.ts); job definitions in a shared
 //   document (./amqp/document.ts); the debug channel is a fanout exchange (./amqp/debug.ts).
 import { hostname } from "node:os";
 import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../backend.js";
 import { mergeDefinitions, type JobDefinition } from "../definitions.js";
 import { ConnectionError, QueueFullError } from "../errors.js";
-import { expiresAt, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
+import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
 import { AmqpConnection } from "./amqp/connection.js";
 import { DebugChannel } from "./amqp/debug.js";
 import { SharedDocument } from "./amqp/document.js";
@@ -19,7 +21,7 @@ import { Layout, taskQueueOptions } from "./amqp/layout.js";
 import { PublishWindow } from "./amqp/publish-window.js";
 import { isNack, RecordLog, type RecordEvent } from "./amqp/records.js";
 import { Taker, type AmqpLease } from "./amqp/taker.js";
-import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel, GetMessage } from "amqplib";
 
 export interface AmqpBackendOptions extends BackendOptions {
   /** shown by the broker (management UI, `rabbitmqctl list_connections name`) */
@@ -38,6 +40,9 @@ export async function createAmqpBackend(url: string, options: AmqpBackendOptions
 
 /** How long task() keeps trying through a lost connection before it gives up. */
 const publishPatienceMs = 30_000;
+
+/** Tasks a full queue sheds from its head at most per refused task(): the next refusal sheds more. */
+const shedBatch = 1000;
 
 /** Tasks published and not yet confirmed by the broker, at most (see ./amqp/publish-window.ts). */
 const publishWindowSize = 64;
@@ -63,6 +68,8 @@ export class AmqpBackend implements Backend {
   /** leases started here and not finished yet, by taskid */
   private running = new Map<string, AmqpLease>();
   private publishWindow = new PublishWindow(publishWindowSize);
+  /** a full queue's sweep of its head, by size (see shedExpired) */
+  private shedding = new Map<number, Promise<number>>();
   private readonly onError: (err: unknown) => void;
 
   constructor(
@@ -296,21 +303,64 @@ export class AmqpBackend implements Backend {
     for (;;) {
       const ch = this.publisher ?? (await this.conn.current().then(() => this.publisher));
       if (ch) {
-        const remaining = Math.max(1, Math.ceil(expiresAt(task) - nowMs()));
+        // No per-message TTL: the broker would drop a started task that went back to the queue when
+        // its worker died once past its expire, and it would never run again. Workers decide expiry.
         const outcome = await new Promise<unknown>((resolve) => {
-          ch.sendToQueue(
-            queue,
-            body,
-            { persistent: true, expiration: String(remaining), messageId: task.taskid, contentType: "application/json" },
-            (err) => resolve(err),
-          );
+          ch.sendToQueue(queue, body, { persistent: true, messageId: task.taskid, contentType: "application/json" }, (err) => resolve(err));
         });
         if (!outcome) return;
-        if (isNack(outcome)) throw new QueueFullError(limit);
+        if (isNack(outcome)) {
+          if ((await this.shedExpired(limit)) > 0) continue;
+          throw new QueueFullError(limit);
+        }
       }
       if (Date.now() > giveUp) throw new ConnectionError(`could not enqueue the task: no connection to ${this.location}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+
+  /** A full queue first sheds the tasks at its head that can no longer start, as memory mode does:
+   *  the broker does not expire them. One sweep of a queue at a time; resolves to how many went. */
+  private shedExpired(size: number): Promise<number> {
+    let sweep = this.shedding.get(size);
+    if (!sweep) {
+      sweep = this.shedHead(size).finally(() => this.shedding.delete(size));
+      this.shedding.set(size, sweep);
+    }
+    return sweep;
+  }
+
+  private async shedHead(size: number): Promise<number> {
+    // A task at the head may have been started by a worker that died: know its record first.
+    await this.records.sync();
+    return this.conn.scratch(async (ch) => {
+      let dropped = 0;
+      while (dropped < shedBatch) {
+        const msg = await ch.get(this.layout.taskQueue(size), { noAck: false });
+        if (!msg) break;
+        if (!this.canNeverStart(msg)) {
+          ch.nack(msg, false, true); // back to the head, where it was
+          break;
+        }
+        ch.ack(msg);
+        dropped += 1;
+      }
+      return dropped;
+    });
+  }
+
+  /** Past its expire and never started, ended already, or not a task: no worker would run it. */
+  private canNeverStart(msg: GetMessage): boolean {
+    let task: QueuedTask;
+    try {
+      task = JSON.parse(msg.content.toString()) as QueuedTask;
+    } catch {
+      return true;
+    }
+    const rec = this.records.stored(task.taskid);
+    if (rec?.status === "started") return false; // its worker died: it runs again
+    if (rec && hasEnded(rec.status)) return true;
+    return nowMs() > expiresAt(task);
   }
 
   private async startTaking(prefetch: number): Promise<Taker> {

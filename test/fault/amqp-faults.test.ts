@@ -9,6 +9,7 @@ import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp.js";
 import { open, type JobShell } from "../../src/jobshell.js";
+import type { TaskRecordData } from "../../src/record.js";
 import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "../backends.js";
 import { faultJobs, pause, runProducer, stopWorker, waitAll } from "./processes.js";
 
@@ -89,6 +90,22 @@ describe("AMQP mode under faults (real processes)", () => {
     console.log(`kill -9 mid-batch: ${records.length} tasks completed, ${rerun} run again after the kill (attempt 2)`);
     // The killed worker held a batch: those ran again, and the record says so.
     expect(rerun).toBeGreaterThan(0);
+    expect(await stopWorker(survivor)).toBe(0);
+  });
+
+  maybe("a worker killed with SIGKILL after its task's expire passed: the task is not dropped, another worker runs it (attempt 2)", async () => {
+    const { js, namespace } = await producer("kill9late");
+    const doomed = await startWorker(namespace, `jobshell fault ${namespace} doomed`);
+    const issued = Date.now();
+    const id = await js.task("work", { ms: 6000, i: 7 }, 3);
+    await expect.poll(async () => (await js.record(id))?.status, { timeout: 10_000 }).toBe("started");
+    // The other worker comes only now: the doomed one holds the task.
+    const survivor = await startWorker(namespace, `jobshell fault ${namespace} survivor`);
+    await pause(issued + 5000 - Date.now());
+    doomed.kill("SIGKILL");
+    const record = (await js.waitfor(id, 60)).dictionary as TaskRecordData;
+    expect(record).toMatchObject({ status: "completed", attempt: 2 });
+    expect(record.results.map((r) => r.value)).toEqual([7]);
     expect(await stopWorker(survivor)).toBe(0);
   });
 
