@@ -1,5 +1,6 @@
 // What the AMQP mode promises beyond the contract suite: its layout on the broker, connection
 // errors, and what happens to a task when its worker dies or loses its connection.
+import net from "node:net";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend, Lease } from "../src/backend.js";
@@ -46,6 +47,37 @@ async function dropConnection(b: AmqpBackend): Promise<void> {
 }
 
 const withTimeout = (ms: number) => AbortSignal.timeout(ms);
+
+/** A TCP proxy to the broker that can be cut (the broker unreachable, as for a network outage) and
+ *  restored on the same port. */
+async function brokerProxy(): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void> }> {
+  const target = new URL(amqpUrl);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5672), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  await listen(0);
+  const { port } = server.address() as net.AddressInfo;
+  const url = new URL(amqpUrl);
+  url.hostname = "127.0.0.1";
+  url.port = String(port);
+  return {
+    url: url.toString(),
+    cut: async () => {
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    restore: () => listen(port),
+  };
+}
 
 describe("AMQP mode", () => {
   maybe("a lease is held by one process at a time and passes on when it is released or its holder's connection dies", async () => {
@@ -187,6 +219,46 @@ describe("AMQP mode", () => {
     await second.finish([{ lease: again, outcome: { status: "completed", results: [], completedAt: nowMs() } }]);
     const reader = await connect(ns);
     expect(await reader.waitEnded(t.taskid, 5000)).toMatchObject({ status: "completed", attempt: 2 });
+  });
+
+  maybe("task() with the broker unreachable throws ConnectionError after its patience, and is not enqueued when the broker is back", async () => {
+    const ns = uniqueNamespace("patience");
+    namespaces.push(ns);
+    const proxy = await brokerProxy();
+    const cut = (await createAmqpBackend(proxy.url, { namespace: ns, taskRecordTtl: 600, debugChannel: `${ns}.debug`, publishPatienceMs: 1500 })) as AmqpBackend;
+    const js = await open({ backend: cut, worker: false, log: () => {} });
+    const reader = await connect(ns);
+    try {
+      const first = await js.task("echo", {}, 60);
+      await proxy.cut();
+      const began = Date.now();
+      const err = await js.task("echo", {}, 60).catch((e) => e);
+      const waited = Date.now() - began;
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect(err.message).toMatch(/could not enqueue the task: no connection/);
+      expect(waited).toBeGreaterThanOrEqual(1000);
+      expect(waited).toBeLessThan(5000);
+      await proxy.restore();
+      await (cut as unknown as { conn: { current(): Promise<unknown> } }).conn.current();
+      // Back on a new connection, tasks flow again, and the one given up on was never published.
+      const second = await js.task("echo", {}, 60);
+      expect(await reader.depth()).toBe(2);
+      const queue = await amqp.connect(amqpUrl);
+      try {
+        const ch = await queue.createChannel();
+        const ids: string[] = [];
+        for (let msg = await ch.get(`${ns}.tasks.max-65535`, { noAck: false }); msg; msg = await ch.get(`${ns}.tasks.max-65535`, { noAck: false })) {
+          ids.push((JSON.parse(msg.content.toString()) as QueuedTask).taskid);
+        }
+        expect(ids).toEqual([first, second]);
+      } finally {
+        await queue.close();
+      }
+    } finally {
+      await js.close();
+      await cut.close();
+      await proxy.cut();
+    }
   });
 
   maybe("a task whose worker died after its expire passed is still in the queue and runs again, as attempt 2", async () => {

@@ -30,6 +30,8 @@ export interface AmqpBackendOptions extends BackendOptions {
   prefetch?: number;
   /** errors of the connection that are handled (reconnects): for logs */
   onError?: (err: unknown) => void;
+  /** how long task() keeps trying through a lost connection before it throws ConnectionError; 30 s */
+  publishPatienceMs?: number;
 }
 
 export async function createAmqpBackend(url: string, options: AmqpBackendOptions): Promise<Backend> {
@@ -38,7 +40,7 @@ export async function createAmqpBackend(url: string, options: AmqpBackendOptions
   return backend;
 }
 
-/** How long task() keeps trying through a lost connection before it gives up. */
+/** How long task() keeps trying through a lost connection before it gives up, unless told otherwise. */
 const publishPatienceMs = 30_000;
 
 /** Tasks a full queue sheds from its head at most per refused task(): the next refusal sheds more. */
@@ -117,13 +119,17 @@ export class AmqpBackend implements Backend {
   // --- the queue ---------------------------------------------------------------------------
 
   async push(task: QueuedTask, limit: number): Promise<void> {
-    await this.declare(limit);
+    // The patience counts from the call: declaring the queue or waiting for the window uses some of it.
+    const giveUp = Date.now() + (this.options.publishPatienceMs ?? publishPatienceMs);
+    await this.declare(limit, giveUp);
     const queued = this.records.append([{ t: "queued", task, at: nowMs() }]);
     try {
-      await this.publishTask(task, limit);
+      await this.publishTask(task, limit, giveUp);
     } catch (err) {
       queued.catch(() => {});
-      await this.records.append([{ t: "refused", taskid: task.taskid, at: nowMs() }]).catch(this.onError);
+      const refused = this.records.append([{ t: "refused", taskid: task.taskid, at: nowMs() }]).catch(this.onError);
+      // Through an outage the refusal goes out on the next connection: task() fails now, not then.
+      if (!(err instanceof ConnectionError)) await refused;
       throw err;
     }
     await queued;
@@ -269,12 +275,14 @@ export class AmqpBackend implements Backend {
 
   // --- internals ---------------------------------------------------------------------------
 
-  /** Declare the task queue of that size once, and list it for every worker. */
-  private declare(size: number): Promise<void> {
+  /** Declare the task queue of that size once, and list it for every worker; ConnectionError if
+   *  there is no connection by `giveUp`. */
+  private declare(size: number, giveUp: number): Promise<void> {
     let declaring = this.declared.get(size);
     if (!declaring) {
       declaring = (async () => {
-        await this.conn.scratch((ch) => ch.assertQueue(this.layout.taskQueue(size), taskQueueOptions(size)));
+        const model = await this.conn.currentBy(giveUp);
+        await this.conn.scratch((ch) => ch.assertQueue(this.layout.taskQueue(size), taskQueueOptions(size)), model);
         await this.sizes.update((known) => (known.includes(size) ? undefined : [...known, size]));
         await this.taker?.add(size);
       })();
@@ -285,9 +293,7 @@ export class AmqpBackend implements Backend {
   }
 
   /** Publish with a confirm, within the publish window. */
-  private async publishTask(task: QueuedTask, limit: number): Promise<void> {
-    // The patience counts from the call: a task() that waited for the window has used some of it.
-    const giveUp = Date.now() + publishPatienceMs;
+  private async publishTask(task: QueuedTask, limit: number, giveUp: number): Promise<void> {
     await this.publishWindow.acquire();
     try {
       await this.publishConfirmed(task, limit, giveUp);
@@ -301,7 +307,8 @@ export class AmqpBackend implements Backend {
     const body = Buffer.from(JSON.stringify(task));
     const queue = this.layout.taskQueue(limit);
     for (;;) {
-      const ch = this.publisher ?? (await this.conn.current().then(() => this.publisher));
+      // Waiting for a new connection no longer than the patience: past it, the loop gives up below.
+      const ch = this.publisher ?? (await this.conn.currentBy(giveUp).then(() => this.publisher, () => undefined));
       if (ch) {
         // No per-message TTL: the broker would drop a started task that went back to the queue when
         // its worker died once past its expire, and it would never run again. Workers decide expiry.
@@ -314,7 +321,7 @@ export class AmqpBackend implements Backend {
           throw new QueueFullError(limit);
         }
       }
-      if (Date.now() > giveUp) throw new ConnectionError(`could not enqueue the task: no connection to ${this.location}`);
+      if (Date.now() >= giveUp) throw new ConnectionError(`could not enqueue the task: no connection to ${this.location}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }

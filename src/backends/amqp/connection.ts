@@ -61,6 +61,23 @@ export class AmqpConnection {
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
+  /** As current(), but ConnectionError once `deadline` (epoch ms) passes with no connection. */
+  currentBy(deadline: number): Promise<ChannelModel> {
+    if (this.model || this.closed) return this.current();
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (model: ChannelModel) => (clearTimeout(timer), resolve(model)),
+        reject: (err: Error) => (clearTimeout(timer), reject(err)),
+      };
+      const timer = setTimeout(() => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject(new ConnectionError(`no connection to ${this.location}`));
+      }, Math.max(0, deadline - Date.now()));
+      this.waiters.push(waiter);
+    });
+  }
+
   /** A channel whose unexpected closing brings the whole connection down and back (and every setup with it). */
   async channel(model: ChannelModel, confirm: false): Promise<Channel>;
   async channel(model: ChannelModel, confirm: true): Promise<ConfirmChannel>;
