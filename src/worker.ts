@@ -8,6 +8,7 @@ import { MU } from "./mu.js";
 import { formatTimestamp, nowMs, type JobResult, type Outcome, type QueuedTask } from "./record.js";
 import type { RegisteredJob, Registry } from "./registry.js";
 import { describeScriptError } from "./script.js";
+import { onAbort } from "./abort.js";
 
 export interface WorkerOptions {
   /** job_queue_bulk_read_size */
@@ -266,10 +267,13 @@ function storable(value: unknown): unknown {
 
 function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    const offAbort = signal && onAbort(signal, () => {
       clearTimeout(timer);
       resolve();
-    }, { once: true });
+    });
+    const timer = setTimeout(() => {
+      offAbort?.();
+      resolve();
+    }, ms);
   });
 }

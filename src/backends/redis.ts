@@ -25,6 +25,7 @@ import { maskUrl } from "../params.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
 import * as scripts from "./redis/scripts.js";
 import { untilWoken } from "./waiters.js";
+import { onAbort } from "../abort.js";
 
 export interface RedisBackendOptions extends BackendOptions {
   /** seconds without a heartbeat after which a worker is presumed dead and its tasks rescued (default 10) */
@@ -872,11 +873,11 @@ function parseEnded(message: string): (Partial<TaskRecordData> & { taskid: strin
 function waitAtMost(promise: Promise<void>, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener("abort", done, { once: true });
+    const offAbort = signal && onAbort(signal, done);
     promise.then(done);
     function done() {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
+      offAbort?.();
       resolve();
     }
   });

@@ -3,14 +3,15 @@
 //
 // Tens of thousands may wait at once (every task issued and then awaited): rather than a timer
 // each, their deadlines sit in one binary heap behind a single timer set for the earliest.
+import { onAbort } from "../abort.js";
 
 interface Waiter {
   taskid: string;
   /** performance.now() by which it resolves anyway */
   deadline: number;
   wake: () => void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+  /** cancels its wake-up on the caller's signal */
+  offAbort?: () => void;
   done: boolean;
   /** its place in the heap */
   index: number;
@@ -31,17 +32,13 @@ export class TaskWaiters {
 
   /** As waitFor(), calling `onWake` instead: no promise for a caller that has one of its own to settle. */
   add(taskid: string, ms: number, signal: AbortSignal | undefined, onWake: () => void): void {
-    const waiter: Waiter = { taskid, deadline: performance.now() + ms, wake: onWake, signal: undefined, onAbort: undefined, done: false, index: 0 };
+    const waiter: Waiter = { taskid, deadline: performance.now() + ms, wake: onWake, offAbort: undefined, done: false, index: 0 };
     const others = this.waiting.get(taskid);
     if (others === undefined) this.waiting.set(taskid, waiter);
     else if (Array.isArray(others)) others.push(waiter);
     else this.waiting.set(taskid, [others, waiter]);
     this.pushDeadline(waiter);
-    if (signal) {
-      waiter.signal = signal;
-      waiter.onAbort = () => this.settle(waiter, true);
-      signal.addEventListener("abort", waiter.onAbort, { once: true });
-    }
+    if (signal) waiter.offAbort = onAbort(signal, () => this.settle(waiter, true));
   }
 
   wake(taskid: string): void {
@@ -69,7 +66,7 @@ export class TaskWaiters {
       }
     }
     this.removeDeadline(waiter);
-    if (waiter.onAbort) waiter.signal!.removeEventListener("abort", waiter.onAbort);
+    waiter.offAbort?.();
     waiter.wake();
   }
 
@@ -149,10 +146,10 @@ export function untilWoken(wakers: Set<() => void>, signal: AbortSignal): Promis
   return new Promise<void>((resolve) => {
     const wake = () => {
       wakers.delete(wake);
-      signal.removeEventListener("abort", wake);
+      offAbort();
       resolve();
     };
     wakers.add(wake);
-    signal.addEventListener("abort", wake, { once: true });
+    const offAbort = onAbort(signal, wake);
   });
 }

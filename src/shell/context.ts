@@ -15,6 +15,7 @@ import { isMU, isPlainObject, MU } from "../mu.js";
 import type { ShellCommands } from "./commands.js";
 import { keywords, namedParameters, recordArguments, splitArguments } from "./keywords.js";
 import { showValue, type Colors, type ShellOutput } from "./output.js";
+import { onAbort } from "../abort.js";
 
 /** The global function the transform wraps keyword arguments in. */
 export const keywordsFunction = "__keywords__";
@@ -88,11 +89,14 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     new Promise<void>((resolve, reject) => {
       if (typeof seconds !== "number" || !(seconds >= 0)) throw new TypeError(`sleep(): seconds must be a number, got ${String(seconds)}`);
       const signal = runningBlock.getStore();
-      const timer = setTimeout(resolve, seconds * 1000);
-      signal?.addEventListener("abort", () => {
+      const offAbort = signal && onAbort(signal, () => {
         clearTimeout(timer);
         reject(signal.reason);
-      }, { once: true });
+      });
+      const timer = setTimeout(() => {
+        offAbort?.();
+        resolve();
+      }, seconds * 1000);
     });
 
   const logSink: LogSink = ({ level, message }) => {
