@@ -194,7 +194,8 @@ function sourceOf(other: object | null | undefined, method: string): Data {
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
-  return proto === null || Object.getPrototypeOf(proto) === null;
+  // This realm's Object.prototype first: the common case, one lookup.
+  return proto === Object.prototype || proto === null || Object.getPrototypeOf(proto) === null;
 }
 
 /** A deep copy made of plain objects and arrays (other values, such as Dates, are kept as they are). */
