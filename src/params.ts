@@ -199,6 +199,21 @@ export function maskUrl(url: string): string {
   }
 }
 
+/** A queue server's URL parsed, or a ParameterError naming the parameter: not a URL, or not of one of
+ *  `schemes` (given without `:`). */
+export function queueServerUrl(url: string, param: string, schemes: readonly string[]): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ParameterError(`${param} is not a valid URL: ${maskUrl(url)}`);
+  }
+  if (!schemes.includes(parsed.protocol.slice(0, -1))) {
+    throw new ParameterError(`${param} must start with ${schemes.map((s) => `${s}://`).join(" or ")}, got ${maskUrl(url)}`);
+  }
+  return parsed;
+}
+
 /** The parameters section of `--help`. */
 export function paramsHelp(): string {
   const rows = paramNames.map((name) => {

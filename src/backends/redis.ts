@@ -21,7 +21,7 @@ import { Command, Redis, type RedisOptions } from "ioredis";
 import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../backend.js";
 import { mergeDefinitions, type JobDefinition } from "../definitions.js";
 import { ConnectionError, ParameterError, QueueFullError } from "../errors.js";
-import { maskUrl } from "../params.js";
+import { maskUrl, queueServerUrl } from "../params.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
 import * as scripts from "./redis/scripts.js";
 import { untilWoken } from "./waiters.js";
@@ -195,15 +195,7 @@ export class RedisBackend implements Backend {
   private closed = false;
 
   constructor(url: string, private readonly options: RedisBackendOptions) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new ParameterError(`redis_url is not a valid URL: ${maskUrl(url)}`);
-    }
-    if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-      throw new ParameterError(`redis_url must start with redis:// or rediss://, got ${maskUrl(url)}`);
-    }
+    const parsed = queueServerUrl(url, "redis_url", ["redis", "rediss"]);
     const db = parsed.pathname.replace(/^\//, "");
     if (db !== "" && !/^\d+$/.test(db)) {
       throw new ParameterError(`redis_url's database (after the port) must be a number, got ${JSON.stringify(decodeURIComponent(db))}`);

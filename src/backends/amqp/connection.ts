@@ -1,7 +1,8 @@
 // One AMQP connection that comes back by itself: on loss it reconnects with backoff and runs every
 // registered setup again (re-declare, re-consume), in order, before anyone may use it.
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from "amqplib";
-import { ConnectionError, ParameterError } from "../../errors.js";
+import { ConnectionError } from "../../errors.js";
+import { maskUrl, queueServerUrl } from "../../params.js";
 
 /** Re-creates a part's channels on a fresh connection. Runs once per connection, in registration order. */
 export type Setup = (model: ChannelModel) => Promise<void>;
@@ -191,28 +192,9 @@ export function corkEachPass(model: ChannelModel): boolean {
   return true;
 }
 
-/** The URL as it may be shown: the password replaced by `***`. */
-export function maskUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@");
-  }
-}
-
 /** The virtual host the URL names (`/` when it names none); ParameterError for a URL that is not AMQP. */
 export function checkAmqpUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ParameterError(`amqp_url is not a valid URL: ${maskUrl(url)}`);
-  }
-  if (parsed.protocol !== "amqp:" && parsed.protocol !== "amqps:") {
-    throw new ParameterError(`amqp_url must start with amqp:// or amqps://, got ${maskUrl(url)}`);
-  }
+  const parsed = queueServerUrl(url, "amqp_url", ["amqp", "amqps"]);
   return parsed.pathname.length > 1 ? decodeURIComponent(parsed.pathname.slice(1)) : "/";
 }
 
