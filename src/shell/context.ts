@@ -5,7 +5,6 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { Console } from "node:console";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { Writable } from "node:stream";
 import { inspect } from "node:util";
 import vm from "node:vm";
 import { json, sharedBuiltinNames, TaskLogger, type LogSink } from "../builtins.js";
@@ -187,13 +186,8 @@ export function keywordCallees(builtins: Record<string, unknown>): Set<string> {
 /** A fresh context holding the builtins, a console that prints through the shell, and the host's timers and web APIs. */
 export function createShellContext(options: ShellContextOptions): { context: vm.Context; keywordCallees: Set<string> } {
   const builtins = shellBuiltins(options);
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      // console.log of an interrupted block prints nothing (a throw here would not reach it).
-      if (!interrupted()) options.out.write(String(chunk));
-      done();
-    },
-  });
+  // console.log of an interrupted block prints nothing (a throw here would not reach it).
+  const sink = options.out.printer(() => !interrupted());
   const sandbox: Record<string, unknown> = {
     console: new Console({ stdout: sink, stderr: sink, colorMode: options.colors.isColorSupported }),
     // Node's modules and packages, resolved from the working directory.

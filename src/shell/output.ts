@@ -138,16 +138,20 @@ export class ShellOutput {
    */
   captureConsole(): () => void {
     const original = globalThis.console;
-    const stdout = new Writable({
-      write: (chunk, _encoding, done) => {
-        this.write(String(chunk));
-        done();
-      },
-    });
-    globalThis.console = new Console({ stdout, stderr: process.stderr });
+    globalThis.console = new Console({ stdout: this.printer(), stderr: process.stderr });
     return () => {
       globalThis.console = original;
     };
+  }
+
+  /** A stream whose writes are printed here (for a Console), those made while `open()` is true. */
+  printer(open: () => boolean = () => true): Writable {
+    return new Writable({
+      write: (chunk, _encoding, done) => {
+        if (open()) this.write(String(chunk));
+        done();
+      },
+    });
   }
 
   /** Print text as whole lines (a final line break is added when missing). */
