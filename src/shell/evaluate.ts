@@ -5,8 +5,6 @@ import vm from "node:vm";
 import { inspect } from "node:util";
 import type { TransformedBlock } from "./transform.js";
 import { BlockCancelled, runningBlock, ShellExit } from "./context.js";
-
-export { BlockCancelled };
 import type { Colors } from "./output.js";
 
 export const blockFilename = "<shell>";
