@@ -48,6 +48,11 @@ async function dropConnection(b: AmqpBackend): Promise<void> {
 
 const withTimeout = (ms: number) => AbortSignal.timeout(ms);
 
+/** A record's status as the process stores it, before a reader derives expiry. */
+function storedStatus(b: AmqpBackend, taskid: string): string | undefined {
+  return (b as unknown as { records: { stored(id: string): { status: string } | undefined } }).records.stored(taskid)?.status;
+}
+
 /** A TCP proxy to the broker that can be cut (the broker unreachable, as for a network outage) and
  *  restored on the same port. */
 async function brokerProxy(): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void> }> {
@@ -297,6 +302,34 @@ describe("AMQP mode", () => {
     const worker = await connect(ns);
     const taken = await worker.take(2, withTimeout(5000));
     expect(taken.map((l) => l.task.taskid)).toEqual([waiting.taskid, fresh.taskid]);
+    // The sweep said so in the records: the next refusal does not look at the head again.
+    for (const t of stale) expect(storedStatus(producer, t.taskid)).toBe("expired");
+  });
+
+  maybe("a full queue with no expired task waiting refuses without taking its head out: put back, it could leave the queue over its cap", async () => {
+    const ns = uniqueNamespace("nolook");
+    const producer = await connect(ns);
+    const head = task("echo", 60);
+    await producer.push(head, 2);
+    await producer.push(task("echo", 60), 2);
+    for (let i = 0; i < 3; i++) await expect(producer.push(task("echo", 60), 2)).rejects.toBeInstanceOf(QueueFullError);
+    const worker = await connect(ns);
+    const [lease] = await worker.take(1, withTimeout(5000));
+    expect(lease.task.taskid).toBe(head.taskid);
+    expect((lease as unknown as { message: { fields: { redelivered: boolean } } }).message.fields.redelivered).toBe(false);
+  });
+
+  maybe("a worker that discards an expired task records it as expired, for every process", async () => {
+    const ns = uniqueNamespace("discard");
+    const producer = await connect(ns);
+    const stale = task("echo", 1);
+    await producer.push(stale, 10);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const worker = await connect(ns);
+    const [lease] = await worker.take(1, withTimeout(5000));
+    expect(await worker.start([lease])).toEqual([{ started: false, why: "expired" }]);
+    await expect.poll(() => storedStatus(producer, stale.taskid), { timeout: 5000 }).toBe("expired");
+    expect(await producer.record(stale.taskid)).toMatchObject({ status: "expired", completedAt: stale.createdAt + 1000 });
   });
 
   maybe("a worker that lost its connection mid-run reconnects, and its task is finished once", async () => {
@@ -399,4 +432,19 @@ describe("AMQP mode", () => {
     const snapshot = recent.find((ev) => ev.t === "snapshot" && ev.task.taskid === running.taskid)!;
     expect(fold({ ...ended!, touchedAt: nowMs() } as Parameters<typeof fold>[0], snapshot)).toMatchObject({ status: "completed" });
   }, 15_000);
+
+  it("folds a discard as expired only into a record still queued: a start it did not know of wins", () => {
+    const t = task("echo", 5);
+    const queued = fold(undefined, { t: "queued", task: t, at: t.createdAt });
+    expect(fold({ ...queued! }, { t: "expired", taskid: t.taskid, at: t.createdAt + 9000 })).toMatchObject({
+      status: "expired",
+      results: [],
+      completedAt: t.createdAt + 5000,
+    });
+    const started = fold({ ...queued! }, { t: "started", taskid: t.taskid, attempt: 1, at: t.createdAt + 10 });
+    expect(fold({ ...started! }, { t: "expired", taskid: t.taskid, at: t.createdAt + 9000 })).toMatchObject({ status: "started", attempt: 1 });
+    // The discard read before the task's queued event: the task stays expired.
+    const early = fold(undefined, { t: "expired", taskid: t.taskid, at: t.createdAt + 9000 });
+    expect(fold(early, { t: "queued", task: t, at: t.createdAt })).toMatchObject({ status: "expired", topic: "echo" });
+  });
 });

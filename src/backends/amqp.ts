@@ -20,8 +20,8 @@ import { SharedDocument } from "./amqp/document.js";
 import { Layout, taskQueueOptions } from "./amqp/layout.js";
 import { PublishWindow } from "./amqp/publish-window.js";
 import { isNack, RecordLog, type RecordEvent } from "./amqp/records.js";
-import { Taker, type AmqpLease } from "./amqp/taker.js";
-import type { Channel, ChannelModel, ConfirmChannel, GetMessage } from "amqplib";
+import { taskIn, Taker, type AmqpLease } from "./amqp/taker.js";
+import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 
 export interface AmqpBackendOptions extends BackendOptions {
   /** shown by the broker (management UI, `rabbitmqctl list_connections name`) */
@@ -169,6 +169,7 @@ export class AmqpBackend implements Backend {
         attempt = rec.attempt + 1;
       } else if (now > expiresAt(task)) {
         this.taker?.ack(lease);
+        events.push({ t: "expired", taskid: task.taskid, at: now });
         return { started: false, why: "expired" };
       } else {
         attempt = (rec?.attempt ?? 0) + 1;
@@ -340,34 +341,38 @@ export class AmqpBackend implements Backend {
   private async shedHead(size: number): Promise<number> {
     // A task at the head may have been started by a worker that died: know its record first.
     await this.records.sync();
-    return this.conn.scratch(async (ch) => {
-      let dropped = 0;
-      while (dropped < shedBatch) {
+    // Looking at the head takes it out of the queue, and one published meanwhile takes its place:
+    // put back, it would leave the queue over its cap. So look only when a task may be there to shed.
+    if (!this.records.someWaitingExpired()) return 0;
+    const expired: RecordEvent[] = [];
+    const dropped = await this.conn.scratch(async (ch) => {
+      let count = 0;
+      while (count < shedBatch) {
         const msg = await ch.get(this.layout.taskQueue(size), { noAck: false });
         if (!msg) break;
-        if (!this.canNeverStart(msg)) {
+        const task = taskIn(msg);
+        const fate = task ? this.fateAtHead(task) : "gone";
+        if (fate === "runs") {
           ch.nack(msg, false, true); // back to the head, where it was
           break;
         }
         ch.ack(msg);
-        dropped += 1;
+        if (fate === "expired") expired.push({ t: "expired", taskid: task!.taskid, at: nowMs() });
+        count += 1;
       }
-      return dropped;
+      return count;
     });
+    if (expired.length > 0) await this.records.append(expired);
+    return dropped;
   }
 
-  /** Past its expire and never started, ended already, or not a task: no worker would run it. */
-  private canNeverStart(msg: GetMessage): boolean {
-    let task: QueuedTask;
-    try {
-      task = JSON.parse(msg.content.toString()) as QueuedTask;
-    } catch {
-      return true;
-    }
+  /** What a task at a full queue's head comes to: it `runs` (waiting still, or started by a worker
+   *  that died), it has `expired` (never started, past its expire), or it is `gone` (ended already). */
+  private fateAtHead(task: QueuedTask): "runs" | "expired" | "gone" {
     const rec = this.records.stored(task.taskid);
-    if (rec?.status === "started") return false; // its worker died: it runs again
-    if (rec && hasEnded(rec.status)) return true;
-    return nowMs() > expiresAt(task);
+    if (rec?.status === "started") return "runs";
+    if (rec && hasEnded(rec.status)) return "gone";
+    return nowMs() > expiresAt(task) ? "expired" : "runs";
   }
 
   private async startTaking(prefetch: number): Promise<Taker> {

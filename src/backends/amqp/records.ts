@@ -7,7 +7,8 @@
 //   the whole task; a record known only from a started event is not shown until one of them comes);
 // - `started` raises the attempt; an end is accepted only for the attempt that was started last,
 //   and only the first end counts, so a task is never finished twice in its record;
-// - a queued task past its expire *is* expired: readers derive it, with no worker needed;
+// - a queued task past its expire *is* expired: readers derive it, with no worker needed; a worker
+//   or a full queue that discards one appends `expired`, so that nobody counts it as waiting still;
 // - the stream keeps events for task_record_ttl, but a task may wait or run longer than that: a
 //   record not ended and untouched for half the ttl is appended again as a snapshot (by any process
 //   while it is queued, by the worker running it once started), so a process that starts later
@@ -31,6 +32,8 @@ export type RecordEvent =
   | { t: "snapshot"; task: QueuedTask; attempt: number; startedAt?: number; at: number }
   /** the queue refused the task: it never existed */
   | { t: "refused"; taskid: string; at: number }
+  /** a worker or a full queue discarded it: never started, past its expire */
+  | { t: "expired"; taskid: string; at: number }
   /** a process's own marker: once it reads it back, it has read everything appended before */
   | { t: "marker"; id: string; at: number };
 
@@ -65,6 +68,10 @@ export class RecordLog {
   readonly origin = randomUUID();
   /** the records as folded from the stream, in stream order */
   private view = new Map<string, StoredRecord>();
+  /** the view's tasks still waiting in a queue (queued, task known): when each expires, by taskid */
+  private waiting = new Map<string, number>();
+  /** none of them expires before this time (a lower bound: it is only raised by a scan) */
+  private waitingFloor = Infinity;
   /** this process's events not read back from the stream yet, by taskid */
   private overlay = new Map<string, RecordEvent[]>();
   /** batches sent and not read back, by number */
@@ -175,7 +182,7 @@ export class RecordLog {
       if (pending) pending.push(ev);
       else this.overlay.set(id, [ev]);
       // waitEnded() waits for an end only (a queued task's expiry it times itself)
-      if (ev.t === "ended" || ev.t === "refused") this.waiters.wake(id);
+      if (ev.t === "ended" || ev.t === "refused" || ev.t === "expired") this.waiters.wake(id);
     }
     if (this.closed) return Promise.reject(new ConnectionError("the record stream is closed"));
     const last = this.outbox[this.outbox.length - 1];
@@ -305,15 +312,12 @@ export class RecordLog {
     const before = this.view.get(id);
     const was = before && { status: before.status, attempt: before.attempt };
     const rec = fold(before, ev);
-    if (!rec) {
-      this.view.delete(id);
+    if (!rec || droppable(rec, nowMs(), this.ttlMs)) {
+      // never existed, or an old event read when catching up: the record is past its time already
+      this.forget(id);
       return;
     }
-    if (droppable(rec, nowMs(), this.ttlMs)) {
-      // an old event read when catching up: the record is past its time already
-      this.view.delete(id);
-      return;
-    }
+    this.noteWaiting(rec);
     if (!before) {
       this.view.set(id, rec);
       if (hasEnded(rec.status)) this.waiters.wake(id);
@@ -377,8 +381,36 @@ export class RecordLog {
     for (const rec of this.view.values()) {
       // In order of last event: a record touched within the ttl cannot be due, nor any after it.
       if (rec.touchedAt > now - this.ttlMs) break;
-      if (droppable(rec, now, this.ttlMs)) this.view.delete(rec.taskid);
+      if (droppable(rec, now, this.ttlMs)) this.forget(rec.taskid);
     }
+  }
+
+  private forget(taskid: string): void {
+    this.view.delete(taskid);
+    this.waiting.delete(taskid);
+  }
+
+  private noteWaiting(rec: StoredRecord): void {
+    if (rec.status !== "queued" || rec.topic === undefined) {
+      this.waiting.delete(rec.taskid);
+      return;
+    }
+    const at = expiresAt(rec);
+    this.waiting.set(rec.taskid, at);
+    if (at < this.waitingFloor) this.waitingFloor = at;
+  }
+
+  /** Whether a task the view shows waiting in a queue is past its expire: only then can a full
+   *  queue have one at its head to shed. Scans only once the earliest known expire has passed. */
+  someWaitingExpired(now = nowMs()): boolean {
+    if (now <= this.waitingFloor) return false;
+    let floor = Infinity;
+    for (const at of this.waiting.values()) {
+      if (now > at) return true; // the floor stays where it is: the next call scans again
+      if (at < floor) floor = at;
+    }
+    this.waitingFloor = floor;
+    return false;
   }
 }
 
@@ -400,7 +432,7 @@ function setTask(rec: StoredRecord, task: QueuedTask): void {
 
 function taskidOf(ev: RecordEvent): string | undefined {
   if (ev.t === "marker") return undefined;
-  return ev.t === "refused" || ev.t === "started" ? ev.taskid : ev.task.taskid;
+  return "task" in ev ? ev.task.taskid : ev.taskid;
 }
 
 /** One event applied to a record (changed in place, or created); `undefined` when the task never existed. */
@@ -408,10 +440,10 @@ export function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredReco
   if (ev.t === "marker") return rec;
   if (ev.t === "refused") return undefined;
   if (!rec) {
-    const fresh = { taskid: ev.t === "started" ? ev.taskid : ev.task.taskid, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
+    const fresh = { taskid: "task" in ev ? ev.task.taskid : ev.taskid, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
     rec = fresh as unknown as StoredRecord;
-    if (ev.t !== "started") setTask(rec, ev.task);
-  } else if (ev.t !== "started" && rec.topic === undefined) {
+    if ("task" in ev) setTask(rec, ev.task);
+  } else if ("task" in ev && rec.topic === undefined) {
     // known so far only from a started event: now the task itself is here
     setTask(rec, ev.task);
   }
@@ -428,6 +460,12 @@ export function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredReco
     rec.status = "started";
     rec.attempt = ev.attempt;
     rec.startedAt = ev.at;
+  } else if (ev.t === "expired") {
+    // A discard decided on a record that was queued: a start it did not know of wins.
+    if (rec.status !== "queued") return rec;
+    rec.status = "expired";
+    rec.results = [];
+    rec.completedAt = rec.topic === undefined ? ev.at : expiresAt(rec);
   } else if (ev.t === "ended") {
     // An end from an attempt that is no longer the latest was made by a worker presumed dead.
     if (rec.status === "started" && ev.attempt !== rec.attempt) return rec;

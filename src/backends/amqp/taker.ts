@@ -136,17 +136,24 @@ export class Taker {
   private deliver(ch: Channel, message: ConsumeMessage): void {
     if (ch !== this.channel) return;
     this.outstanding.push(message.fields.deliveryTag);
-    let task: QueuedTask;
-    try {
-      task = JSON.parse(message.content.toString()) as QueuedTask;
-    } catch (err) {
+    const task = taskIn(message);
+    if (!task) {
       // Not a task of ours: drop it rather than loop on it.
-      this.onError(new Error(`dropped a message that is not a task: ${(err as Error).message}`));
+      this.onError(new Error(`dropped a message that is not a task: ${message.content.toString().slice(0, 80)}`));
       this.ackOn(ch, [{ task: undefined as unknown as QueuedTask, channel: ch, message }]);
       return;
     }
     this.delivered.push({ task, channel: ch, message });
     for (const done of this.wake) done();
+  }
+}
+
+/** The task a message of a task queue carries; `undefined` when it is not JSON. */
+export function taskIn(message: Message): QueuedTask | undefined {
+  try {
+    return JSON.parse(message.content.toString()) as QueuedTask;
+  } catch {
+    return undefined;
   }
 }
 
