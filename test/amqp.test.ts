@@ -5,7 +5,7 @@ import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend, Lease } from "../src/backend.js";
 import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../src/backends/amqp.js";
-import { corkEachPass } from "../src/backends/amqp/connection.js";
+import { corkEachPass, defaultHeartbeat } from "../src/backends/amqp/connection.js";
 import { ConnectionError, ParameterError, QueueFullError } from "../src/errors.js";
 import { open } from "../src/jobshell.js";
 import { fold, type RecordEvent } from "../src/backends/amqp/records.js";
@@ -54,10 +54,12 @@ function storedStatus(b: AmqpBackend, taskid: string): string | undefined {
 }
 
 /** A TCP proxy to the broker that can be cut (the broker unreachable, as for a network outage) and
- *  restored on the same port. */
-async function brokerProxy(): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void> }> {
+ *  restored on the same port, or whose open connections can hang (their data dropped, nothing closed,
+ *  as on a network path that lost its state) while new ones pass. */
+async function brokerProxy(): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void>; hang(): void }> {
   const target = new URL(amqpUrl);
   const sockets = new Set<net.Socket>();
+  const hung = new WeakSet<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port || 5672), target.hostname);
     for (const s of [client, upstream]) {
@@ -65,7 +67,10 @@ async function brokerProxy(): Promise<{ url: string; cut(): Promise<void>; resto
       s.on("close", () => sockets.delete(s));
       s.on("error", () => {});
     }
-    client.pipe(upstream).pipe(client);
+    client.on("data", (data) => hung.has(client) || upstream.write(data));
+    upstream.on("data", (data) => hung.has(client) || client.write(data));
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
   });
   const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   await listen(0);
@@ -81,6 +86,9 @@ async function brokerProxy(): Promise<{ url: string; cut(): Promise<void>; resto
       await closed;
     },
     restore: () => listen(port),
+    hang: () => {
+      for (const s of sockets) hung.add(s);
+    },
   };
 }
 
@@ -224,6 +232,39 @@ describe("AMQP mode", () => {
     await second.finish([{ lease: again, outcome: { status: "completed", results: [], completedAt: nowMs() } }]);
     const reader = await connect(ns);
     expect(await reader.waitEnded(t.taskid, 5000)).toMatchObject({ status: "completed", attempt: 2 });
+  });
+
+  maybe("a connection that hangs, neither answering nor closing, is found dead by its heartbeat: a task() on it goes through a new one", async () => {
+    const ns = uniqueNamespace("hang");
+    namespaces.push(ns);
+    const proxy = await brokerProxy();
+    const b = (await createAmqpBackend(`${proxy.url}?heartbeat=1`, { namespace: ns, taskRecordTtl: 600, debugChannel: `${ns}.debug` })) as AmqpBackend;
+    const js = await open({ backend: b, worker: false, log: () => {} });
+    const reader = await connect(ns);
+    try {
+      await js.task("echo", {}, 60);
+      proxy.hang();
+      const began = Date.now();
+      await js.task("echo", {}, 60);
+      // Two missed heartbeats, a reconnect, the publish again: seconds, not the minutes of a hang.
+      expect(Date.now() - began).toBeLessThan(10_000);
+      expect(await reader.depth()).toBe(2);
+    } finally {
+      await js.close();
+      await b.close();
+      await proxy.cut();
+    }
+  }, 20_000);
+
+  maybe("connections carry a heartbeat of defaultHeartbeat seconds unless the URL names one", async () => {
+    const heartbeatOf = async (b: AmqpBackend) =>
+      ((await (b as unknown as { conn: { current(): Promise<{ connection: { heartbeat: number } }> } }).conn.current()).connection.heartbeat);
+    const ns = uniqueNamespace("heartbeat");
+    expect(defaultHeartbeat).toBe(10);
+    expect(await heartbeatOf(await connect(ns))).toBe(defaultHeartbeat);
+    const named = (await createAmqpBackend(`${amqpUrl}${amqpUrl.includes("?") ? "&" : "?"}heartbeat=3`, { namespace: ns, taskRecordTtl: 600, debugChannel: `${ns}.debug` })) as AmqpBackend;
+    opened.push(named);
+    expect(await heartbeatOf(named)).toBe(3);
   });
 
   maybe("task() with the broker unreachable throws ConnectionError after its patience, and is not enqueued when the broker is back", async () => {

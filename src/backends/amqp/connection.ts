@@ -121,7 +121,7 @@ export class AmqpConnection {
 
   private async dial(): Promise<ChannelModel> {
     // noDelay: a confirm or an ack waits for no other frame (Nagle would hold each small one ~40 ms).
-    const model = await amqp.connect(this.url, { clientProperties: { connection_name: this.name }, timeout: 10_000, noDelay: true });
+    const model = await amqp.connect(withHeartbeat(this.url), { clientProperties: { connection_name: this.name }, timeout: 10_000, noDelay: true });
     corkEachPass(model);
     return model;
   }
@@ -196,6 +196,17 @@ export function corkEachPass(model: ChannelModel): boolean {
 export function checkAmqpUrl(url: string): string {
   const parsed = queueServerUrl(url, "amqp_url", ["amqp", "amqps"]);
   return parsed.pathname.length > 1 ? decodeURIComponent(parsed.pathname.slice(1)) : "/";
+}
+
+/** Seconds between heartbeats when the URL names none (`?heartbeat=N`). A connection that hangs rather
+ *  than closes (a peer gone without a word, a network path dropping packets) is found dead after two
+ *  missed ones, within task()'s patience; the broker's default of 60 would hold a publish for two minutes.
+ *  Like a Redis worker's 10 s heartbeat, it means a process whose event loop is blocked 20 s is dropped. */
+export const defaultHeartbeat = 10;
+
+function withHeartbeat(url: string): string {
+  if (new URL(url).searchParams.has("heartbeat")) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}heartbeat=${defaultHeartbeat}`;
 }
 
 /** One line saying why a connection failed. */
