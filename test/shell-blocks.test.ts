@@ -17,6 +17,19 @@ describe("the shell's block rules", () => {
     expect(event).toMatchObject({ kind: "run", source: "a = 1\nb = 2" });
   });
 
+  it("checks lines added unchecked (a paste) when asked: an error gives back the lines after it", () => {
+    const r = reader();
+    for (const line of ["a = 1", "b = = 2", "c = 3", "d = 4"]) expect(r.push(line, true).kind).toBe("more");
+    const event = r.checkAdded();
+    expect(event).toMatchObject({ kind: "error", error: { line: 2, column: 5 }, source: "a = 1\nb = = 2", rest: ["c = 3", "d = 4"] });
+    expect(r.collecting).toBe(false);
+    // Complete or not, a block without an error goes on reading until its empty line.
+    for (const line of ["x = [1,", "2]"]) r.push(line, true);
+    expect(r.checkAdded()).toEqual({ kind: "more" });
+    expect(r.push("")).toMatchObject({ kind: "run", source: "x = [1,\n2]" });
+    expect(r.checkAdded()).toEqual({ kind: "more" });
+  });
+
   it("keeps an empty line inside an incomplete block and goes on reading", () => {
     const r = reader();
     expect(feed(r, ["x = [1,", "", "2]", ""])).toEqual(["more", "more", "more", "run"]);

@@ -289,6 +289,30 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     expect(after.at(-1)).toBe(">>>");
   });
 
+  it("checks a long pasted block once it is in, not at every line", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    const lines = Array.from({ length: 4000 }, (_, i) => `sum += ${i} // line ${i + 2} of a long paste`);
+    const began = Date.now();
+    t.paste(["let sum = 0", ...lines, "sum", "", ""].join("\n"));
+    await t.waitForText(/^7998000$/m, 60_000);
+    // Checked at every line, as before, it took 25 s here (the block parsed 4,000 times); now 1 to 2.
+    // A coarse guard against that coming back, not a measurement.
+    expect(Date.now() - began).toBeLessThan(10_000);
+  }, 70_000);
+
+  it("shows a syntax error in a paste at its line; the lines after it start the next block", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.paste("let kept = 1\nkept = = 2\ntypeof kept\n\n");
+    await t.waitForText("SyntaxError: Unexpected token");
+    await t.waitForText(/^'undefined'$/m); // the block with the error was dropped, `let kept` with it
+    const rows = t.rows();
+    const at = rows.findIndex((row) => row.startsWith("SyntaxError"));
+    expect(rows[at + 1]).toBe("    at line 2, column 8 of the block: kept = = 2");
+    expect(rows.at(-1)).toBe(">>>");
+  });
+
   it("clears the block being typed on Ctrl-C", async () => {
     const t = start();
     await t.waitForPrompt(">>>");

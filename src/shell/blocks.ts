@@ -53,9 +53,10 @@ export class BlockReader {
   }
 
   /**
-   * Add a line. `more`: further lines are already waiting (piped input). The block is then checked
-   * once they have come rather than after each line: checking the whole block at every line made a
-   * long block quadratic. An error found then is at the same line, and the lines after it go back.
+   * Add a line. `more`: further lines are already waiting (piped input), or may be (a paste into a
+   * terminal: see checkAdded). The block is then checked once they have come rather than after each
+   * line: checking the whole block at every line made a long block quadratic. An error found then is
+   * at the same line, and the lines after it go back.
    */
   push(line: string, more = false): BlockEvent {
     this.lineNumber++;
@@ -87,6 +88,15 @@ export class BlockReader {
       this.lineNumber--;
     }
     return checked;
+  }
+
+  /** Check the lines added with `more` since the last check, if any: an error (their block is
+   *  dropped, the lines after the one at fault go back) or `more`. A complete block waits for its
+   *  empty line. */
+  checkAdded(): BlockEvent {
+    if (!this.collecting) return { kind: "more" };
+    const checked = this.check();
+    return checked.kind === "error" ? checked : { kind: "more" };
   }
 
   /** The end of the input: the block being collected runs (or fails) as if an empty line came. */
