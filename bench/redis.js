@@ -2,7 +2,7 @@
 // one call each, concurrency 32, producer and worker in one process, with Redis's CPU time per task; then
 // task()→waitfor() round trips.
 // Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, TRIPS=1000,
-//      WARM_TRIPS=3000, SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order)
+//      WARM_TRIPS=3000, WARMUPS=3, SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order)
 // Round trips are measured twice: the first TRIPS right after the throughput runs (cold), and TRIPS more
 // after WARM_TRIPS unmeasured ones (warm, the steady state, as the throughput is). The ratios are of the
 // warm ones.
@@ -19,6 +19,7 @@ const repeat = Number(process.env.REPEAT ?? 5);
 const tasks = Number(process.env.TASKS ?? 20_000);
 const trips = Number(process.env.TRIPS ?? 1_000);
 const warmTrips = Number(process.env.WARM_TRIPS ?? 3_000);
+const warmups = Number(process.env.WARMUPS ?? 3);
 const { hostname: host, port } = new URL(url);
 const connection = { host, port: Number(port || 6379) };
 const unique = (label) => `bench-${label}-${randomBytes(3).toString("hex")}`;
@@ -129,7 +130,9 @@ for (const label of chosen) if (!systems[label]) throw new Error(`SYSTEMS: no sy
 // system costs nothing meanwhile: its workers wait on a blocking call or a subscription.
 const opened = {};
 for (const label of chosen) opened[label] = await systems[label]();
-for (const label of chosen) await opened[label].throughput(tasks); // warm-up: every system in its steady state
+// Warm-up: every system in its steady state. After one full-size run, jobshell's next two were still
+// 15 to 25% slower than the three after them, the peers' not (docs/redis-performance.md).
+for (let i = 0; i < warmups; i++) for (const label of chosen) await opened[label].throughput(tasks);
 // Redis's own CPU time per task in each run (INFO cpu): what a system costs the server. (The machine's
 // slow spells raise it too: one run of jobshell measured 19.7 to 34.2 µs a task over 10 rounds.)
 const monitor = new Redis(url);
