@@ -313,6 +313,28 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     expect(rows.at(-1)).toBe(">>>");
   });
 
+  it("stops a block busy in a synchronous loop on Ctrl-C, and goes on", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("let spins = 0");
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    t.line("while (true) { spins++ }");
+    t.press("Enter");
+    await t.waitFor("the loop to spin", () => !t.screen().includes("KeyboardInterrupt") && t.lastRow() === "...", 5000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.press("C-c");
+    await t.waitForText("KeyboardInterrupt: the block was stopped");
+    await t.waitForPrompt(">>>");
+    t.line("spins > 1000");
+    t.press("Enter");
+    await t.waitForText(/^true$/m);
+    // Raw mode is back: Ctrl-C at the prompt is a key again, and the shell is still there.
+    t.press("C-c");
+    await t.waitForText("(To exit, press Ctrl-D or type exit())");
+    expect(t.screen()).not.toContain("[exit");
+  });
+
   it("clears the block being typed on Ctrl-C", async () => {
     const t = start();
     await t.waitForPrompt(">>>");

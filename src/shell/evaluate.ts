@@ -12,24 +12,32 @@ export const blockFilename = "<shell>";
 export type BlockOutcome =
   | { kind: "value"; value: unknown }
   | { kind: "error"; error: unknown }
+  /** the wait for the block was abandoned (it may go on) */
   | { kind: "cancelled" }
+  /** SIGINT stopped the block's synchronous start (see runBlock's `whileSynchronous`) */
+  | { kind: "interrupted" }
   | { kind: "exit"; code: number };
 
 /**
  * Run the block; `signal` abandons the wait: the shell's own waits (waitfor, sleep) end at once, and
  * what is left of the block can no longer use the shell's builtins (see runningBlock).
+ * `whileSynchronous`, if given, wraps the block's start, up to its first `await`: a SIGINT then
+ * stops it, even in a loop that never yields (a terminal sends SIGINT for Ctrl-C out of raw mode).
  */
 export async function runBlock(
   program: TransformedBlock,
   context: vm.Context,
   signal: AbortSignal,
   settle: () => Promise<void>,
+  whileSynchronous?: <T>(start: () => T) => T,
 ): Promise<BlockOutcome> {
   let running: Promise<{ value?: unknown } | undefined>;
   try {
     const script = new vm.Script(program.code, { filename: blockFilename });
-    running = runningBlock.run(signal, () => script.runInContext(context, { displayErrors: false }));
+    const start = () => script.runInContext(context, { displayErrors: false, breakOnSigint: whileSynchronous !== undefined });
+    running = runningBlock.run(signal, () => (whileSynchronous ? whileSynchronous(start) : start()));
   } catch (error) {
+    if ((error as { code?: unknown })?.code === "ERR_SCRIPT_EXECUTION_INTERRUPTED") return { kind: "interrupted" };
     return { kind: "error", error };
   }
   const cancelled = new Promise<"cancelled">((resolve) => {

@@ -305,7 +305,7 @@ class ShellSession {
     const settle = async () => {
       while (this.tracked.length > 0) await Promise.all(this.tracked.splice(0));
     };
-    const outcome = await runBlock(event.program, this.context, controller.signal, settle);
+    const outcome = await runBlock(event.program, this.context, controller.signal, settle, this.gate && this.interruptible);
     this.running = undefined;
     this.tracked = [];
     this.out.flush();
@@ -320,6 +320,9 @@ class ShellSession {
       case "cancelled":
         this.out.line(this.colors.yellow("KeyboardInterrupt: stopped waiting for the block (tasks it issued go on)"));
         break;
+      case "interrupted":
+        this.out.line(this.colors.yellow("KeyboardInterrupt: the block was stopped"));
+        break;
       case "exit":
         this.exitCode = outcome.code;
         return;
@@ -332,6 +335,23 @@ class ShellSession {
     this.out.line(formatError(error, block.source, undefined, this.colors, at));
     if (at && !this.options.terminal) this.out.line(this.colors.red(`    (line ${block.firstLine + at.line - 1} of the input)`));
   }
+
+  /** The block's synchronous start runs with the terminal out of raw mode, as Node's own REPL does:
+   *  Ctrl-C is then a signal, which stops a loop no key could (no key is read while it runs). Keys
+   *  typed meanwhile are echoed by the terminal itself. A signal just outside the start, before raw
+   *  mode is back, is taken as the Ctrl-C it was rather than ending the process. */
+  private readonly interruptible = <T>(start: () => T): T => {
+    const onSigint = () => this.interrupt();
+    process.on("SIGINT", onSigint);
+    this.gate!.setRawMode(false);
+    try {
+      return start();
+    } finally {
+      this.gate!.setRawMode(true);
+      // After a turn of the event loop: a signal that came meanwhile is delivered to it then.
+      setImmediate(() => process.off("SIGINT", onSigint));
+    }
+  };
 
   /** Ctrl-C: stop waiting for the running block, or drop the block being typed. */
   private interrupt(): void {
