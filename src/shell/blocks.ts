@@ -90,9 +90,9 @@ export class BlockReader {
     return checked;
   }
 
-  /** Check the lines added with `more` since the last check, if any: an error (their block is
-   *  dropped, the lines after the one at fault go back) or `more`. A complete block waits for its
-   *  empty line. */
+  /** Check the block collected so far (lines added with `more` are unchecked until then): an error
+   *  (the block is dropped, the lines after the one at fault go back) or `more`. A complete block
+   *  waits for its empty line. */
   checkAdded(): BlockEvent {
     if (!this.collecting) return { kind: "more" };
     const checked = this.check();
