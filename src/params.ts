@@ -38,7 +38,9 @@ type ValueOf<N extends ParamName> = (typeof paramSpecs)[N]["kind"] extends "bool
   ? boolean
   : (typeof paramSpecs)[N]["kind"] extends "int" | "seconds"
     ? number
-    : (typeof paramSpecs)[N]["default"];
+    : undefined extends (typeof paramSpecs)[N]["default"]
+      ? string | undefined
+      : string;
 
 /** Resolved parameters, camelCase (`jobQueueSize`, `redisUrl`, ...). */
 export type Params = { [N in ParamName as CamelCase<N>]: ValueOf<N> };
