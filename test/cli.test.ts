@@ -7,7 +7,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { open, type JobShell } from "../src/jobshell.js";
-import { amqpUrl, backends, requireServer } from "./backends.js";
+import { amqpUrl, backends, requireServer } from "./each-backend.js";
 
 const cli = path.resolve("dist/cli.js");
 

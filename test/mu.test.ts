@@ -130,6 +130,7 @@ describe("MU", () => {
     expect(m.get("merge")).toBe("yes");
     expect(Object.keys(m)).toEqual(["length", "merge"]);
     expect(() => {
+      // @ts-expect-error: length is read-only in the type too; the assignment must throw at run time
       m.length = 5;
     }).toThrow(/use \.set\("length", value\)/);
     m.set("length", 5);

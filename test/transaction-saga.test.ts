@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend } from "../src/backend.js";
 import { open, type DebugSubscription, type JobShell } from "../src/jobshell.js";
-import { backends, requireServer, uniqueNamespace } from "./backends.js";
+import { backends, requireServer, uniqueNamespace } from "./each-backend.js";
 
 function linesUntil(js: JobShell, done: (lines: string[]) => boolean, seconds: number) {
   const lines: string[] = [];

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import type { TaskRecordData } from "../../src/record.js";
-import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "../backends.js";
+import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "../each-backend.js";
 import { faultJobs, pause, runProducer, stopWorker, waitAll } from "./processes.js";
 
 const run = promisify(execFile);

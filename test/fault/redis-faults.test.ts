@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { createRedisBackend } from "../../src/backends/redis.js";
 import { open, type JobShell } from "../../src/jobshell.js";
-import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "../backends.js";
+import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "../each-backend.js";
 import { faultJobs, pause, type ProducerResult, runProducer, stopWorker, waitAll } from "./processes.js";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));

@@ -1,9 +1,9 @@
 // The two Slack transports on their own: keep-alive and reconnection.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RtmTransport } from "../src/slack/transport-rtm.js";
-import { SocketModeTransport } from "../src/slack/transport-socket-mode.js";
-import type { SlackMessageEvent, SlackTransport } from "../src/slack/transport.js";
-import { SlackWebApi } from "../src/slack/web-api.js";
+import { RtmTransport } from "../../src/slack/transport-rtm.js";
+import { SocketModeTransport } from "../../src/slack/transport-socket-mode.js";
+import type { SlackMessageEvent, SlackTransport } from "../../src/slack/transport.js";
+import { SlackWebApi } from "../../src/slack/web-api.js";
 import { FakeSlack } from "./fake-slack.js";
 
 const timings = { helloTimeoutMs: 5000, pingIntervalMs: 300, maxBackoffMs: 2000 };

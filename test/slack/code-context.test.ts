@@ -1,11 +1,11 @@
 // Injected code in a context of its own: the builtins work across it, and the time limit ends
 // code that never yields.
 import { describe, expect, it } from "vitest";
-import { json, sleep, type ScriptBuiltins } from "../src/builtins.js";
-import { ScriptTimeoutError } from "../src/errors.js";
-import { MU } from "../src/mu.js";
-import { runInOwnContext } from "../src/slack/code-context.js";
-import { Transactions } from "../src/transaction.js";
+import { json, sleep, type ScriptBuiltins } from "../../src/builtins.js";
+import { ScriptTimeoutError } from "../../src/errors.js";
+import { MU } from "../../src/mu.js";
+import { runInOwnContext } from "../../src/slack/code-context.js";
+import { Transactions } from "../../src/transaction.js";
 
 function builtins(issued: unknown[] = []): ScriptBuiltins {
   const lines: string[] = [];

@@ -1,7 +1,7 @@
 // What /metrics and the shell's stats() show of the same counters.
 import { describe, expect, it } from "vitest";
-import { maxTopicsCounted, Metrics, metricsTable, otherTopics } from "../src/metrics.js";
-import { renderPrometheus } from "../src/prometheus.js";
+import { maxTopicsCounted, Metrics, metricsTable, otherTopics } from "../../src/metrics.js";
+import { renderPrometheus } from "../../src/prometheus.js";
 
 function sample(): Metrics {
   const m = new Metrics();

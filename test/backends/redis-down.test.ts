@@ -5,10 +5,10 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { request } from "node:http";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { ConnectionError } from "../src/errors.js";
-import { open } from "../src/jobshell.js";
-import { serve } from "../src/server.js";
-import { itWhen } from "./backends.js";
+import { ConnectionError } from "../../src/errors.js";
+import { open } from "../../src/jobshell.js";
+import { serve } from "../../src/server.js";
+import { itWhen } from "../each-backend.js";
 
 let ready = false;
 let server: ChildProcess | undefined;

@@ -1,7 +1,7 @@
 // The Slack option end to end: a jobshell with a worker, its bots connected to a local fake Slack.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LogSink } from "../src/builtins.js";
-import { open, type JobShell } from "../src/jobshell.js";
+import type { LogSink } from "../../src/builtins.js";
+import { open, type JobShell } from "../../src/jobshell.js";
 import { FakeSlack } from "./fake-slack.js";
 
 const listed = { id: "U111", name: "amuro" };

@@ -1,8 +1,8 @@
 // code_injection's policy and the shape of replies, without Slack.
 import { describe, expect, it } from "vitest";
-import { CodeRefusedError } from "../src/slack/errors.js";
-import { checkCode, normaliseCode } from "../src/slack/injection.js";
-import { cutText, errorText, valueText } from "../src/slack/reply.js";
+import { CodeRefusedError } from "../../src/slack/errors.js";
+import { checkCode, normaliseCode } from "../../src/slack/injection.js";
+import { cutText, errorText, valueText } from "../../src/slack/reply.js";
 
 function refusal(code: string): CodeRefusedError {
   try {

@@ -1,7 +1,7 @@
 // TaskWaiters keeps every deadline in one heap behind one timer: each waiter must still resolve at
 // its own time, on its own wake, or on its own abort, and leave nothing behind.
 import { describe, expect, it } from "vitest";
-import { TaskWaiters } from "../src/backends/waiters.js";
+import { TaskWaiters } from "../../src/backends/waiters.js";
 
 const timersOf = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BlockReader, parseShellCommand, type BlockEvent } from "../src/shell/blocks.js";
+import { BlockReader, parseShellCommand, type BlockEvent } from "../../src/shell/blocks.js";
 
 const reader = () => new BlockReader({ keywordCallees: new Set(["task"]), keywordsFunction: "__keywords__" });
 const feed = (r: BlockReader, lines: string[]): BlockEvent["kind"][] => lines.map((l) => r.push(l).kind);

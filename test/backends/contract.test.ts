@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import type { Backend } from "../src/backend.js";
-import { JobDefinitionError, QueueFullError, TimeoutError, UnknownTaskError } from "../src/errors.js";
-import { open, type JobShell, type OpenOptions } from "../src/jobshell.js";
-import { backends, itWhen, requireServer, uniqueNamespace } from "./backends.js";
+import type { Backend } from "../../src/backend.js";
+import { JobDefinitionError, QueueFullError, TimeoutError, UnknownTaskError } from "../../src/errors.js";
+import { open, type JobShell, type OpenOptions } from "../../src/jobshell.js";
+import { backends, itWhen, requireServer, uniqueNamespace } from "../each-backend.js";
 
 const timestamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d$/;
 

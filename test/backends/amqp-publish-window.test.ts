@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PublishWindow } from "../src/backends/amqp/publish-window.js";
+import { PublishWindow } from "../../src/backends/amqp/publish-window.js";
 
 describe("PublishWindow", () => {
   it("lets `size` callers through at once and hands each freed slot to the longest waiting", async () => {

@@ -1,7 +1,7 @@
 import vm from "node:vm";
 import { describe, expect, it } from "vitest";
-import { BlockSyntaxError, transformBlock } from "../src/shell/transform.js";
-import { keywords, isKeywords } from "../src/shell/keywords.js";
+import { BlockSyntaxError, transformBlock } from "../../src/shell/transform.js";
+import { keywords, isKeywords } from "../../src/shell/keywords.js";
 
 const options = { keywordCallees: new Set(["task", "dict", "json.dumps"]), keywordsFunction: "__keywords__" };
 

@@ -3,14 +3,14 @@
 import net from "node:net";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Backend, Lease } from "../src/backend.js";
-import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../src/backends/amqp.js";
-import { corkEachPass, defaultHeartbeat } from "../src/backends/amqp/connection.js";
-import { ConnectionError, ParameterError, QueueFullError } from "../src/errors.js";
-import { open } from "../src/jobshell.js";
-import { fold, type RecordEvent } from "../src/backends/amqp/records.js";
-import { nowMs, type QueuedTask } from "../src/record.js";
-import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "./backends.js";
+import type { Backend, Lease } from "../../src/backend.js";
+import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp.js";
+import { corkEachPass, defaultHeartbeat } from "../../src/backends/amqp/connection.js";
+import { ConnectionError, ParameterError, QueueFullError } from "../../src/errors.js";
+import { open } from "../../src/jobshell.js";
+import { fold, type RecordEvent } from "../../src/backends/amqp/records.js";
+import { nowMs, type QueuedTask } from "../../src/record.js";
+import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "../each-backend.js";
 
 const amqpEntry = backends.find((b) => b.name === "amqp")!;
 let available = false;

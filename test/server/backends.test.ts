@@ -1,10 +1,10 @@
 // The REST API on every backend: jobs uploaded through it run, tasks posted to it end, records
 // and long polls see them, and /metrics reads the queue's depth.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Backend } from "../src/backend.js";
-import { open, type JobShell } from "../src/jobshell.js";
-import { serve } from "../src/server.js";
-import { backends, requireServer, uniqueNamespace } from "./backends.js";
+import type { Backend } from "../../src/backend.js";
+import { open, type JobShell } from "../../src/jobshell.js";
+import { serve } from "../../src/server.js";
+import { backends, requireServer, uniqueNamespace } from "../each-backend.js";
 
 for (const backend of backends) {
   describe(`REST API on ${backend.name}`, () => {

@@ -1,7 +1,7 @@
 // Memory mode's scheduling: everything runs in this process's event loop, so the worker must
 // neither wait for the producer to yield nor keep timers and I/O waiting behind a backlog.
 import { describe, expect, it } from "vitest";
-import { open } from "../src/index.js";
+import { open } from "../../src/index.js";
 
 const noop = `- {name: noop, topics: [noop], script: "return 1"}`;
 

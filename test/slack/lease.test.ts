@@ -3,11 +3,11 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryBackend } from "../src/backends/memory.js";
-import type { LogSink } from "../src/builtins.js";
-import { parseDefinitions } from "../src/definitions.js";
-import { open } from "../src/jobshell.js";
-import { SlackBots } from "../src/slack/index.js";
+import { MemoryBackend } from "../../src/backends/memory.js";
+import type { LogSink } from "../../src/builtins.js";
+import { parseDefinitions } from "../../src/definitions.js";
+import { open } from "../../src/jobshell.js";
+import { SlackBots } from "../../src/slack/index.js";
 import { FakeSlack } from "./fake-slack.js";
 
 const botYaml = (token: string, appToken = "xapp-fake-app") => `

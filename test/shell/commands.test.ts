@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { open } from "../src/jobshell.js";
-import type { JobShell } from "../src/jobshell.js";
-import { banner, commandHelp, maskPassword, productVersion, type ShellCommands } from "../src/shell/commands.js";
-import { shellBuiltins } from "../src/shell/context.js";
-import { ShellOutput } from "../src/shell/output.js";
-import { makeColors } from "../src/shell/output.js";
+import { open } from "../../src/jobshell.js";
+import type { JobShell } from "../../src/jobshell.js";
+import { banner, commandHelp, maskPassword, productVersion, type ShellCommands } from "../../src/shell/commands.js";
+import { shellBuiltins } from "../../src/shell/context.js";
+import { ShellOutput } from "../../src/shell/output.js";
+import { makeColors } from "../../src/shell/output.js";
 
 describe("the shell's banner", () => {
   it("masks the password of a queue URL", () => {
@@ -34,7 +34,6 @@ describe("commands()", () => {
       out: new ShellOutput(process.stdout),
       commands: {} as ShellCommands,
       colors: makeColors(false),
-      signal: () => undefined,
       track: () => {},
     });
     const listed = commandHelp.map(([name]) => name).join(" ");

@@ -4,9 +4,9 @@ import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ParameterError } from "../src/errors.js";
-import { open, type JobShell } from "../src/jobshell.js";
-import { serve } from "../src/server.js";
+import { ParameterError } from "../../src/errors.js";
+import { open, type JobShell } from "../../src/jobshell.js";
+import { serve } from "../../src/server.js";
 
 interface Reply {
   status: number;

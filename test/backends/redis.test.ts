@@ -1,12 +1,12 @@
 // Redis mode beyond the contract suite: what an operator sees in Redis.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { createRedisBackend, type RedisBackend } from "../src/backends/redis.js";
-import * as scripts from "../src/backends/redis/scripts.js";
-import { ConnectionError, ParameterError } from "../src/errors.js";
-import { open, type JobShell } from "../src/jobshell.js";
-import { newTask } from "../src/task.js";
-import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "./backends.js";
+import { createRedisBackend, type RedisBackend } from "../../src/backends/redis.js";
+import * as scripts from "../../src/backends/redis/scripts.js";
+import { ConnectionError, ParameterError } from "../../src/errors.js";
+import { open, type JobShell } from "../../src/jobshell.js";
+import { newTask } from "../../src/task.js";
+import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "../each-backend.js";
 
 let ready = false;
 const namespaces: string[] = [];
