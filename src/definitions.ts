@@ -5,6 +5,7 @@ import path from "node:path";
 import * as acorn from "acorn";
 import YAML from "yaml";
 import { sharedBuiltinNames } from "./builtins.js";
+import { describe } from "./describe.js";
 import { JobDefinitionError, type DefinitionProblem } from "./errors.js";
 
 export interface SlackOptions {
@@ -390,14 +391,6 @@ function collectIdentifiers(pattern: acorn.Pattern, out: acorn.Identifier[]): vo
 
 function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return "nothing";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "a mapping";
-  if (typeof value === "string") return value.trim() === "" ? "an empty string" : `the string ${JSON.stringify(value)}`;
-  return `${typeof value} ${String(value)}`;
 }
 
 function unknownFieldMessage(key: string, known: string[]): string {

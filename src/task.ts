@@ -1,5 +1,6 @@
 // The arguments of task() checked and turned into a task ready to queue.
 import { randomFillSync } from "node:crypto";
+import { describe } from "./describe.js";
 import { isMU, isPlainObject } from "./mu.js";
 import { nowMs, type QueuedTask } from "./record.js";
 
@@ -103,12 +104,5 @@ function jsonProblem(value: unknown, path: string, seen: object[]): string | und
   }
 }
 
-/** A wrong argument as an error message names it: `42`, `"x"`, `an array`, `a Date`. */
-export function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || value === undefined || typeof value === "number" || typeof value === "boolean") return String(value);
-  if (Array.isArray(value)) return "an array";
-  if (typeof value !== "object" || isPlainObject(value)) return `an ${typeof value}`;
-  const name = (value as object).constructor?.name;
-  return name ? `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}` : "an object";
-}
+/** Re-exported: the client's other methods name wrong arguments in the same words. */
+export { describe };
