@@ -10,8 +10,9 @@ export function describe(value: unknown): string {
       return value.trim() === "" ? "an empty string" : `the string ${JSON.stringify(value)}`;
     case "number":
     case "boolean":
-    case "bigint":
       return String(value);
+    case "bigint":
+      return `${value}n`;
     case "function":
       return "a function";
     case "symbol":

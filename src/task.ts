@@ -68,8 +68,10 @@ function isEmpty(value: object): boolean {
   return true;
 }
 
-/** Where a value stops being JSON data, or undefined when all of it is. */
-/** `seen` holds the objects on the path from the root: a value among them is a cycle. */
+/**
+ * Where a value stops being JSON data, or undefined when all of it is. `seen` holds the objects on
+ * the path from the root: a value among them is a cycle.
+ */
 function jsonProblem(value: unknown, path: string, seen: object[]): string | undefined {
   switch (typeof value) {
     case "string":
@@ -94,13 +96,13 @@ function jsonProblem(value: unknown, path: string, seen: object[]): string | und
           if (p) return p;
         }
       } else {
-        return `${path} is a ${(inner as object).constructor?.name ?? "object"}, not JSON data`;
+        return `${path} is ${describe(inner)}, not JSON data`;
       }
       seen.pop();
       return undefined;
     }
     default:
-      return `${path} is a ${typeof value}, not JSON data`;
+      return `${path} is ${describe(value)}, not JSON data`;
   }
 }
 
