@@ -21,7 +21,7 @@ const noop = `- {name: noop, topics: [noop], script: "return"}`;
 
 /**
  * Raw amqplib: every message persistent and confirmed, consumed with manual acks, prefetch 32.
- * `window` caps the publishes awaiting their confirm, as jobshell's task() does (64); the floor
+ * `window` caps the publishes awaiting their confirm, as jobshell's task() does (`publishWindow`); the floor
  * the comparison is made against publishes without a cap, as a naive producer does.
  */
 async function rawRun(window = Infinity) {

@@ -50,8 +50,8 @@ async function measure() {
   return { rss, heapUsed };
 }
 
-/** Records live task_record_ttl, so memory holds the records of the last ttl (plus one sweep interval)
- *  of work: 0.25 s here. Each mark first lets those lapse, so that both marks measure what is left
+/** Records live task_record_ttl (`ttl`, short here), so memory holds the records of the last ttl (plus
+ *  one sweep interval) of work. Each mark first lets those lapse, so that both marks measure what is left
  *  once nothing is retained by design: past the first 100k, that must not grow however many tasks run. */
 async function flatMemory(total, firstMark, chunk = 1000) {
   const ttl = 0.25;
@@ -80,8 +80,7 @@ const allAtOnce = [];
 const windowed = [];
 // Each run starts from a collected heap: the 100k records a run leaves behind (kept task_record_ttl, so
 // promoted to the old generation) are not the next run's to collect. Back to back, a run could pay for a
-// full collection of its predecessors' records: the fourth of five made 145,000 to 188,000 tasks/s, the
-// others 172,000 to 225,000.
+// full collection of its predecessors' records and read slower than the code it measures.
 for (let i = 0; i < repeat; i++) {
   await collect();
   allAtOnce.push(await throughputRun(100_000, 100_000));

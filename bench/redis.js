@@ -130,11 +130,11 @@ for (const label of chosen) if (!systems[label]) throw new Error(`SYSTEMS: no sy
 // system costs nothing meanwhile: its workers wait on a blocking call or a subscription.
 const opened = {};
 for (const label of chosen) opened[label] = await systems[label]();
-// Warm-up: every system in its steady state. After one full-size run, jobshell's next two were still
-// 15 to 25% slower than the three after them, the peers' not (docs/redis-performance.md).
+// Warm-up: every system in its steady state before it is measured. jobshell's first full-size runs
+// after it starts are slower than those that follow; the peers' are not.
 for (let i = 0; i < warmups; i++) for (const label of chosen) await opened[label].throughput(tasks);
-// Redis's own CPU time per task in each run (INFO cpu): what a system costs the server. (The machine's
-// slow spells raise it too: one run of jobshell measured 19.7 to 34.2 µs a task over 10 rounds.)
+// Redis's own CPU time per task in each run (INFO cpu): what a system costs the server. The machine's
+// slow spells raise it too, which is why the table shows the median and every round.
 const monitor = new Redis(url);
 async function redisCpuSeconds() {
   const info = await monitor.info("cpu");

@@ -1,6 +1,6 @@
 // Many waits may share one AbortSignal: every waitfor() of a shell block that issues tens of thousands
 // of tasks, every look of a worker until it stops. EventTarget's addEventListener looks through the
-// listeners already added, so a listener each made such waits quadratic. Here a signal gets one
+// listeners already added, so a listener each would make such waits quadratic. Here a signal gets one
 // listener, which calls the callbacks added through it; removing one is constant time.
 const callbacks = new WeakMap<AbortSignal, Set<() => void>>();
 

@@ -3,6 +3,7 @@
 // connect and request timeouts default to 60 s each, and an error status is thrown (raise_error).
 import http from "node:http";
 import https from "node:https";
+import { describe } from "./describe.js";
 import { JobshellError } from "./errors.js";
 import { isMU } from "./mu.js";
 
@@ -80,10 +81,10 @@ export async function callout(request: CalloutRequest, apiUrl: string, apiToken?
   if (unknown.length > 0) throw new TypeError(`callout(): unknown argument ${unknown.join(", ")} (it takes ${requestFields.join(", ")})`);
   const { path, url } = request;
   if (url === undefined && path === undefined) throw new TypeError("callout(): give a url or a path");
-  if (url !== undefined && typeof url !== "string") throw new TypeError(`callout(): url must be a string, got ${typeof url}`);
-  if (path !== undefined && typeof path !== "string") throw new TypeError(`callout(): path must be a string, got ${typeof path}`);
+  if (url !== undefined && typeof url !== "string") throw new TypeError(`callout(): url must be a string, got ${describe(url)}`);
+  if (path !== undefined && typeof path !== "string") throw new TypeError(`callout(): path must be a string, got ${describe(path)}`);
   const method = request.method ?? "GET";
-  if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) throw new TypeError(`callout(): method must be a word like GET or POST, got ${String(method)}`);
+  if (typeof method !== "string" || !/^[A-Za-z]+$/.test(method)) throw new TypeError(`callout(): method must be a word like GET or POST, got ${describe(method)}`);
   if (request.timeout !== undefined && request.request_timeout !== undefined) {
     throw new TypeError("callout(): give timeout or request_timeout, not both");
   }
@@ -194,7 +195,7 @@ function send(
 function seconds(name: string, value: unknown): number {
   if (value === undefined || value === null) return defaultCalloutTimeout;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`callout(): ${name} must be a positive number of seconds, got ${String(value)}`);
+    throw new TypeError(`callout(): ${name} must be a positive number of seconds, got ${describe(value)}`);
   }
   return value;
 }

@@ -2,10 +2,10 @@
 // Every problem is collected before anything is thrown, so one run of `check` shows them all.
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import * as acorn from "acorn";
 import YAML from "yaml";
-import { sharedBuiltinNames } from "./builtins.js";
+import { describe } from "./describe.js";
 import { JobDefinitionError, type DefinitionProblem } from "./errors.js";
+import { scriptSyntaxError } from "./script.js";
 
 export interface SlackOptions {
   /** bot token, or a `${ENV_VAR}` reference resolved when the bot starts */
@@ -105,10 +105,6 @@ export async function loadDefinitionFiles(paths: string[]): Promise<JobDefinitio
 }
 
 /**
- * The full set after adding `incoming` to `existing`. A name that exists already is refused
- * unless `replace` is set; then the new definition takes the old one's place.
- */
-/**
  * The job files a process is started with, against the definitions its queue already has: returns those
  * to publish (new names, and changed ones when `replace`). A definition the queue has, the same but for
  * the file it was read from, is left as it is: every worker of a deployment starts with the same files.
@@ -138,6 +134,10 @@ function sameJob(a: JobDefinition, b: JobDefinition): boolean {
   return JSON.stringify(left) === JSON.stringify(right);
 }
 
+/**
+ * The full set after adding `incoming` to `existing`. A name that exists already is refused
+ * unless `replace` is set; then the new definition takes the old one's place.
+ */
 export function mergeDefinitions(existing: JobDefinition[], incoming: JobDefinition[], replace: boolean): JobDefinition[] {
   const problems: DefinitionProblem[] = [];
   const result = [...existing];
@@ -319,85 +319,8 @@ function validateSlack(
   return options;
 }
 
-interface ScriptSyntaxError {
-  message: string;
-  line: number;
-  column: number;
-}
-
-/**
- * The script is the body of an async function (see script.ts), so `await` and `return` are
- * allowed at its top level. Line and column (from 1) are those inside the script.
- */
-function scriptSyntaxError(script: string): ScriptSyntaxError | undefined {
-  let program: acorn.Program;
-  try {
-    program = acorn.parse(script, {
-      ecmaVersion: "latest",
-      sourceType: "script",
-      allowAwaitOutsideFunction: true,
-      allowReturnOutsideFunction: true,
-      locations: true,
-    });
-  } catch (err) {
-    const loc = (err as { loc?: { line: number; column: number } }).loc;
-    const message = err instanceof Error ? err.message.replace(/\s*\(\d+:\d+\)$/, "") : String(err);
-    return { message: `syntax error: ${message}`, line: loc?.line ?? 1, column: (loc?.column ?? 0) + 1 };
-  }
-  // The builtins are parameters of that function: a top-level `let`/`const`/`class` of the same
-  // name would be a redeclaration, which the compiler refuses.
-  const builtins: readonly string[] = ["task", "logger", ...sharedBuiltinNames];
-  for (const statement of program.body) {
-    const ids: acorn.Identifier[] = [];
-    if (statement.type === "VariableDeclaration" && statement.kind !== "var") {
-      for (const d of statement.declarations) collectIdentifiers(d.id, ids);
-    } else if (statement.type === "ClassDeclaration" && statement.id) {
-      ids.push(statement.id);
-    }
-    const clash = ids.find((id) => builtins.includes(id.name));
-    if (clash) {
-      return {
-        message: `syntax error: '${clash.name}' is a builtin and cannot be declared again with ${statement.type === "ClassDeclaration" ? "class" : (statement as acorn.VariableDeclaration).kind}`,
-        line: clash.loc?.start.line ?? 1,
-        column: (clash.loc?.start.column ?? 0) + 1,
-      };
-    }
-  }
-  return undefined;
-}
-
-function collectIdentifiers(pattern: acorn.Pattern, out: acorn.Identifier[]): void {
-  switch (pattern.type) {
-    case "Identifier":
-      out.push(pattern);
-      break;
-    case "ObjectPattern":
-      for (const p of pattern.properties) collectIdentifiers(p.type === "RestElement" ? p.argument : p.value, out);
-      break;
-    case "ArrayPattern":
-      for (const p of pattern.elements) if (p) collectIdentifiers(p, out);
-      break;
-    case "RestElement":
-      collectIdentifiers(pattern.argument, out);
-      break;
-    case "AssignmentPattern":
-      collectIdentifiers(pattern.left, out);
-      break;
-    default:
-      break;
-  }
-}
-
 function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === null || value === undefined) return "nothing";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "a mapping";
-  if (typeof value === "string") return value.trim() === "" ? "an empty string" : `the string ${JSON.stringify(value)}`;
-  return `${typeof value} ${String(value)}`;
 }
 
 function unknownFieldMessage(key: string, known: string[]): string {

@@ -11,6 +11,7 @@
 // `key in mu` tells whether the record holds the data key, as in Python.
 import { inspect } from "node:util";
 import YAML from "yaml";
+import { describe } from "./describe.js";
 
 const TARGET = Symbol("MU.target");
 const ARRAY_TARGET = Symbol("MU.arrayTarget");
@@ -215,11 +216,4 @@ function plainCopy(value: unknown, seen = new Map<object, unknown>()): unknown {
   seen.set(data, copy);
   for (const key of Object.keys(data)) copy[key] = plainCopy((data as Data)[key], seen);
   return copy;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") return `a ${value.constructor?.name ?? "object"}`;
-  return typeof value;
 }

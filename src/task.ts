@@ -1,5 +1,6 @@
 // The arguments of task() checked and turned into a task ready to queue.
 import { randomFillSync } from "node:crypto";
+import { describe } from "./describe.js";
 import { isMU, isPlainObject } from "./mu.js";
 import { nowMs, type QueuedTask } from "./record.js";
 
@@ -67,8 +68,10 @@ function isEmpty(value: object): boolean {
   return true;
 }
 
-/** Where a value stops being JSON data, or undefined when all of it is. */
-/** `seen` holds the objects on the path from the root: a value among them is a cycle. */
+/**
+ * Where a value stops being JSON data, or undefined when all of it is. `seen` holds the objects on
+ * the path from the root: a value among them is a cycle.
+ */
 function jsonProblem(value: unknown, path: string, seen: object[]): string | undefined {
   switch (typeof value) {
     case "string":
@@ -93,22 +96,15 @@ function jsonProblem(value: unknown, path: string, seen: object[]): string | und
           if (p) return p;
         }
       } else {
-        return `${path} is a ${(inner as object).constructor?.name ?? "object"}, not JSON data`;
+        return `${path} is ${describe(inner)}, not JSON data`;
       }
       seen.pop();
       return undefined;
     }
     default:
-      return `${path} is a ${typeof value}, not JSON data`;
+      return `${path} is ${describe(value)}, not JSON data`;
   }
 }
 
-/** A wrong argument as an error message names it: `42`, `"x"`, `an array`, `a Date`. */
-export function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || value === undefined || typeof value === "number" || typeof value === "boolean") return String(value);
-  if (Array.isArray(value)) return "an array";
-  if (typeof value !== "object" || isPlainObject(value)) return `an ${typeof value}`;
-  const name = (value as object).constructor?.name;
-  return name ? `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}` : "an object";
-}
+/** Re-exported: the client's other methods name wrong arguments in the same words. */
+export { describe };

@@ -1,6 +1,7 @@
 // The transaction lifecycle: the ten statuses of the source, the moves allowed between
 // them, and, with job_transaction_event on, one `Transaction.<Status>` task per change so that
 // jobs can react to it (saga choreography).
+import { describe } from "./describe.js";
 import { IllegalTransitionError } from "./errors.js";
 import { isMU } from "./mu.js";
 import { formatTimestamp, nowMs } from "./record.js";
@@ -107,7 +108,7 @@ export class Transaction {
    */
   async to(status: TransactionStatus, data?: Record<string, unknown>): Promise<string | undefined> {
     if (!isTransactionStatus(status)) {
-      throw new TypeError(`transaction.to(): status must be one of ${transactionStatuses.join(", ")}, got ${JSON.stringify(status)}`);
+      throw new TypeError(`transaction.to(): status must be one of ${transactionStatuses.join(", ")}, got ${describe(status)}`);
     }
     const extra = plainData(data, "transaction.to()");
     const from = this.status;
@@ -161,7 +162,7 @@ export class Transactions {
   /** Begin a new transaction in Processing (issuing `Transaction.Processing` when events are on). */
   async begin(xname?: string, data?: Record<string, unknown>): Promise<Transaction> {
     if (xname !== undefined && (typeof xname !== "string" || xname === "")) {
-      throw new TypeError(`transaction(): the name must be a non-empty string, got ${JSON.stringify(xname)}`);
+      throw new TypeError(`transaction(): the name must be a non-empty string, got ${describe(xname)}`);
     }
     const extra = plainData(data, "transaction()");
     const xid = uuidHex();
@@ -255,7 +256,7 @@ function plainData(data: unknown, what: string): Record<string, unknown> {
   if (data === undefined || data === null) return {};
   const plain = isMU(data) ? (data as { dictionary: unknown }).dictionary : data;
   if (typeof plain !== "object" || Array.isArray(plain)) {
-    throw new TypeError(`${what}: data must be a plain object, got ${Array.isArray(plain) ? "an array" : typeof plain}`);
+    throw new TypeError(`${what}: data must be a plain object, got ${describe(plain)}`);
   }
   const reserved = Object.keys(plain as object).filter((k) => ["xid", "xname", "status", "previousStatus", "at"].includes(k));
   if (reserved.length > 0) throw new TypeError(`${what}: data may not set ${reserved.join(", ")} (the transaction sets them)`);

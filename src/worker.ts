@@ -123,8 +123,8 @@ export class Worker {
 
   private runJobs(task: QueuedTask, lease: Lease, attempt: number, jobs: RegisteredJob[]): void {
     const { taskid, topic, content, expire, createdAt } = task;
-    // createdAt in epoch milliseconds, for arithmetic: formatting it as the record shows it cost a tenth
-    // of a no-op task's time (bench/memory.js)
+    // createdAt in epoch milliseconds, for arithmetic: formatting it as the record shows it would be a
+    // noticeable share of a no-op task's time (bench/memory.js measures it).
     const taskMU = MU({ taskid, topic, content, expire, createdAt, attempt });
     if (jobs.length === 0) return this.ended(task, lease, []);
     if (jobs.length === 1) return this.runJob(jobs[0], taskMU, taskid, (result) => this.ended(task, lease, [result]));

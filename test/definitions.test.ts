@@ -130,7 +130,7 @@ describe("parseDefinitions", () => {
     expect(problems).toEqual([
       { file: "f.yaml", job: "#1", field: "name", message: "is required" },
       { file: "f.yaml", job: "#2", field: "name", message: expect.stringMatching(/non-empty string, got an empty string/) },
-      { file: "f.yaml", job: "#3", field: "name", message: expect.stringMatching(/non-empty string, got number 7/) },
+      { file: "f.yaml", job: "#3", field: "name", message: expect.stringMatching(/non-empty string, got 7/) },
     ]);
   });
 
@@ -148,7 +148,7 @@ describe("parseDefinitions", () => {
       { file: "f.yaml", job: "b", field: "topics", message: expect.stringMatching(/must be a list of topic names, got the string "hello"/) },
       { file: "f.yaml", job: "c", field: "topics", message: "must not be empty" },
       { file: "f.yaml", job: "d", field: "topics[1]", message: expect.stringMatching(/non-empty string/) },
-      { file: "f.yaml", job: "d", field: "topics[2]", message: expect.stringMatching(/non-empty string, got number 3/) },
+      { file: "f.yaml", job: "d", field: "topics[2]", message: expect.stringMatching(/non-empty string, got 3/) },
       { file: "f.yaml", job: "e", field: "topics[1]", message: "topic same is listed twice" },
     ]);
   });
@@ -179,7 +179,7 @@ describe("parseDefinitions", () => {
     expect(problems).toEqual([
       { file: "f.yaml", job: "a", field: "slack", message: expect.stringMatching(/must be a mapping/) },
       { file: "f.yaml", job: "b", field: "slack.token", message: "is required when slack is given" },
-      { file: "f.yaml", job: "c", field: "slack.token", message: expect.stringMatching(/non-empty string, got number 5/) },
+      { file: "f.yaml", job: "c", field: "slack.token", message: expect.stringMatching(/non-empty string, got 5/) },
       { file: "f.yaml", job: "c", field: "slack.app_token", message: expect.stringMatching(/non-empty string/) },
       { file: "f.yaml", job: "c", field: "slack.code_injection", message: expect.stringMatching(/must be true or false, got the string "yes"/) },
     ]);

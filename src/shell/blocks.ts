@@ -55,8 +55,8 @@ export class BlockReader {
   /**
    * Add a line. `more`: further lines are already waiting (piped input), or may be (a paste into a
    * terminal: see checkAdded). The block is then checked once they have come rather than after each
-   * line: checking the whole block at every line made a long block quadratic. An error found then is
-   * at the same line, and the lines after it go back.
+   * line, which would make a long block quadratic. An error found then is at the same line, and the
+   * lines after it go back.
    */
   push(line: string, more = false): BlockEvent {
     this.lineNumber++;

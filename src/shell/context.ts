@@ -9,6 +9,7 @@ import { inspect } from "node:util";
 import vm from "node:vm";
 import { json, sharedBuiltinNames, TaskLogger, type LogSink } from "../builtins.js";
 import { callout, type CalloutRequest } from "../callout.js";
+import { describe } from "../describe.js";
 import type { JobShell } from "../jobshell.js";
 import { isMU, isPlainObject, MU } from "../mu.js";
 import type { ShellCommands } from "./commands.js";
@@ -86,7 +87,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
 
   const sleep = (seconds: unknown) =>
     new Promise<void>((resolve, reject) => {
-      if (typeof seconds !== "number" || !(seconds >= 0)) throw new TypeError(`sleep(): seconds must be a number, got ${String(seconds)}`);
+      if (typeof seconds !== "number" || !(seconds >= 0)) throw new TypeError(`sleep(): seconds must be a number, got ${describe(seconds)}`);
       const signal = runningBlock.getStore();
       const offAbort = signal && onAbort(signal, () => {
         clearTimeout(timer);

@@ -5,6 +5,7 @@
 // `Object.getPrototypeOf({}) !== Object.prototype` on this side. Arguments are copied into this
 // realm before they reach the library, which checks for plain objects.
 
+import { describe } from "../describe.js";
 import { isMU, isPlainObject } from "../mu.js";
 
 const KEYWORDS = Symbol("jobshell.keywords");
@@ -90,11 +91,4 @@ export function toHost(value: unknown, seen = new Map<object, unknown>()): unkno
   seen.set(value, copy);
   for (const key of Object.keys(value)) copy[key] = toHost((value as Record<string, unknown>)[key], seen);
   return copy;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "string") return JSON.stringify(value);
-  return typeof value === "object" ? `a ${value.constructor?.name ?? "object"}` : `${typeof value} ${String(value)}`;
 }

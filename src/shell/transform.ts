@@ -10,8 +10,9 @@
 //
 // The source keeps its lines: the wrapper sits on the first line, so line N of the program is line N
 // of the block; `originalPosition` maps columns back through the insertions.
-import * as acorn from "acorn";
+import type * as acorn from "acorn";
 import * as walk from "acorn-walk";
+import { declaredIdentifiers, nodePosition, parseBody, parseFailure } from "../syntax.js";
 
 export interface TransformOptions {
   /** callees (`task`, `json.dumps`) whose `name=value` arguments are keyword arguments */
@@ -45,15 +46,6 @@ export class BlockSyntaxError extends SyntaxError {
     this.name = "SyntaxError";
   }
 }
-
-const parseOptions: acorn.Options = {
-  ecmaVersion: "latest",
-  sourceType: "script",
-  allowAwaitOutsideFunction: true,
-  allowReturnOutsideFunction: true,
-  allowHashBang: false,
-  locations: true,
-};
 
 const pythonComment = /^([ \t]*)#([ \t]|$)/gm;
 
@@ -125,33 +117,32 @@ function parseBlock(text: string): ParsedBlock {
   if (/^\s*\{/.test(text) && /\}\s*;?\s*$/.test(text)) {
     const source = `(${text.replace(/;\s*$/, "")})`;
     try {
-      return { source, program: acorn.parse(source, { ...parseOptions, onToken }), wrapped: true, strings };
+      return { source, program: parseBody(source, { onToken }), wrapped: true, strings };
     } catch {
       strings.length = 0;
     }
   }
   try {
-    return { source: text, program: acorn.parse(text, { ...parseOptions, onToken }), wrapped: false, strings };
+    return { source: text, program: parseBody(text, { onToken }), wrapped: false, strings };
   } catch (err) {
     throw toBlockSyntaxError(err, text);
   }
 }
 
 function toBlockSyntaxError(err: unknown, source: string): BlockSyntaxError | unknown {
-  const e = err as { pos?: number; loc?: { line: number; column: number }; message?: string };
-  if (typeof e.pos !== "number" || !e.loc) return err;
-  const message = (e.message ?? "").replace(/\s*\(\d+:\d+\)$/, "");
-  const atEnd = e.pos >= source.trimEnd().length;
+  const { message, line, column, offset } = parseFailure(err);
+  if (offset === undefined) return err;
+  const atEnd = offset >= source.trimEnd().length;
   const incomplete =
     /^Unterminated (template|comment)/.test(message) ||
     (/^Unterminated string/.test(message) && /\\\r?\n?$/.test(source.trimEnd() + "\n")) ||
     (atEnd && !/^Unterminated (string|regular)/.test(message));
-  return new BlockSyntaxError(message, e.loc.line, e.loc.column + 1, incomplete);
+  return new BlockSyntaxError(message, line, column, incomplete);
 }
 
-function syntaxErrorAt(source: string, node: acorn.Node, message: string): BlockSyntaxError {
-  const loc = node.loc?.start ?? acorn.getLineInfo(source, node.start);
-  return new BlockSyntaxError(message, loc.line, loc.column + 1, false);
+function syntaxErrorAt(node: acorn.Node, message: string): BlockSyntaxError {
+  const { line, column } = nodePosition(node);
+  return new BlockSyntaxError(message, line, column, false);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -184,8 +175,8 @@ function rewriteKeywordCalls(program: acorn.Program, edits: Edits, options: Tran
     const keywords = call.arguments.slice(first);
     const seen = new Set<string>();
     for (const arg of keywords) {
-      if (!isKeywordArgument(arg)) throw syntaxErrorAt(edits.source, arg, `${name}(): positional argument follows keyword argument`);
-      if (seen.has(arg.left.name)) throw syntaxErrorAt(edits.source, arg, `${name}(): keyword argument repeated: ${arg.left.name}`);
+      if (!isKeywordArgument(arg)) throw syntaxErrorAt(arg, `${name}(): positional argument follows keyword argument`);
+      if (seen.has(arg.left.name)) throw syntaxErrorAt(arg, `${name}(): keyword argument repeated: ${arg.left.name}`);
       seen.add(arg.left.name);
     }
     edits.insert(keywords[0].start, `${options.keywordsFunction}({`);
@@ -199,26 +190,8 @@ function rewriteKeywordCalls(program: acorn.Program, edits: Edits, options: Tran
 // ------------------------------------------------------------------------------------------
 // Declarations
 
-function patternNames(pattern: acorn.Pattern, out: string[]): void {
-  switch (pattern.type) {
-    case "Identifier":
-      out.push(pattern.name);
-      break;
-    case "ObjectPattern":
-      for (const p of pattern.properties) patternNames(p.type === "RestElement" ? p.argument : p.value, out);
-      break;
-    case "ArrayPattern":
-      for (const p of pattern.elements) if (p) patternNames(p, out);
-      break;
-    case "RestElement":
-      patternNames(pattern.argument, out);
-      break;
-    case "AssignmentPattern":
-      patternNames(pattern.left, out);
-      break;
-    default:
-      break;
-  }
+function declaredNames(declaration: acorn.VariableDeclaration): string[] {
+  return declaration.declarations.flatMap((d) => declaredIdentifiers(d.id)).map((id) => id.name);
 }
 
 /**
@@ -234,9 +207,7 @@ function rewriteDeclarations(program: acorn.Program, edits: Edits): { hoisted: s
   const topLevel = new Set<acorn.Node>(program.body);
 
   const declaration = (node: acorn.VariableDeclaration, inStatement: boolean) => {
-    const names: string[] = [];
-    for (const d of node.declarations) patternNames(d.id, names);
-    hoisted.push(...names);
+    hoisted.push(...declaredNames(node));
     edits.replace(node.start, node.start + node.kind.length, inStatement ? "void (" : "");
     for (const d of node.declarations) {
       if (inStatement) edits.insert(d.id.start, "(");
@@ -254,9 +225,7 @@ function rewriteDeclarations(program: acorn.Program, edits: Edits): { hoisted: s
     if (!head || head.type !== "VariableDeclaration") return;
     const decl = head as acorn.VariableDeclaration;
     if (decl.kind !== "var") return;
-    const names: string[] = [];
-    for (const d of decl.declarations) patternNames(d.id, names);
-    hoisted.push(...names);
+    hoisted.push(...declaredNames(decl));
     // `for (var i = 0, j = 1; ...)` → `for (i = 0, j = 1; ...)`; `for (var {a} of xs)` → `for ({a} of xs)`.
     edits.replace(decl.start, decl.declarations[0].start, "");
   };

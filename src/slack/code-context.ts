@@ -5,13 +5,13 @@
 // timeout: the first run, and a "drain" each time a builtin settles a promise the code awaits.
 // This bounds the time; it is not a security boundary (the builtins lead back to this process).
 import vm from "node:vm";
-import { sharedBuiltinNames, type ScriptBuiltins, type SharedBuiltins } from "../builtins.js";
+import type { ScriptBuiltins, SharedBuiltins } from "../builtins.js";
 import { ScriptTimeoutError } from "../errors.js";
 import { isMU } from "../mu.js";
+import { scriptHeader, scriptPosition } from "../script.js";
 import type { Transaction, TransactionStatus } from "../transaction.js";
 
-/** The wrapper sits on the code's first line, so that line numbers are the code's own. */
-const header = `(async function (task, logger, { ${sharedBuiltinNames.join(", ")} }) {`;
+/** The code is wrapped as a job script is (so line numbers are its own), then called with the builtins. */
 const trailer = `\n}).apply(undefined, globalThis[Symbol.for("jobshell.args")])`;
 
 /**
@@ -105,7 +105,7 @@ export function runInOwnContext(name: string, code: string, builtins: ScriptBuil
 
     let running: Promise<unknown>;
     try {
-      running = new vm.Script(`${header}${code}${trailer}`, { filename }).runInContext(context, { timeout: remaining() }) as Promise<unknown>;
+      running = new vm.Script(`${scriptHeader}${code}${trailer}`, { filename }).runInContext(context, { timeout: remaining() }) as Promise<unknown>;
     } catch (err) {
       end(() => reject(fromContext(err, filename, seconds)));
       return;
@@ -135,16 +135,7 @@ function fromContext(err: unknown, filename: string, seconds: number): Error {
   if (err instanceof Error) return err;
   const e = err as { name?: unknown; message?: unknown; stack?: unknown } | undefined;
   if (typeof e !== "object" || e === null || typeof e.message !== "string") return new Error(String(err));
-  const position = positionIn(String(e.stack ?? ""), filename);
+  const at = scriptPosition(String(e.stack ?? ""), filename);
   const kind = typeof e.name === "string" && e.name !== "Error" ? `${e.name}: ` : "";
-  return new Error(`${kind}${e.message}${position ? ` (line ${position})` : ""}`);
-}
-
-function positionIn(stack: string, filename: string): string | undefined {
-  const file = filename.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const match = new RegExp(`${file}:(\\d+):(\\d+)`).exec(stack);
-  if (!match) return undefined;
-  const line = Number(match[1]);
-  const column = Number(match[2]) - (line === 1 ? header.length : 0);
-  return `${line}:${column}`;
+  return new Error(`${kind}${e.message}${at ? ` (line ${at.line}:${at.column})` : ""}`);
 }

@@ -2,10 +2,11 @@
 // checked against a policy (no import in any form, no loops), and run like a job script with the
 // job's builtins and a time limit. The policy keeps honest mistakes from hanging the bot; it is not
 // a sandbox: the users named in the job's topics are trusted to run code in the worker process.
-import * as acorn from "acorn";
+import type * as acorn from "acorn";
 import * as walk from "acorn-walk";
 import type { ScriptBuiltins } from "../builtins.js";
 import type { RegisteredJob } from "../registry.js";
+import { nodePosition, parseBody, parseFailure } from "../syntax.js";
 import { runInOwnContext } from "./code-context.js";
 import { CodeRefusedError } from "./errors.js";
 
@@ -35,34 +36,25 @@ const refused: Record<string, string> = {
   DoWhileStatement: "`do ... while` loops are not allowed",
 };
 
-const parseOptions: acorn.Options = {
-  ecmaVersion: "latest",
-  allowAwaitOutsideFunction: true,
-  allowReturnOutsideFunction: true,
-  locations: true,
-};
-
 /** Throw CodeRefusedError naming every refused construct and its line, or the syntax error. */
 export function checkCode(code: string): void {
-  let program: acorn.Node;
+  let program: acorn.Program;
   try {
-    // The code runs as the body of an async function: a script with top-level await and return.
-    program = acorn.parse(code, { ...parseOptions, sourceType: "script" });
+    program = parseBody(code);
   } catch (err) {
     // Static `import` only parses in a module; report it as refused rather than as a syntax error.
     try {
-      program = acorn.parse(code, { ...parseOptions, sourceType: "module" });
+      program = parseBody(code, { sourceType: "module" });
     } catch {
-      const e = err as SyntaxError & { loc?: { line: number; column: number } };
-      const message = e.message.replace(/\s*\(\d+:\d+\)$/, "");
-      throw new CodeRefusedError([{ line: e.loc?.line ?? 1, column: (e.loc?.column ?? 0) + 1, what: `SyntaxError: ${message}` }], true);
+      const { message, line, column } = parseFailure(err);
+      throw new CodeRefusedError([{ line, column, what: `SyntaxError: ${message}` }], true);
     }
   }
   const problems: { line: number; column: number; what: string }[] = [];
   walk.full(program, (node) => {
     const what = refused[node.type];
     if (what && !(node.type === "MetaProperty" && (node as acorn.MetaProperty).meta.name !== "import")) {
-      problems.push({ line: node.loc?.start.line ?? 1, column: (node.loc?.start.column ?? 0) + 1, what });
+      problems.push({ ...nodePosition(node), what });
     }
   });
   if (problems.length > 0) {
