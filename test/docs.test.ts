@@ -1,5 +1,6 @@
 // Every TypeScript example of the README and of docs/ compiles against the built types, as a user's
-// module importing "jobshell" would: the documentation cannot drift from the API unnoticed.
+// module importing "jobshell" would, and every link between the pages leads to a page and heading that
+// exist: the documentation cannot drift from the API, or from itself, unnoticed.
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -75,23 +76,52 @@ export function checkExamples(examples: Example[]): string[] {
   });
 }
 
+const pages = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+
 function documentedExamples(): Example[] {
-  const files = ["README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
-  return files.flatMap((file) => typescriptBlocks(file, readFileSync(join(root, file), "utf8")));
+  return pages.flatMap((file) => typescriptBlocks(file, readFileSync(join(root, file), "utf8")));
 }
 
-describe("the documentation's TypeScript examples", () => {
-  it("are found: every block tagged ts or typescript, in README.md and docs/*.md", () => {
+/** A page's text outside its fenced blocks. */
+function prose(markdown: string): string {
+  return markdown.replace(/^\s*(`{3,}|~{3,})[^]*?^\s*\1\s*$/gm, "");
+}
+
+/** The anchor GitHub gives a heading. */
+function anchor(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\w\- ]/g, "").replace(/ /g, "-");
+}
+
+describe("the documentation", () => {
+  it("has TypeScript examples: every block tagged ts or typescript, in README.md and docs/*.md", () => {
     const examples = documentedExamples();
     expect(examples.length).toBeGreaterThanOrEqual(4);
     expect(examples.filter((e) => e.file === "README.md").length).toBeGreaterThanOrEqual(2);
   });
 
-  it("all compile against the built types of the package", () => {
+  it("has examples that all compile against the built types of the package", () => {
     expect(checkExamples(documentedExamples())).toEqual([]);
   });
 
-  it("a broken example is reported with its file, block and line", () => {
+  it("links only to pages and headings that exist", () => {
+    const headings = new Map(
+      pages.map((page) => [page, new Set([...prose(readFileSync(join(root, page), "utf8")).matchAll(/^#+ (.*)$/gm)].map((m) => anchor(m[1])))]),
+    );
+    const broken: string[] = [];
+    for (const page of pages) {
+      for (const [, target] of prose(readFileSync(join(root, page), "utf8")).matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target)) continue;
+        const [path, hash] = target.split("#");
+        let file = path ? join(page, "..", path) : page;
+        if (path.endsWith("/")) file = join(file, "README.md");
+        const known = headings.get(file);
+        if (!known || (hash && !known.has(hash))) broken.push(`${page}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it("reports a broken example with its file, block and line", () => {
     const markdown = [
       "# a page",
       "",
