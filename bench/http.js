@@ -158,7 +158,7 @@ async function jobshellRun(seconds, connections, urls) {
 /** Leave nothing on a shared server: the run's keys, queues and exchanges go. */
 async function cleanup(namespace, { redisUrl, amqpUrl }) {
   if (amqpUrl) {
-    const { deleteAmqpNamespace } = await import("../dist/backends/amqp.js");
+    const { deleteAmqpNamespace } = await import("../dist/backends/amqp/index.js");
     await deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`);
   }
   if (redisUrl) {

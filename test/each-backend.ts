@@ -45,9 +45,9 @@ export const backends: BackendUnderTest[] = [
         return `RabbitMQ at ${amqpUrl}: ${(err as Error).message}`;
       }
     },
-    connect: async (options) => (await import("../src/backends/amqp.js")).createAmqpBackend(amqpUrl, options),
+    connect: async (options) => (await import("../src/backends/amqp/index.js")).createAmqpBackend(amqpUrl, options),
     cleanup: async (namespace) =>
-      (await import("../src/backends/amqp.js")).deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`),
+      (await import("../src/backends/amqp/index.js")).deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`),
   },
   {
     name: "redis",

@@ -7,7 +7,7 @@ import { MemoryBackend } from "./memory.js";
 export async function openBackend(params: Params, namespace?: string): Promise<Backend> {
   const options: BackendOptions = { taskRecordTtl: params.taskRecordTtl, debugChannel: params.debugChannel, namespace };
   if (params.amqpUrl) {
-    const { createAmqpBackend } = await import("./amqp.js");
+    const { createAmqpBackend } = await import("./amqp/index.js");
     return createAmqpBackend(params.amqpUrl, options);
   }
   if (params.redisUrl) {
