@@ -162,7 +162,7 @@ async function cleanup(namespace, { redisUrl, amqpUrl }) {
     await deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`);
   }
   if (redisUrl) {
-    const { deleteRedisNamespace } = await import("../dist/backends/redis.js");
+    const { deleteRedisNamespace } = await import("../dist/backends/redis/index.js");
     await deleteRedisNamespace(redisUrl, namespace);
   }
 }

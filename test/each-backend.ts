@@ -64,14 +64,14 @@ export const backends: BackendUnderTest[] = [
         probe.disconnect();
       }
     },
-    connect: async (options) => (await import("../src/backends/redis.js")).createRedisBackend(redisUrl, options),
+    connect: async (options) => (await import("../src/backends/redis/index.js")).createRedisBackend(redisUrl, options),
     cleanup: async (namespace) => deleteRedisNamespace(namespace),
   },
 ];
 
 /** Delete the keys a test's namespace left in Redis (never the whole database: it is shared). */
 export async function deleteRedisNamespace(namespace: string): Promise<void> {
-  await (await import("../src/backends/redis.js")).deleteRedisNamespace(redisUrl, namespace);
+  await (await import("../src/backends/redis/index.js")).deleteRedisNamespace(redisUrl, namespace);
 }
 
 export function uniqueNamespace(label: string): string {

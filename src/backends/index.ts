@@ -11,7 +11,7 @@ export async function openBackend(params: Params, namespace?: string): Promise<B
     return createAmqpBackend(params.amqpUrl, options);
   }
   if (params.redisUrl) {
-    const { createRedisBackend } = await import("./redis.js");
+    const { createRedisBackend } = await import("./redis/index.js");
     return createRedisBackend(params.redisUrl, { ...options, namespace: namespace ?? params.redisPrefix });
   }
   return new MemoryBackend(options);
