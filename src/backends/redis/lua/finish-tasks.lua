@@ -7,7 +7,7 @@
 -- Atomically: the lease is the Backup list itself: a task is in exactly one list, and a worker presumed
 -- dead loses its whole Backup to Recovery in one step. So an outcome is written only for a task that is
 -- still in this worker's Backup, which it leaves in the same step; one that was rescued (and may belong
--- to another worker now) is refused, and nothing of it is touched. Reading each record's lease instead
+-- to another worker now) is refused, and nothing of it is touched. Reading a lease from each record
 -- would cost Redis a call per task, about a tenth of its time per task (bench/redis-scripts.js).
 -- The record keeps `owner`: the worker that ran it. A record that lapsed or was deleted meanwhile is
 -- not written back as a partial one. Waiters are told with one message for the whole batch on the

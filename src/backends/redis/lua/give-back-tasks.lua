@@ -6,7 +6,7 @@
 -- Returns how many were given back.
 -- Atomically: each task still in Backup (its lease, as for finishing) moves to the head of Normal, in
 -- order, and its start is undone (back to queued, the attempt not counted); idle workers are woken for
--- them. A task no longer in Backup (rescued meanwhile) is left where it is, so it is never in two lists.
+-- them. A task that left Backup (rescued meanwhile) is left where it is, so it is never in two lists.
 local prefix, n = ARGV[1], 0
 --@include wake-idle-workers
 for i = #ARGV, 2, -1 do

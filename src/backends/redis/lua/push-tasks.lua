@@ -19,7 +19,7 @@
 -- would neither run nor expire until rescued: those workers are woken to take the tasks, and a take
 -- starts them. The rest are appended to Normal, as many as fit under `limit`, and idle workers are woken
 -- for them. If they do not all fit, the tasks at Normal's head that expired waiting leave it first,
--- ended `expired` as a take would end them (and those ended otherwise): they wait no longer, and with
+-- ended `expired` as a take would end them (and those ended otherwise): they have stopped waiting, and with
 -- no worker running they would fill the queue for good. The rest are refused, with nothing written:
 -- concurrent producers never overfill Normal.
 -- A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
@@ -42,7 +42,7 @@ local function create(...)
   i = i + 4
   return id
 end
--- Ends the tasks at Normal's head that no longer wait (at most the number given): stops at the first that waits.
+-- Ends the tasks at Normal's head that have stopped waiting (at most the number given): stops at the first that waits.
 local function dropEndedAtHead(most)
   local ended = {}
   for _ = 1, most do
