@@ -18,7 +18,8 @@
 //   sweeper.ts     deleting ended records after task_record_ttl
 //   jobs.ts        the shared job definitions
 //   debug.ts       the debug channel
-// Leases (one Slack bot per deployment) are two scripts, called from here.
+// Leases (one Slack bot per deployment) are two scripts, called from here. A script's whole text, for
+// reading it or running it with `redis-cli --eval`, is scriptText(name): see lua.ts.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Redis } from "ioredis";
