@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import amqp from "amqplib";
 import { open } from "../dist/index.js";
-import { createAmqpBackend, deleteAmqpNamespace } from "../dist/backends/amqp.js";
+import { createAmqpBackend, deleteAmqpNamespace } from "../dist/backends/amqp/index.js";
 import { median, percentile, printTable } from "./stats.js";
 
 const url = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";

@@ -158,11 +158,11 @@ async function jobshellRun(seconds, connections, urls) {
 /** Leave nothing on a shared server: the run's keys, queues and exchanges go. */
 async function cleanup(namespace, { redisUrl, amqpUrl }) {
   if (amqpUrl) {
-    const { deleteAmqpNamespace } = await import("../dist/backends/amqp.js");
+    const { deleteAmqpNamespace } = await import("../dist/backends/amqp/index.js");
     await deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`);
   }
   if (redisUrl) {
-    const { deleteRedisNamespace } = await import("../dist/backends/redis.js");
+    const { deleteRedisNamespace } = await import("../dist/backends/redis/index.js");
     await deleteRedisNamespace(redisUrl, namespace);
   }
 }

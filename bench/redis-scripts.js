@@ -4,8 +4,7 @@
 // the time spent in EVALSHA (INFO commandstats), medians of ROUNDS rounds of TASKS tasks.
 // Run: npm run build && node bench/redis-scripts.js   (REDIS_URL, ROUNDS=5, TASKS=4800)
 import { Redis } from "ioredis";
-import { deleteRedisNamespace } from "../dist/backends/redis.js";
-import * as scripts from "../dist/backends/redis/scripts.js";
+import { deleteRedisNamespace, scriptText } from "../dist/backends/redis/index.js";
 import { median, printTable } from "./stats.js";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -13,7 +12,7 @@ const rounds = Number(process.env.ROUNDS ?? 5);
 const tasks = Number(process.env.TASKS ?? 4800);
 const redis = new Redis(url);
 const sha = {};
-for (const name of ["push", "take", "finish"]) sha[name] = await redis.script("LOAD", scripts[name]);
+for (const [name, file] of [["push", "push-tasks"], ["take", "take-tasks"], ["finish", "finish-tasks"]]) sha[name] = await redis.script("LOAD", scriptText(file));
 
 /** Microseconds Redis has spent in EVALSHA so far. */
 async function scriptTime() {

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { Queue as BullQueue, QueueEvents, Worker as BullWorker } from "bullmq";
 import BeeQueue from "bee-queue";
 import { Redis } from "ioredis";
-import { deleteRedisNamespace } from "../dist/backends/redis.js";
+import { deleteRedisNamespace } from "../dist/backends/redis/index.js";
 import { open } from "../dist/index.js";
 import { median, percentile, printTable } from "./stats.js";
 

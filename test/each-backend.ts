@@ -45,9 +45,9 @@ export const backends: BackendUnderTest[] = [
         return `RabbitMQ at ${amqpUrl}: ${(err as Error).message}`;
       }
     },
-    connect: async (options) => (await import("../src/backends/amqp.js")).createAmqpBackend(amqpUrl, options),
+    connect: async (options) => (await import("../src/backends/amqp/index.js")).createAmqpBackend(amqpUrl, options),
     cleanup: async (namespace) =>
-      (await import("../src/backends/amqp.js")).deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`),
+      (await import("../src/backends/amqp/index.js")).deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`),
   },
   {
     name: "redis",
@@ -64,14 +64,14 @@ export const backends: BackendUnderTest[] = [
         probe.disconnect();
       }
     },
-    connect: async (options) => (await import("../src/backends/redis.js")).createRedisBackend(redisUrl, options),
+    connect: async (options) => (await import("../src/backends/redis/index.js")).createRedisBackend(redisUrl, options),
     cleanup: async (namespace) => deleteRedisNamespace(namespace),
   },
 ];
 
 /** Delete the keys a test's namespace left in Redis (never the whole database: it is shared). */
 export async function deleteRedisNamespace(namespace: string): Promise<void> {
-  await (await import("../src/backends/redis.js")).deleteRedisNamespace(redisUrl, namespace);
+  await (await import("../src/backends/redis/index.js")).deleteRedisNamespace(redisUrl, namespace);
 }
 
 export function uniqueNamespace(label: string): string {

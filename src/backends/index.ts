@@ -7,11 +7,11 @@ import { MemoryBackend } from "./memory.js";
 export async function openBackend(params: Params, namespace?: string): Promise<Backend> {
   const options: BackendOptions = { taskRecordTtl: params.taskRecordTtl, debugChannel: params.debugChannel, namespace };
   if (params.amqpUrl) {
-    const { createAmqpBackend } = await import("./amqp.js");
+    const { createAmqpBackend } = await import("./amqp/index.js");
     return createAmqpBackend(params.amqpUrl, options);
   }
   if (params.redisUrl) {
-    const { createRedisBackend } = await import("./redis.js");
+    const { createRedisBackend } = await import("./redis/index.js");
     return createRedisBackend(params.redisUrl, { ...options, namespace: namespace ?? params.redisPrefix });
   }
   return new MemoryBackend(options);

@@ -4,7 +4,7 @@ import net from "node:net";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend, Lease } from "../../src/backend.js";
-import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp.js";
+import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp/index.js";
 import { corkEachPass, defaultHeartbeat } from "../../src/backends/amqp/connection.js";
 import { ConnectionError, ParameterError, QueueFullError } from "../../src/errors.js";
 import { open } from "../../src/jobshell.js";

@@ -1,47 +1,26 @@
 // A Redis that goes away under a running process: calls fail with a ConnectionError (the REST API's
 // 503 `unavailable`) once the command timeout passes, and close() returns without hanging. The test
 // starts a redis-server of its own on a free port, to kill it.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { request } from "node:http";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { ConnectionError } from "../../src/errors.js";
 import { open } from "../../src/jobshell.js";
 import { serve } from "../../src/server.js";
 import { itWhen } from "../each-backend.js";
+import { startRedisServer, type OwnRedis } from "./redis-server.js";
 
 let ready = false;
-let server: ChildProcess | undefined;
+let server: OwnRedis | undefined;
 let url = "";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
 beforeAll(async () => {
-  if (spawnSync("redis-server", ["--version"]).error) {
-    if (process.env.CI) throw new Error("these tests need redis-server on the PATH (Debian package redis-server)");
-    console.warn("\n!!! SKIPPING the Redis-goes-away tests: no redis-server on the PATH\n");
-    return;
-  }
-  const port = await freePort();
-  server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-  url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 50 && !ready; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    ready = spawnSync("redis-cli", ["-p", String(port), "ping"]).stdout?.toString().trim() === "PONG";
-  }
-  if (!ready) throw new Error(`redis-server on port ${port} did not start`);
+  server = await startRedisServer("the Redis-goes-away tests");
+  ready = server !== undefined;
+  url = server?.url ?? "";
 });
 
 afterAll(() => {
-  server?.kill("SIGKILL");
+  server?.stop();
 });
 
 function get(base: string, method: string, path: string, body?: string): Promise<{ status: number; json: any }> {
@@ -67,7 +46,7 @@ describe("Redis goes away", () => {
     const taskid = (await get(api.url, "POST", "/tasks", '{"topic":"a"}')).json.taskid;
     expect((await js.waitfor(taskid, { timeout: 5 })).status).toBe("completed");
 
-    server!.kill("SIGKILL");
+    server!.stop();
     await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
     const [direct, posted, read, metrics] = await Promise.all([

@@ -1,12 +1,12 @@
 // Redis mode beyond the contract suite: what an operator sees in Redis.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { createRedisBackend, type RedisBackend } from "../../src/backends/redis.js";
-import * as scripts from "../../src/backends/redis/scripts.js";
+import { createRedisBackend, scriptText, type RedisBackend } from "../../src/backends/redis/index.js";
 import { ConnectionError, ParameterError } from "../../src/errors.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import { newTask } from "../../src/task.js";
 import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "../each-backend.js";
+import { startRedisServer, type OwnRedis } from "./redis-server.js";
 
 let ready = false;
 const namespaces: string[] = [];
@@ -23,8 +23,8 @@ afterAll(async () => {
 
 const maybe = itWhen(() => ready, 120_000);
 
-async function shell(namespace: string, taskRecordTtl: number): Promise<JobShell> {
-  const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl, debugChannel: `${namespace}.debug` });
+async function shell(namespace: string, taskRecordTtl: number, url = redisUrl): Promise<JobShell> {
+  const backend = await createRedisBackend(url, { namespace, taskRecordTtl, debugChannel: `${namespace}.debug` });
   const js = await open({ backend, log: () => {} });
   closers.push(backend, js);
   return js;
@@ -38,8 +38,8 @@ function newNamespace(label: string): string {
 }
 
 /** A plain client to look at the server as an operator would with redis-cli; closed after the tests. */
-function inspector(): Redis {
-  const redis = new Redis(redisUrl);
+function inspector(url = redisUrl): Redis {
+  const redis = new Redis(url);
   closers.push({ close: async () => void redis.disconnect() });
   return redis;
 }
@@ -87,22 +87,22 @@ async function rescueFrom(redis: Redis, p: string, dead: string): Promise<number
   const [, [, rescued]] = (await redis
     .multi()
     .del(`${p}alive:${dead}`)
-    .eval(scripts.rescue, 5, `${p}backup:${dead}`, `${p}recovery`, `${p}alive:${dead}`, `${p}workers`, `${p}idle`, p, dead)
+    .eval(scriptText("rescue-dead-worker"), 5, `${p}backup:${dead}`, `${p}recovery`, `${p}alive:${dead}`, `${p}workers`, `${p}idle`, p, dead)
     .exec())!;
   return rescued as number;
 }
 
 /** A process with a worker, listed as idle once it has found nothing to take, and one without. */
-async function idleWorkerAndProducer(label: string, jobs: string) {
+async function idleWorkerAndProducer(label: string, jobs: string, url = redisUrl) {
   const namespace = newNamespace(label);
   const options = { namespace, taskRecordTtl: 60, debugChannel: `${namespace}.debug` };
-  const workerBackend = (await createRedisBackend(redisUrl, options)) as RedisBackend;
+  const workerBackend = (await createRedisBackend(url, options)) as RedisBackend;
   const worker = await open({ backend: workerBackend, log: () => {} });
-  const producerBackend = await createRedisBackend(redisUrl, options);
+  const producerBackend = await createRedisBackend(url, options);
   const producer = await open({ backend: producerBackend, worker: false, log: () => {} });
   closers.push(workerBackend, worker, producerBackend, producer);
   await worker.upload(jobs);
-  const redis = inspector();
+  const redis = inspector(url);
   const p = `{${namespace}}:`;
   const me = workerBackend.workerId;
   // Finding nothing to take, the worker lists itself as idle, with all its slots free.
@@ -111,15 +111,6 @@ async function idleWorkerAndProducer(label: string, jobs: string) {
 }
 
 describe("Redis mode", () => {
-  maybe("a server that does not know the scripts (new, restarted, or flushed) is sent them in full", async () => {
-    const namespace = newNamespace("noscript");
-    const js = await shell(namespace, 60);
-    await js.upload(`- {name: echo, topics: [echo], script: "return task.content.n"}`);
-    const redis = inspector();
-    await redis.script("FLUSH");
-    expect(await js.waitfor(await js.task("echo", { n: 7 }), 10)).toMatchObject({ status: "completed", results: [{ value: 7 }] });
-  });
-
   maybe("a database in the URL must be a number the server has: else one clear error, nothing written to database 0", async () => {
     const options = { namespace: newNamespace("db"), taskRecordTtl: 60, debugChannel: "db.debug" };
     const url = (db: string) => new URL(`/${db}`, redisUrl).toString();
@@ -391,18 +382,6 @@ describe("Redis mode", () => {
     expect(await worker.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 1 });
   });
 
-  maybe("a claimed task whose finish overtook its push (resent after NOSCRIPT) is run again, not stuck", async () => {
-    const { worker, redis, p } = await idleWorkerAndProducer("claim-noscript", `- {name: noop, topics: [noop], script: "return 1"}`);
-    await worker.waitfor(await worker.task("noop", {}, 60), 10);
-    // The server forgets the scripts, and another process has the finish script loaded again at once:
-    // this process's push is refused and resent, its finish is not.
-    await redis.script("FLUSH");
-    await redis.script("LOAD", scripts.finish);
-    const id = await worker.task("noop", {}, 60);
-    expect(await worker.waitfor(id, 20)).toMatchObject({ status: "completed" });
-    expect(await redis.llen(`${p}recovery`)).toBe(0);
-  });
-
   maybe("an idle worker whose heartbeat has lapsed is passed over: the task waits in Normal", async () => {
     const { producer, namespace } = await producerOnly("handover-dead");
     const redis = inspector();
@@ -476,5 +455,39 @@ describe("Redis mode", () => {
     // Recovery, then takes it from there.
     expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 2, results: [{ value: 1 }] });
     expect(await redis.llen(`${p}backup:${me}`)).toBe(0);
+  });
+});
+
+// SCRIPT FLUSH empties the script cache of the whole server: only on a server of this file's own.
+describe("Redis mode, on a server that forgets its scripts", () => {
+  let own: OwnRedis | undefined;
+  beforeAll(async () => {
+    own = await startRedisServer("the tests that flush Redis's scripts");
+  });
+  afterAll(async () => {
+    for (const c of closers.splice(0).reverse()) await c.close().catch(() => {});
+    own?.stop();
+  });
+  const onOwn = itWhen(() => own !== undefined, 120_000);
+
+  onOwn("a server that does not know the scripts (new, restarted, or flushed) is sent them in full", async () => {
+    const namespace = newNamespace("noscript");
+    const js = await shell(namespace, 60, own!.url);
+    await js.upload(`- {name: echo, topics: [echo], script: "return task.content.n"}`);
+    const redis = inspector(own!.url);
+    await redis.script("FLUSH");
+    expect(await js.waitfor(await js.task("echo", { n: 7 }), 10)).toMatchObject({ status: "completed", results: [{ value: 7 }] });
+  });
+
+  onOwn("a claimed task whose finish overtook its push (resent after NOSCRIPT) is run again, not stuck", async () => {
+    const { worker, redis, p } = await idleWorkerAndProducer("claim-noscript", `- {name: noop, topics: [noop], script: "return 1"}`, own!.url);
+    await worker.waitfor(await worker.task("noop", {}, 60), 10);
+    // The server forgets the scripts, and another process has the finish script loaded again at once:
+    // this process's push is refused and resent, its finish is not.
+    await redis.script("FLUSH");
+    await redis.script("LOAD", scriptText("finish-tasks"));
+    const id = await worker.task("noop", {}, 60);
+    expect(await worker.waitfor(id, 20)).toMatchObject({ status: "completed" });
+    expect(await redis.llen(`${p}recovery`)).toBe(0);
   });
 });

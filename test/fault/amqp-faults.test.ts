@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp.js";
+import { createAmqpBackend, deleteAmqpNamespace } from "../../src/backends/amqp/index.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import type { TaskRecordData } from "../../src/record.js";
 import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "../each-backend.js";
@@ -15,7 +15,7 @@ import { faultJobs, pause, runProducer, stopWorker, waitAll } from "./processes.
 
 const run = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-const built = existsSync(here("../../dist/backends/amqp.js"));
+const built = existsSync(here("../../dist/backends/amqp/index.js"));
 
 let ready = false;
 const namespaces: string[] = [];

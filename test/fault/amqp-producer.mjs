@@ -1,7 +1,7 @@
 // A producer process for the AMQP fault tests: issues COUNT tasks at once with job_queue_size CAP
 // and prints one JSON line: the taskids accepted, how many were refused, and any other error.
 import { open, QueueFullError } from "../../dist/index.js";
-import { createAmqpBackend } from "../../dist/backends/amqp.js";
+import { createAmqpBackend } from "../../dist/backends/amqp/index.js";
 
 const { AMQP_URL, NAMESPACE, COUNT = "100", CAP = "20" } = process.env;
 const backend = await createAmqpBackend(AMQP_URL, { namespace: NAMESPACE, taskRecordTtl: 600, debugChannel: `${NAMESPACE}.debug` });

@@ -2,7 +2,7 @@
 // CONNECTION_NAME and BULK in its environment. Prints "ready" once it consumes; on SIGTERM it
 // stops gracefully (held tasks finish, unstarted ones go back) and exits 0.
 import { open } from "../../dist/index.js";
-import { createAmqpBackend } from "../../dist/backends/amqp.js";
+import { createAmqpBackend } from "../../dist/backends/amqp/index.js";
 
 const { AMQP_URL, NAMESPACE, CONNECTION_NAME, BULK = "8" } = process.env;
 const backend = await createAmqpBackend(AMQP_URL, {

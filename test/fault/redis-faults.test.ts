@@ -6,13 +6,13 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect } from "vitest";
-import { createRedisBackend } from "../../src/backends/redis.js";
+import { createRedisBackend } from "../../src/backends/redis/index.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import { backends, deleteRedisNamespace, itWhen, redisUrl, requireServer, uniqueNamespace } from "../each-backend.js";
 import { faultJobs, pause, type ProducerResult, runProducer, stopWorker, waitAll } from "./processes.js";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-const built = existsSync(here("../../dist/backends/redis.js"));
+const built = existsSync(here("../../dist/backends/redis/index.js"));
 
 let ready = false;
 const namespaces: string[] = [];

@@ -4,7 +4,7 @@
 // one after another, as a shell with its own worker does (its idle worker claims them), then prints
 // "issued " and a JSON line: the taskids accepted, and the errors of the task() calls that failed.
 import { open } from "../../dist/index.js";
-import { createRedisBackend } from "../../dist/backends/redis.js";
+import { createRedisBackend } from "../../dist/backends/redis/index.js";
 
 const { REDIS_URL, NAMESPACE, BULK = "32", HEARTBEAT = "3", ISSUE = "0" } = process.env;
 const backend = await createRedisBackend(REDIS_URL, {

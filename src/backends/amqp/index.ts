@@ -1,4 +1,4 @@
-// AMQP mode: tasks queued on RabbitMQ (AMQP 0-9-1). The layout is in ./amqp/layout.ts and
+// AMQP mode: tasks queued on RabbitMQ (AMQP 0-9-1). The layout is in ./layout.ts and
 // the README; in short:
 // - a task is one persistent message in a durable queue capped by the broker at job_queue_size
 //   (x-max-length, x-overflow reject-publish); task() waits for the publisher confirm, so a refused
@@ -7,20 +7,20 @@
 //   its jobs finished and its record was written: a worker that dies leaves it to be redelivered;
 // - the broker never expires a task (no per-message TTL): workers and readers decide expiry from the
 //   task and its record, so a started task given back by a dead worker is never dropped;
-// - records live in a stream every process reads (./amqp/records.ts); job definitions in a shared
-//   document (./amqp/document.ts); the debug channel is a fanout exchange (./amqp/debug.ts).
+// - records live in a stream every process reads (./records.ts); job definitions in a shared
+//   document (./document.ts); the debug channel is a fanout exchange (./debug.ts).
 import { hostname } from "node:os";
-import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../backend.js";
-import { mergeDefinitions, type JobDefinition } from "../definitions.js";
-import { ConnectionError, QueueFullError } from "../errors.js";
-import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
-import { AmqpConnection } from "./amqp/connection.js";
-import { DebugChannel } from "./amqp/debug.js";
-import { SharedDocument } from "./amqp/document.js";
-import { Layout, taskQueueOptions } from "./amqp/layout.js";
-import { PublishWindow } from "./amqp/publish-window.js";
-import { isNack, RecordLog, type RecordEvent } from "./amqp/records.js";
-import { taskIn, Taker, type AmqpLease } from "./amqp/taker.js";
+import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../../backend.js";
+import { mergeDefinitions, type JobDefinition } from "../../definitions.js";
+import { ConnectionError, QueueFullError } from "../../errors.js";
+import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
+import { AmqpConnection } from "./connection.js";
+import { DebugChannel } from "./debug.js";
+import { SharedDocument } from "./document.js";
+import { Layout, taskQueueOptions } from "./layout.js";
+import { PublishWindow } from "./publish-window.js";
+import { isNack, RecordLog, type RecordEvent } from "./records.js";
+import { taskIn, Taker, type AmqpLease } from "./taker.js";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 
 export interface AmqpBackendOptions extends BackendOptions {
@@ -46,7 +46,7 @@ const publishPatienceMs = 30_000;
 /** Tasks a full queue sheds from its head at most per refused task(): the next refusal sheds more. */
 const shedBatch = 1000;
 
-/** Tasks published and not yet confirmed by the broker, at most (see ./amqp/publish-window.ts). */
+/** Tasks published and not yet confirmed by the broker, at most (see ./publish-window.ts). */
 const publishWindowSize = 64;
 
 export class AmqpBackend implements Backend {

@@ -1,0 +1,55 @@
+// Workers' heartbeats and the rescue of dead workers' tasks. A worker keeps a key `alive:<worker>`
+// with a time to live of heartbeat_ttl (the take script renews it too) and its id in the worker set;
+// every third of that time it also looks at the other workers, and moves the Backup of one whose
+// heartbeat lapsed to Recovery, atomically (lua/rescue-dead-worker.lua), where workers take from first.
+import type { RedisConnection } from "./connection.js";
+import type { Layout } from "./layout.js";
+import type { Scripts } from "./scripts.js";
+
+export class Heartbeat {
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly scripts: Scripts,
+    private readonly layout: Layout,
+    private readonly workerId: string,
+    readonly ttlMs: number,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Started by the worker's first take: a process that only issues tasks has no heartbeat. */
+  get started(): boolean {
+    return this.timer !== undefined;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    const beat = async () => {
+      await this.conn.client.multi().set(this.layout.alive, "1", "PX", this.ttlMs).sadd(this.layout.workers, this.workerId).exec();
+      await this.rescueDeadWorkers();
+    };
+    this.timer = setInterval(() => beat().catch(this.onError), this.ttlMs / 3);
+    this.timer.unref();
+    beat().catch(this.onError);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** A clean stop: the worker is known dead at once, with nothing left to rescue. */
+  async forget(): Promise<void> {
+    await this.conn.client.multi().del(this.layout.alive).srem(this.layout.workers, this.workerId).exec();
+  }
+
+  private async rescueDeadWorkers(): Promise<void> {
+    const { layout } = this;
+    const workers = await this.conn.client.smembers(layout.workers);
+    for (const worker of workers) {
+      if (worker === this.workerId) continue;
+      const keys: [string, string, string, string, string] = [layout.backupOf(worker), layout.recovery, layout.aliveOf(worker), layout.workers, layout.idle];
+      await this.scripts.rescueDeadWorker(keys, [layout.prefix, worker]);
+    }
+  }
+}

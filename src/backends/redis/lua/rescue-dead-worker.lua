@@ -1,0 +1,18 @@
+-- rescue-dead-worker: moves the tasks of a worker whose heartbeat lapsed to Recovery.
+-- KEYS[1] the dead worker's Backup
+-- KEYS[2] Recovery
+-- KEYS[3] its heartbeat
+-- KEYS[4] the worker set
+-- KEYS[5] the idle workers
+-- ARGV[1] key prefix; ARGV[2] the dead worker's id
+-- Returns how many tasks were rescued, or -1 if the worker is alive after all.
+-- Atomically: if the heartbeat is really gone, moves every task of that Backup to the head of Recovery
+-- (a task is never in two lists, nor in none; started ones back to queued), and forgets the worker,
+-- listed as idle too.
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
+local prefix = ARGV[1]
+--@include to-recovery
+redis.call('HDEL', KEYS[5], ARGV[2])
+local n = toRecovery(KEYS[1], KEYS[2], {}, KEYS[5])
+redis.call('SREM', KEYS[4], ARGV[2])
+return n

@@ -1,0 +1,70 @@
+-- take-tasks: moves a batch of tasks into this worker's Backup and starts them, or lists it as idle.
+-- KEYS[1] Normal
+-- KEYS[2] Recovery
+-- KEYS[3] this worker's Backup
+-- KEYS[4] its heartbeat
+-- KEYS[5] the worker set
+-- KEYS[6] the idle workers
+-- KEYS[7] the deletions set
+-- ARGV[1] key prefix; ARGV[2] the ended channel; ARGV[3] now (ms); ARGV[4] worker id; ARGV[5] max
+-- ARGV[6] heartbeat ttl (ms); ARGV[7] listing number; ARGV[8] when records ended now are due for deletion
+-- Returns one JSON text (one text is read much faster than nested replies), flat: 1 if the worker was
+-- still listed as idle (0 if a push or a wake-up took its listing), the startedAt of this take, then
+-- per task its taskid, code, task, expire and createdAt (task as stored, null if the record is gone):
+-- - queued -> started, attempt+1, owned by this worker: code = the attempt;
+-- - queued, never started and past its expire -> expired: code 0 (a task started once never expires);
+-- - anything else (ended, or its record gone past task_record_ttl): code -1.
+-- Atomically: renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known
+-- again before it holds anything) and unlists it as idle. Moves up to `max` taskids from Recovery
+-- first, then Normal, into Backup, and starts each in the same step; tasks with code 0 or -1 leave
+-- Backup at once. If there were none, lists the worker as idle with `max` free slots under the listing
+-- number given, so that the next push hands tasks straight to it.
+local prefix, channel, now, worker, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local due = ARGV[8]
+--@include add-taken
+--@include for-deletion
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
+redis.call('SADD', KEYS[5], worker)
+local listed = redis.call('HDEL', KEYS[6], worker)
+-- Attempts as text: Lua formats a number with sprintf, a cost per task.
+local nextAttempt = {['0'] = '1', ['1'] = '2', ['2'] = '3'}
+local ids, parts = {}, {'[', listed, ',', ARGV[3]}
+for _, source in ipairs({KEYS[2], KEYS[1]}) do
+  if #ids < max then
+    local moved = redis.call('LRANGE', source, 0, max - #ids - 1)
+    if #moved > 0 then
+      redis.call('LTRIM', source, #moved, -1)
+      redis.call('RPUSH', KEYS[3], unpack(moved))
+      for _, id in ipairs(moved) do ids[#ids + 1] = id end
+    end
+  end
+end
+if #ids == 0 then
+  redis.call('HSET', KEYS[6], worker, max .. ':' .. ARGV[7])
+  return '[' .. listed .. ']'
+end
+local expired = {}
+for _, id in ipairs(ids) do
+  local key = prefix .. 'task:' .. id
+  local f = redis.call('HMGET', key, 'status', 'createdAt', 'expire', 'attempt', 'task')
+  local attempt = f[4] or '0'
+  if f[1] ~= 'queued' then
+    -- Maybe no record at all: the taskid may not be one a push wrote, so it is quoted as JSON.
+    parts[#parts + 1] = ',' .. cjson.encode(id) .. ',-1,null,0,0'
+    redis.call('LREM', KEYS[3], 1, id)
+  -- Arithmetic reads the texts as numbers itself: tonumber() would parse each one twice.
+  elseif attempt == '0' and now > f[2] + f[3] * 1000 then
+    redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[3])
+    expired[#expired + 1] = id
+    redis.call('PUBLISH', channel, id)
+    redis.call('LREM', KEYS[3], 1, id)
+    addTaken(parts, id, '0', f[5], f[3], f[2])
+  else
+    local code = nextAttempt[attempt] or tostring(tonumber(attempt) + 1)
+    redis.call('HSET', key, 'status', 'started', 'startedAt', ARGV[3], 'attempt', code, 'owner', worker)
+    addTaken(parts, id, code, f[5], f[3], f[2])
+  end
+end
+if #expired > 0 then forDeletion(KEYS[7], expired) end
+parts[#parts + 1] = ']'
+return table.concat(parts)
