@@ -8,7 +8,7 @@ import { AmqpBackend, createAmqpBackend, deleteAmqpNamespace } from "../../src/b
 import { corkEachPass, defaultHeartbeat } from "../../src/backends/amqp/connection.js";
 import { ConnectionError, ParameterError, QueueFullError } from "../../src/errors.js";
 import { open } from "../../src/jobshell.js";
-import { fold, type RecordEvent } from "../../src/backends/amqp/records.js";
+import { fold, type RecordEvent } from "../../src/backends/amqp/fold.js";
 import { nowMs, type QueuedTask } from "../../src/record.js";
 import { amqpUrl, backends, itWhen, requireServer, uniqueNamespace } from "../each-backend.js";
 

@@ -1,5 +1,5 @@
 // AMQP mode: tasks queued on RabbitMQ (AMQP 0-9-1). The layout is in ./layout.ts and
-// the README; in short:
+// docs/amqp.md; in short:
 // - a task is one persistent message in a durable queue capped by the broker at job_queue_size
 //   (x-max-length, x-overflow reject-publish); task() waits for the publisher confirm, so a refused
 //   task throws QueueFullError and a task() that returned is in the broker;
@@ -11,15 +11,17 @@
 //   document (./document.ts); the debug channel is a fanout exchange (./debug.ts).
 import { hostname } from "node:os";
 import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../../backend.js";
-import { mergeDefinitions, type JobDefinition } from "../../definitions.js";
+import type { JobDefinition } from "../../definitions.js";
 import { ConnectionError, QueueFullError } from "../../errors.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
 import { AmqpConnection } from "./connection.js";
 import { DebugChannel } from "./debug.js";
 import { SharedDocument } from "./document.js";
+import { AmqpJobStore } from "./jobs.js";
 import { Layout, taskQueueOptions } from "./layout.js";
 import { PublishWindow } from "./publish-window.js";
-import { isNack, RecordLog, type RecordEvent } from "./records.js";
+import type { RecordEvent } from "./fold.js";
+import { isNack, RecordLog } from "./records.js";
 import { taskIn, Taker, type AmqpLease } from "./taker.js";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 
@@ -385,33 +387,6 @@ export class AmqpBackend implements Backend {
     this.stopWatchingSizes = await this.sizes.watch(() => void consumeAll().catch(this.onError));
     await consumeAll();
     return taker;
-  }
-}
-
-/** Job definitions as one shared document: every worker sees an upload at once. */
-class AmqpJobStore implements JobStore {
-  constructor(private readonly document: () => SharedDocument<JobDefinition[]>) {}
-
-  list(): Promise<JobDefinition[]> {
-    return this.document().read();
-  }
-
-  async put(definitions: JobDefinition[], replace: boolean): Promise<void> {
-    await this.document().update((current) => mergeDefinitions(current, definitions, replace));
-  }
-
-  async remove(name: string): Promise<boolean> {
-    let removed = false;
-    await this.document().update((current) => {
-      const kept = current.filter((d) => d.name !== name);
-      removed = kept.length < current.length;
-      return removed ? kept : undefined;
-    });
-    return removed;
-  }
-
-  watch(onChange: () => void): Promise<() => Promise<void>> {
-    return this.document().watch(onChange);
   }
 }
 

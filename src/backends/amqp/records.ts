@@ -1,41 +1,21 @@
 // Task records over AMQP: every change of a record (queued, started, ended) is an event appended to
-// one RabbitMQ stream per namespace, and every process folds the stream into its own view of the
-// records. A process that starts reads the stream from task_record_ttl ago, so it also knows the
+// one RabbitMQ stream per namespace, and every process folds the stream (./fold.ts) into its own view
+// of the records. A process that starts reads the stream from task_record_ttl ago, so it also knows the
 // records other processes made; a marker it appends and reads back tells it that it has caught up.
-// The fold is the same everywhere, so every process comes to the same record:
-// - a record is created by whichever of its events arrives first (queued and ended events carry
-//   the whole task; a record known only from a started event is not shown until one of them comes);
-// - `started` raises the attempt; an end is accepted only for the attempt that was started last,
-//   and only the first end counts, so a task is never finished twice in its record;
-// - a queued task past its expire *is* expired: readers derive it, with no worker needed; a worker
-//   or a full queue that discards one appends `expired`, so that nobody counts it as waiting still;
-// - the stream keeps events for task_record_ttl, but a task may wait or run longer than that: a
-//   record not ended and untouched for half the ttl is appended again as a snapshot (by any process
-//   while it is queued, by the worker running it once started), so a process that starts later
-//   still finds it. Reading a snapshot renews the record everywhere, so one process renews it.
+// The stream keeps events for task_record_ttl, but a task may wait or run longer than that: a record
+// not ended and untouched for half the ttl is appended again as a snapshot (by any process while it is
+// queued, by the worker running it once started), so a process that starts later still finds it.
+// Reading a snapshot renews the record everywhere, so one process renews it.
 // A process sees its own events at once (an overlay on its view) and folds them into the view only
 // when it reads them back from the stream, in stream order like everyone else: the views converge.
 import { randomUUID } from "node:crypto";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { ConnectionError } from "../../errors.js";
-import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
+import { expiresAt, hasEnded, nowMs, type QueuedTask, type TaskRecordData } from "../../record.js";
 import type { AmqpConnection } from "./connection.js";
 import { recordStreamOptions, type Layout } from "./layout.js";
 import { TaskWaiters } from "../waiters.js";
-
-export type RecordEvent =
-  | { t: "queued"; task: QueuedTask; at: number }
-  /** the task itself is in its queued event: started events are many and small */
-  | { t: "started"; taskid: string; attempt: number; at: number }
-  | { t: "ended"; task: QueuedTask; attempt: number; outcome: Outcome; at: number }
-  /** the record as it stands, appended again so that it outlives the stream's retention */
-  | { t: "snapshot"; task: QueuedTask; attempt: number; startedAt?: number; at: number }
-  /** the queue refused the task: it never existed */
-  | { t: "refused"; taskid: string; at: number }
-  /** a worker or a full queue discarded it: never started, past its expire */
-  | { t: "expired"; taskid: string; at: number }
-  /** a process's own marker: once it reads it back, it has read everything appended before */
-  | { t: "marker"; id: string; at: number };
+import { droppable, fold, taskidOf, type RecordEvent, type StoredRecord } from "./fold.js";
 
 /** One stream message: the events one process appended in one turn. */
 interface EventBatch {
@@ -43,11 +23,6 @@ interface EventBatch {
   /** this process's number for the batch: reading it back retires its events from the overlay */
   batch: number;
   events: RecordEvent[];
-}
-
-interface StoredRecord extends TaskRecordData {
-  /** the time of its latest event: the record is dropped task_record_ttl after it */
-  touchedAt: number;
 }
 
 interface Pending {
@@ -375,7 +350,6 @@ export class RecordLog {
     this.append(events).catch(this.onError);
   }
 
-
   private dropOld(): void {
     const now = nowMs();
     for (const rec of this.view.values()) {
@@ -412,70 +386,6 @@ export class RecordLog {
     this.waitingFloor = floor;
     return false;
   }
-}
-
-/** Kept while its task waits or runs; dropped task_record_ttl after it ended (or expired). */
-function droppable(rec: StoredRecord, now: number, ttlMs: number): boolean {
-  if (rec.topic === undefined) return rec.touchedAt + ttlMs < now; // only ever seen start: a stray event
-  const endedAt = rec.completedAt ?? (rec.status === "queued" ? expiresAt(rec) : undefined);
-  return endedAt !== undefined && endedAt + ttlMs < now;
-}
-
-/** The task's own fields, spelled out: a spread costs several times more on this hot path. */
-function setTask(rec: StoredRecord, task: QueuedTask): void {
-  rec.topic = task.topic;
-  rec.content = task.content;
-  rec.expire = task.expire;
-  rec.createdAt = task.createdAt;
-  if (task.job !== undefined) rec.job = task.job;
-}
-
-function taskidOf(ev: RecordEvent): string | undefined {
-  if (ev.t === "marker") return undefined;
-  return "task" in ev ? ev.task.taskid : ev.taskid;
-}
-
-/** One event applied to a record (changed in place, or created); `undefined` when the task never existed. */
-export function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredRecord | undefined {
-  if (ev.t === "marker") return rec;
-  if (ev.t === "refused") return undefined;
-  if (!rec) {
-    const fresh = { taskid: "task" in ev ? ev.task.taskid : ev.taskid, status: "queued", attempt: 0, results: [], touchedAt: ev.at };
-    rec = fresh as unknown as StoredRecord;
-    if ("task" in ev) setTask(rec, ev.task);
-  } else if ("task" in ev && rec.topic === undefined) {
-    // known so far only from a started event: now the task itself is here
-    setTask(rec, ev.task);
-  }
-  if (hasEnded(rec.status)) return rec;
-  if (ev.t === "snapshot") {
-    // Only news to a reader that missed the events it sums up: it never undoes a later start.
-    if (ev.attempt > rec.attempt) {
-      rec.status = "started";
-      rec.attempt = ev.attempt;
-      rec.startedAt = ev.startedAt;
-    }
-  } else if (ev.t === "started") {
-    if (ev.attempt <= rec.attempt) return rec;
-    rec.status = "started";
-    rec.attempt = ev.attempt;
-    rec.startedAt = ev.at;
-  } else if (ev.t === "expired") {
-    // A discard decided on a record that was queued: a start it did not know of wins.
-    if (rec.status !== "queued") return rec;
-    rec.status = "expired";
-    rec.results = [];
-    rec.completedAt = rec.topic === undefined ? ev.at : expiresAt(rec);
-  } else if (ev.t === "ended") {
-    // An end from an attempt that is no longer the latest was made by a worker presumed dead.
-    if (rec.status === "started" && ev.attempt !== rec.attempt) return rec;
-    rec.attempt = Math.max(rec.attempt, ev.attempt);
-    rec.status = ev.outcome.status;
-    rec.results = ev.outcome.results;
-    rec.completedAt = ev.outcome.completedAt;
-    if (ev.outcome.warning !== undefined) rec.warning = ev.outcome.warning;
-  }
-  return rec;
 }
 
 /** Declare the stream; one declared already with another task_record_ttl is used as it is. */
