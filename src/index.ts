@@ -1,5 +1,5 @@
 // The package's public API.
-export { open, JobShell, recordMU, type OpenOptions, type Stats, type DebugSubscription, type RecordMU } from "./jobshell.js";
+export { open, JobShell, recordMU, type OpenOptions, type Stats, type RecordMU } from "./jobshell.js";
 export { MU, isMU } from "./mu.js";
 export * from "./errors.js";
 export type { Backend, JobStore, Lease, StartResult, BackendOptions } from "./backend.js";

@@ -37,9 +37,6 @@ export interface OpenOptions extends Partial<Params> {
 
 export type RecordMU = ReturnType<typeof MU>;
 
-/** A stop function that also tells when the subscription is live. */
-export type DebugSubscription = (() => Promise<void>) & { ready: Promise<void> };
-
 export interface Stats {
   mode: string;
   location: string;
@@ -210,16 +207,22 @@ export class JobShell {
     return this.transactions.open(what, data);
   }
 
-  /** Receive every qprint line of every worker on this queue. */
-  onDebug(onLine: (line: string) => void): DebugSubscription {
+  /** Receive every qprint line of every worker on this queue. Resolves once the subscription is
+   *  live, so that the lines of a task issued next are seen; with the function that ends it. */
+  async onDebug(onLine: (line: string) => void): Promise<() => Promise<void>> {
     const subscribed = this.backend.subscribe(onLine);
-    const stop = (async () => {
-      const unsubscribe = await subscribed;
-      this.subscriptions.delete(stop);
-      await unsubscribe();
-    }) as DebugSubscription;
-    stop.ready = subscribed.then(() => undefined);
+    // In the set before it is live, so that a close() meanwhile still ends it.
+    const stop = async (): Promise<void> => {
+      if (!this.subscriptions.delete(stop)) return;
+      await (await subscribed)();
+    };
     this.subscriptions.add(stop);
+    try {
+      await subscribed;
+    } catch (err) {
+      this.subscriptions.delete(stop);
+      throw err;
+    }
     return stop;
   }
 

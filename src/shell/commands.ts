@@ -1,7 +1,7 @@
 // The shell commands: `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
 import { readFileSync } from "node:fs";
 import type { Colors } from "./output.js";
-import type { DebugSubscription, JobShell } from "../jobshell.js";
+import type { JobShell } from "../jobshell.js";
 import type { ShellOutput } from "./output.js";
 import { metricsTable } from "../metrics.js";
 
@@ -51,34 +51,27 @@ export interface CommandsOptions {
 }
 
 export class ShellCommands {
-  private debugSubscription?: DebugSubscription;
+  private stopDebug?: () => Promise<void>;
 
   constructor(private readonly options: CommandsOptions) {}
 
   get debugOn(): boolean {
-    return this.debugSubscription !== undefined;
+    return this.stopDebug !== undefined;
   }
 
   /** Toggle the subscription to the debug channel, with the messages of the source's shell. */
   async debug(): Promise<void> {
     const { js, out } = this.options;
     const channel = `['${js.params.debugChannel}']`;
-    if (this.debugSubscription) {
-      const stop = this.debugSubscription;
-      this.debugSubscription = undefined;
+    if (this.stopDebug) {
+      const stop = this.stopDebug;
+      this.stopDebug = undefined;
       await stop();
       out.line(`Disconnected the debug channel ${channel}`);
       return;
     }
     out.line(`Disconnected the currently subscribed channel and connected to the debug channel ${channel}`);
-    const subscription = js.onDebug((line) => out.line(line));
-    this.debugSubscription = subscription;
-    try {
-      await subscription.ready;
-    } catch (err) {
-      this.debugSubscription = undefined;
-      throw err;
-    }
+    this.stopDebug = await js.onDebug((line) => out.line(line));
     out.line("debug channel connected");
   }
 
