@@ -6,7 +6,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { ClosedError, ConnectionError, JobDefinitionError, ParameterError, QueueFullError } from "./errors.js";
 import { parseDefinitions, type JobDefinition } from "./definitions.js";
-import { recordMU, type JobShell } from "./jobshell.js";
+import { internals } from "./internals.js";
+import type { JobShell } from "./jobshell.js";
 import { prometheusContentType, renderPrometheus } from "./prometheus.js";
 import { decimalNumber } from "./params.js";
 import { hasEnded } from "./record.js";
@@ -102,12 +103,12 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
           // A client that goes away stops the wait.
           res.on("close", () => controller.abort());
           try {
-            const record = await js.backend.waitEnded(taskid, timeout * 1000, controller.signal);
+            const record = await internals(js).recordWhenEnded(taskid, timeout, controller.signal);
             if (closing) throw new HttpError(503, "closing", "the server is shutting down; ask again", {}, { connection: "close" });
             if (res.destroyed) return;
             if (!record) throw unknownTask(taskid);
             // On timeout the record as it is now: its status says the task has not ended.
-            sendJson(res, 200, recordMU(record), { "x-jobshell-ended": String(hasEnded(record.status)) });
+            sendJson(res, 200, record, { "x-jobshell-ended": String(hasEnded(record.status)) });
           } finally {
             waits.delete(controller);
           }
@@ -149,7 +150,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
           sendJson(res, 200, shownJob(job));
         },
         DELETE: async (_req, res, [name]) => {
-          if (!(await js.removeJob(name))) throw unknownJob(name);
+          if (!(await internals(js).removeJob(name))) throw unknownJob(name);
           res.writeHead(204).end();
         },
       },
@@ -160,7 +161,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
         GET: async (_req, res) => {
           try {
             const stats = await js.stats();
-            sendJson(res, 200, { status: "ok", mode: stats.mode, location: stats.location, jobs: stats.jobs, worker: js.hasWorker });
+            sendJson(res, 200, { status: "ok", mode: stats.mode, location: stats.location, jobs: stats.jobs, worker: internals(js).hasWorker });
           } catch (err) {
             throw new HttpError(503, "unavailable", `the queue does not answer: ${(err as Error).message}`);
           }
@@ -172,7 +173,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       methods: {
         GET: async (_req, res) => {
           const stats = await js.stats();
-          const text = renderPrometheus(js.metrics, { queueDepth: stats.queueDepth, inFlight: stats.inFlight, jobs: stats.jobs });
+          const text = renderPrometheus(internals(js).metrics, { queueDepth: stats.queueDepth, inFlight: stats.inFlight, jobs: stats.jobs });
           res.writeHead(200, { "content-type": prometheusContentType, "content-length": Buffer.byteLength(text) });
           res.end(text);
         },

@@ -1,6 +1,7 @@
 // The shell commands: `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
 import { readFileSync } from "node:fs";
 import type { Colors } from "./output.js";
+import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
 import type { ShellOutput } from "./output.js";
 import { metricsTable } from "../metrics.js";
@@ -62,7 +63,7 @@ export class ShellCommands {
   /** Toggle the subscription to the debug channel, with the messages of the source's shell. */
   async debug(): Promise<void> {
     const { js, out } = this.options;
-    const channel = `['${js.params.debugChannel}']`;
+    const channel = `['${internals(js).params.debugChannel}']`;
     if (this.stopDebug) {
       const stop = this.stopDebug;
       this.stopDebug = undefined;
@@ -108,7 +109,7 @@ export class ShellCommands {
     const stats = await js.stats();
     const width = Math.max(...Object.keys(stats).map((k) => k.length));
     for (const [key, value] of Object.entries(stats)) out.line(`  ${`${key}:`.padEnd(width + 1)} ${String(value)}`);
-    const table = metricsTable(js.metrics);
+    const table = metricsTable(internals(js).metrics);
     if (table.length > 0) out.line("");
     for (const line of table) out.line(line);
   }
@@ -134,7 +135,7 @@ export function maskPassword(location: string): string {
 
 export function banner(js: JobShell, colors: Colors, now = new Date()): string {
   const jobs = js.jobs().length;
-  const worker = js.hasWorker ? "worker in this process" : "no worker in this process (--no-worker)";
+  const worker = internals(js).hasWorker ? "worker in this process" : "no worker in this process (--no-worker)";
   const when = now.toString().replace(/ \(.*\)$/, "");
   return [
     `${colors.bold("jobshell")} ${productVersion()} — ${js.mode} mode, ${maskPassword(js.location)}, ${worker}, ${jobs} job${jobs === 1 ? "" : "s"} loaded`,

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import type { Backend } from "../../src/backend.js";
 import { JobDefinitionError, QueueFullError, TimeoutError, UnknownTaskError } from "../../src/errors.js";
+import { internals } from "../../src/internals.js";
 import { open, type JobShell, type OpenOptions } from "../../src/jobshell.js";
 import { backends, itWhen, requireServer, uniqueNamespace } from "../each-backend.js";
 
@@ -310,11 +311,11 @@ for (const backend of backends) {
       const err = await start({ namespace, worker: false, yaml: false, jobs: [older] }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(JobDefinitionError);
       expect((err as Error).message).toMatch(/job shared differs from the one the queue has \(from .*current.*\); start with --replace-jobs/);
-      await first.refreshJobs();
+      await internals(first).refreshJobs();
       expect(first.jobs().find((j) => j.name === "shared")?.script).toBe("return 2");
       // Asked to replace, it does.
       await start({ namespace, worker: false, yaml: false, jobs: [older], replaceJobs: true });
-      await first.refreshJobs();
+      await internals(first).refreshJobs();
       expect(first.jobs().find((j) => j.name === "shared")?.script).toBe("return 1");
       for (const folder of [current, same, older]) rmSync(folder, { recursive: true });
     });
