@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { ConnectionError } from "../../src/errors.js";
 import { open } from "../../src/jobshell.js";
-import { serve } from "../../src/server.js";
+import { serve } from "../../src/server/index.js";
 import { itWhen } from "../each-backend.js";
 
 let ready = false;
