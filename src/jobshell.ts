@@ -120,7 +120,7 @@ export class JobShell {
     return this.#backend.mode;
   }
 
-  /** Where the queue is: the server's URL (password masked), or the process for memory mode. */
+  /** Where the queue is connected, any password masked (`in this process` in memory mode). */
   get location(): string {
     return this.#backend.location;
   }
