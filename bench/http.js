@@ -6,7 +6,7 @@
 import { fork } from "node:child_process";
 import { createServer, request, Agent } from "node:http";
 import { open } from "../dist/index.js";
-import { serve } from "../dist/server.js";
+import { serve } from "../dist/server/index.js";
 import { percentile, printTable } from "./stats.js";
 
 const args = process.argv.slice(2);

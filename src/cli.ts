@@ -236,7 +236,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "serve": {
-      const { serve } = await import("./server.js");
+      const { serve } = await import("./server/index.js");
       const token = process.env.JOBSHELL_API_TOKEN || undefined;
       const host = parsed.flags.get("host")?.at(-1) ?? "127.0.0.1";
       const port = numberFlag(parsed, "port", 8080, portRule); // a bad port is refused before connecting

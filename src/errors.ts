@@ -1,5 +1,6 @@
 // Every error a caller may need to tell apart is a class with a stable `code`:
-// nobody should ever have to match on message text.
+// nobody should ever have to match on message text. errorReplies, at the end, is how the REST API
+// answers each of them, and every refusal it makes of its own.
 
 export class JobshellError extends Error {
   readonly code: string = "JOBSHELL_ERROR";
@@ -102,4 +103,58 @@ export class IllegalTransitionError extends JobshellError {
         (allowed.length > 0 ? ` (from ${from} it may go to ${allowed.join(", ")})` : ` (${from} is final)`),
     );
   }
+}
+
+/** How the REST API answers with an error: the HTTP status, and what else goes into the reply. */
+export interface ErrorReply {
+  status: number;
+  /** the error classes answered with this word; none for the refusals the server makes about a
+   *  request itself (bad JSON, an unknown route, ...) */
+  classes?: readonly (abstract new (...args: never[]) => JobshellError)[];
+  /** properties of the error that the JSON reply carries beside `error` and `detail` */
+  fields?: readonly string[];
+  headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Every refusal of the REST API, by the stable word of its JSON reply `{error, detail}`. Each error
+ * class above is answered with one word; anything else thrown while answering is a bug, `internal`.
+ * README.md lists every word, and a test holds the two together.
+ */
+export const errorReplies = {
+  invalid_json: { status: 400 },
+  invalid_body: { status: 400 },
+  invalid_taskid: { status: 400 },
+  invalid_path: { status: 400 },
+  invalid_query: { status: 400 },
+  job_definition: { status: 400, classes: [JobDefinitionError], fields: ["problems"] },
+  unauthorized: { status: 401, headers: { "www-authenticate": 'Bearer realm="jobshell"' } },
+  unknown_task: { status: 404, classes: [UnknownTaskError] },
+  unknown_job: { status: 404 },
+  not_found: { status: 404 },
+  method_not_allowed: { status: 405 },
+  job_exists: { status: 409 },
+  payload_too_large: { status: 413 },
+  unsupported_media_type: { status: 415 },
+  queue_full: { status: 503, classes: [QueueFullError], headers: { "retry-after": "1" } },
+  closing: { status: 503, classes: [ClosedError] },
+  unavailable: { status: 503, classes: [ConnectionError] },
+  // Errors a request never meets: the server waits on records itself, and parameters, scripts and
+  // transactions belong to other ways in.
+  internal: { status: 500, classes: [TimeoutError, ScriptTimeoutError, ParameterError, IllegalTransitionError] },
+} as const satisfies Record<string, ErrorReply>;
+
+export type ErrorWord = keyof typeof errorReplies;
+
+const wordOfClass = new Map<unknown, ErrorWord>(
+  Object.entries(errorReplies).flatMap(([word, reply]: [string, ErrorReply]) => (reply.classes ?? []).map((c) => [c, word as ErrorWord] as const)),
+);
+
+/** The word an error is answered with: that of its class (or the nearest class it extends), else `internal`. */
+export function errorWordOf(err: unknown): ErrorWord {
+  for (let c = err instanceof Error ? Object.getPrototypeOf(err) : null; c !== null && c !== Error.prototype; c = Object.getPrototypeOf(c)) {
+    const word = wordOfClass.get(c.constructor);
+    if (word) return word;
+  }
+  return "internal";
 }

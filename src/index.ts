@@ -1,9 +1,23 @@
-// The package's public API.
-export { open, JobShell, recordMU, type OpenOptions, type Stats, type DebugSubscription, type RecordMU } from "./jobshell.js";
+// The package's public API: open() and what its options, the JobShell it returns and the errors it
+// throws are made of. The Backend types are here for open()'s `backend` option.
+export { open, type JobShell, type OpenOptions, type Stats, type RecordMU } from "./jobshell.js";
 export { MU, isMU } from "./mu.js";
-export * from "./errors.js";
+export {
+  JobshellError,
+  QueueFullError,
+  TimeoutError,
+  UnknownTaskError,
+  JobDefinitionError,
+  ScriptTimeoutError,
+  ParameterError,
+  ConnectionError,
+  ClosedError,
+  IllegalTransitionError,
+  type DefinitionProblem,
+} from "./errors.js";
+export type { Transaction, TransactionStatus } from "./transaction.js";
 export type { Backend, JobStore, Lease, StartResult, BackendOptions } from "./backend.js";
 export type { JobDefinition, SlackOptions } from "./definitions.js";
 export type { QueuedTask, TaskRecordData, TaskStatus, JobResult, Outcome } from "./record.js";
-export { paramSpecs, resolveParams, type Params } from "./params.js";
+export type { LogSink, LogLevel } from "./builtins.js";
 export { MemoryBackend } from "./backends/memory.js";

@@ -1,4 +1,9 @@
 // The library API: what the shell, the worker command and the REST server are built on.
+//
+// JobShell's public members are the library's API (README, "As a library"). The members marked
+// @internal are what the rest of the package uses from inside (see internals.ts); the published
+// types leave them out (tsconfig's stripInternal). Private state is in #fields, so that the
+// published class names nothing of it.
 import { format } from "node:util";
 import type { Backend } from "./backend.js";
 import { openBackend } from "./backends/index.js";
@@ -29,16 +34,13 @@ export interface OpenOptions extends Partial<Params> {
   namespace?: string;
   /** where job scripts' logger lines go (default: stderr) */
   log?: LogSink;
-  /** parameters already resolved from flags, variables and the config file (the command line does this) */
+  /** @internal parameters already resolved from flags, variables and the config file (the command line does this) */
   params?: Params;
   /** token for callout(path=...) to the REST API (default JOBSHELL_API_TOKEN) */
   apiToken?: string;
 }
 
 export type RecordMU = ReturnType<typeof MU>;
-
-/** A stop function that also tells when the subscription is live. */
-export type DebugSubscription = (() => Promise<void>) & { ready: Promise<void> };
 
 export interface Stats {
   mode: string;
@@ -82,46 +84,60 @@ export async function open(options: OpenOptions = {}): Promise<JobShell> {
 const closeIssuingMs = 5000;
 
 export class JobShell {
+  /** @internal the counters behind stats() and /metrics */
   readonly metrics = new Metrics();
-  /** tasks issued through this instance whose end nobody has seen yet, by taskid: kept only
-   *  after trackIssued(), since few callers need them and every task would pay for the entry */
+  /** @internal tasks issued through this instance whose end nobody has seen yet, by taskid: kept
+   *  only after trackIssued(), since few callers need them and every task would pay for the entry */
   issued?: Map<string, QueuedTask>;
-  private readonly registry = new Registry();
-  private worker?: Worker;
+  readonly #backend: Backend;
+  readonly #options: { ownBackend: boolean; log: LogSink; apiToken?: string };
+  readonly #registry = new Registry();
+  #worker?: Worker;
   /** the Slack bots, in a process that runs a worker */
-  private slack?: Promise<SlackBots>;
-  private stopWatching?: () => Promise<void>;
-  private subscriptions = new Set<() => Promise<void>>();
-  private closed = false;
-  private transactionsOf?: Transactions;
+  #slack?: Promise<SlackBots>;
+  #stopWatching?: () => Promise<void>;
+  #subscriptions = new Set<() => Promise<void>>();
+  #closed = false;
+  #transactions?: Transactions;
+  /** task() calls not settled yet: close() lets them reach the queue (or fail) before it closes it. */
+  #pushing = 0;
+  /** callers of issuing(), resumed when `#pushing` is back to 0 */
+  #onIssued: (() => void)[] = [];
 
+  /** @internal use open() */
   constructor(
-    readonly backend: Backend,
+    backend: Backend,
+    /** @internal the parameters this instance was opened with */
     readonly params: Params,
-    readonly options: { ownBackend: boolean; log: LogSink; apiToken?: string },
-  ) {}
+    options: { ownBackend: boolean; log: LogSink; apiToken?: string },
+  ) {
+    this.#backend = backend;
+    this.#options = options;
+  }
 
+  /** The queue mode: memory, redis or amqp. */
   get mode(): string {
-    return this.backend.mode;
+    return this.#backend.mode;
   }
 
+  /** Where the queue is connected, any password masked (`in this process` in memory mode). */
   get location(): string {
-    return this.backend.location;
+    return this.#backend.location;
   }
 
-  /** Whether this process runs a worker. */
+  /** @internal whether this process runs a worker */
   get hasWorker(): boolean {
-    return this.worker !== undefined;
+    return this.#worker !== undefined;
   }
 
   /** Issue a task to every job on `topic`; resolves with its taskid once it is safely queued. */
   task(topic: string, content?: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
-    return this.enqueue(() => newTask(topic, content, expire), true);
+    return this.#enqueue(() => newTask(topic, content, expire), true);
   }
 
   /** Issue a task that only the job `job` runs (a Slack bot's direct message). */
-  taskForJob(job: string, topic: string, content: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
-    return this.enqueue(() => {
+  #taskForJob(job: string, topic: string, content: Record<string, unknown>, expire?: ExpireArgument): Promise<string> {
+    return this.#enqueue(() => {
       const task = newTask(topic, content, expire);
       task.job = job;
       return task;
@@ -129,48 +145,44 @@ export class JobShell {
   }
 
   /** Not async, for the same reason as waitfor(): a bad argument still rejects rather than throws. */
-  private enqueue(make: () => QueuedTask, track: boolean): Promise<string> {
+  #enqueue(make: () => QueuedTask, track: boolean): Promise<string> {
     let queued: QueuedTask;
     try {
-      if (this.closed) throw new ClosedError();
+      if (this.#closed) throw new ClosedError();
       queued = make();
     } catch (err) {
       return Promise.reject(err);
     }
-    this.pushing += 1;
-    return this.backend.push(queued, this.params.jobQueueSize).then(() => {
-      this.pushSettled();
+    this.#pushing += 1;
+    return this.#backend.push(queued, this.params.jobQueueSize).then(() => {
+      this.#pushSettled();
       this.metrics.countTask("issued", queued.topic);
       if (track && this.issued) {
-        this.forgetOldIssued(this.issued, queued.createdAt);
+        this.#forgetOldIssued(this.issued, queued.createdAt);
         this.issued.set(queued.taskid, queued);
       }
       return queued.taskid;
-    }, this.pushFailed);
+    }, this.#pushFailed);
   }
 
-  /** task() calls not settled yet: close() lets them reach the queue (or fail) before it closes it. */
-  private pushing = 0;
-  /** callers of issuing(), resumed when `pushing` is back to 0 */
-  private onIssued: (() => void)[] = [];
-  private pushSettled(): void {
-    if (--this.pushing === 0 && this.onIssued.length > 0) for (const resume of this.onIssued.splice(0)) resume();
+  #pushSettled(): void {
+    if (--this.#pushing === 0 && this.#onIssued.length > 0) for (const resume of this.#onIssued.splice(0)) resume();
   }
-  private readonly pushFailed = (err: unknown): never => {
-    this.pushSettled();
+  readonly #pushFailed = (err: unknown): never => {
+    this.#pushSettled();
     throw err;
   };
 
-  /** From now on keep `issued`: the tasks issued through this instance (by task(), and by the
-   *  jobs it runs) until waitfor() or record() has seen them end. */
+  /** @internal from now on keep `issued`: the tasks issued through this instance (by task(), and
+   *  by the jobs it runs) until waitfor() or record() has seen them end */
   trackIssued(): void {
     this.issued ??= new Map();
   }
 
   /** Resolves once every task() called so far is queued or has failed. */
   issuing(): Promise<void> {
-    if (this.pushing === 0) return Promise.resolve();
-    return new Promise((resolve) => this.onIssued.push(resolve));
+    if (this.#pushing === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#onIssued.push(resolve));
   }
 
   /** The task record once the task has ended; TimeoutError when it has not within `timeout` seconds. */
@@ -181,7 +193,7 @@ export class JobShell {
     if (typeof seconds !== "number" || !(seconds >= 0)) return Promise.reject(new TypeError(`waitfor(): timeout must be a number of seconds, got ${String(seconds)}`));
     // A then() rather than an async function: many thousands may be pending at once, and a
     // suspended async function holds more memory than a promise reaction.
-    return this.backend.waitEnded(taskid, seconds * 1000, signal).then((record) => {
+    return this.#backend.waitEnded(taskid, seconds * 1000, signal).then((record) => {
       signal?.throwIfAborted();
       if (!record) throw new UnknownTaskError(taskid);
       if (!hasEnded(record.status)) throw new TimeoutError(taskid, seconds, record.status);
@@ -190,16 +202,23 @@ export class JobShell {
     });
   }
 
+  /** @internal the record once the task has ended, or as it is after `seconds` (a long poll's
+   *  answer); undefined for an unknown task */
+  async recordWhenEnded(taskid: string, seconds: number, signal?: AbortSignal): Promise<RecordMU | undefined> {
+    const record = await this.#backend.waitEnded(taskid, seconds * 1000, signal);
+    return record && recordMU(record);
+  }
+
   /** The record as it is now, without waiting; undefined for an unknown task. */
   async record(taskid: string): Promise<RecordMU | undefined> {
-    const record = await this.backend.record(taskid);
+    const record = await this.#backend.record(taskid);
     if (record && hasEnded(record.status)) this.issued?.delete(taskid);
     return record && recordMU(record);
   }
 
-  /** The transactions of this instance. */
+  /** @internal the transactions of this instance */
   get transactions(): Transactions {
-    return (this.transactionsOf ??= new Transactions({
+    return (this.#transactions ??= new Transactions({
       events: this.params.jobTransactionEvent,
       issue: (topic, content, expire) => this.task(topic, content, expire),
     }));
@@ -210,16 +229,22 @@ export class JobShell {
     return this.transactions.open(what, data);
   }
 
-  /** Receive every qprint line of every worker on this queue. */
-  onDebug(onLine: (line: string) => void): DebugSubscription {
-    const subscribed = this.backend.subscribe(onLine);
-    const stop = (async () => {
-      const unsubscribe = await subscribed;
-      this.subscriptions.delete(stop);
-      await unsubscribe();
-    }) as DebugSubscription;
-    stop.ready = subscribed.then(() => undefined);
-    this.subscriptions.add(stop);
+  /** Receive every qprint line of every worker on this queue. Resolves once the subscription is
+   *  live, so that the lines of a task issued next are seen; with the function that ends it. */
+  async onDebug(onLine: (line: string) => void): Promise<() => Promise<void>> {
+    const subscribed = this.#backend.subscribe(onLine);
+    // In the set before it is live, so that a close() meanwhile still ends it.
+    const stop = async (): Promise<void> => {
+      if (!this.#subscriptions.delete(stop)) return;
+      await (await subscribed)();
+    };
+    this.#subscriptions.add(stop);
+    try {
+      await subscribed;
+    } catch (err) {
+      this.#subscriptions.delete(stop);
+      throw err;
+    }
     return stop;
   }
 
@@ -227,7 +252,7 @@ export class JobShell {
   async upload(yamlText: string, options: { replace?: boolean; source?: string } = {}): Promise<string[]> {
     if (typeof yamlText !== "string") throw new TypeError(`upload(): takes YAML text (a string), got ${describe(yamlText)}`);
     const definitions = parseDefinitions(yamlText, options.source ?? "<upload>");
-    return this.addJobs(definitions, options.replace ?? false);
+    return this.#addJobs(definitions, options.replace ?? false);
   }
 
   /** Add the jobs of files and folders, all or nothing; returns their names. */
@@ -237,124 +262,126 @@ export class JobShell {
       throw new TypeError(`load(): takes a path or a list of paths (strings), got ${describe(paths)}`);
     }
     const definitions = await loadDefinitionFiles(list);
-    return this.addJobs(definitions, options.replace ?? false);
+    return this.#addJobs(definitions, options.replace ?? false);
   }
 
   /** The job definitions known now. */
   jobs(): JobDefinition[] {
-    return this.registry.list();
+    return this.#registry.list();
   }
 
+  /** @internal remove the job of that name from the queue; false when there is none */
   async removeJob(name: string): Promise<boolean> {
-    const removed = await this.backend.jobs.remove(name);
+    const removed = await this.#backend.jobs.remove(name);
     await this.refreshJobs();
     return removed;
   }
 
+  /** Counters of this instance, and the depth of the queue. */
   async stats(): Promise<Stats> {
     const totals = this.metrics.totals();
     return {
       mode: this.mode,
       location: this.location,
-      jobs: this.registry.size,
-      queueDepth: await this.backend.depth(),
-      inFlight: this.worker?.inFlight ?? 0,
+      jobs: this.#registry.size,
+      queueDepth: await this.#backend.depth(),
+      inFlight: this.#worker?.inFlight ?? 0,
       ...totals,
     };
   }
 
   /** Stop taking tasks, let held ones finish, then let go of the queue. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.#closed) return;
+    this.#closed = true;
     // A task() called before close() is queued, or fails for a reason of its own rather than the
     // close: unless the queue server does not answer in time.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.issuing(), new Promise<void>((resolve) => (timer = setTimeout(resolve, closeIssuingMs)))]);
     clearTimeout(timer);
-    await (await this.slack)?.stop();
-    await this.worker?.stop();
-    await this.stopWatching?.();
-    await Promise.all([...this.subscriptions].map((stop) => stop()));
-    if (this.options.ownBackend) await this.backend.close();
+    await (await this.#slack)?.stop();
+    await this.#worker?.stop();
+    await this.#stopWatching?.();
+    await Promise.all([...this.#subscriptions].map((stop) => stop()));
+    if (this.#options.ownBackend) await this.#backend.close();
   }
 
-  /** Reload the definitions from the store (another process may have uploaded some). */
+  /** @internal reload the definitions from the store (another process may have uploaded some) */
   async refreshJobs(): Promise<void> {
-    this.registry.set(await this.backend.jobs.list());
-    this.syncSlackBots();
+    this.#registry.set(await this.#backend.jobs.list());
+    this.#syncSlackBots();
   }
 
   /** @internal used by open() */
   async startWatchingJobs(): Promise<void> {
-    this.stopWatching = await this.backend.jobs.watch(() => {
-      this.refreshJobs().catch((err) => this.logQueueError(err));
+    this.#stopWatching = await this.#backend.jobs.watch(() => {
+      this.refreshJobs().catch((err) => this.#logQueueError(err));
     });
   }
 
   /** @internal used by open() */
   startWorker(): void {
-    this.worker = new Worker(this.backend, this.registry, {
+    this.#worker = new Worker(this.#backend, this.#registry, {
       bulk: this.params.jobQueueBulkReadSize,
       scriptTimeout: this.params.jobScriptTimeout,
-      shared: this.shared,
-      log: this.options.log,
+      shared: this.#shared,
+      log: this.#options.log,
       refreshJobs: () => this.refreshJobs(),
       metrics: this.metrics,
-      onError: (err) => this.logQueueError(err),
+      onError: (err) => this.#logQueueError(err),
       runWithoutScript: async (job, builtins) => {
         const { injectionRunner } = await import("./slack/injection.js");
         return injectionRunner(this.params.jobScriptTimeout)(job, builtins);
       },
     });
-    this.worker.start();
-    this.syncSlackBots();
+    this.#worker.start();
+    this.#syncSlackBots();
   }
 
   /** Start and stop the Slack bots to match the jobs, in a process that runs a worker. The Slack
    *  code (and its WebSocket client) is loaded only once a Slack job appears. */
-  private syncSlackBots(): void {
-    if (!this.worker || this.closed) return;
-    const definitions = this.registry.list();
-    if (!this.slack && !definitions.some((d) => d.slack)) return;
-    this.slack ??= import("./slack/index.js").then(
+  #syncSlackBots(): void {
+    if (!this.#worker || this.#closed) return;
+    const definitions = this.#registry.list();
+    if (!this.#slack && !definitions.some((d) => d.slack)) return;
+    this.#slack ??= import("./slack/index.js").then(
       ({ SlackBots }) =>
         new SlackBots({
-          backend: this.backend,
+          backend: this.#backend,
           params: this.params,
-          log: this.options.log,
-          issue: (job, topic, content, expire) => this.taskForJob(job, topic, content, expire),
+          log: this.#options.log,
+          issue: (job, topic, content, expire) => this.#taskForJob(job, topic, content, expire),
         }),
     );
-    this.slack.then((bots) => bots.sync(definitions)).catch((err) => this.logQueueError(err));
+    this.#slack.then((bots) => bots.sync(definitions)).catch((err) => this.#logQueueError(err));
   }
 
   /** The builtins every job script shares; the shell offers them too. */
-  readonly shared: SharedBuiltins = {
+  readonly #shared: SharedBuiltins = {
     qprint: (...args) => {
-      this.backend.publish(format(...args)).catch((err) => this.logQueueError(err));
+      this.#backend.publish(format(...args)).catch((err) => this.#logQueueError(err));
     },
     MU,
     json,
     sleep,
     issue: (topic, content, expire) => this.task(topic, content, expire),
     waitfor: (taskid, timeout) => this.waitfor(taskid, timeout),
-    callout: (request) => callout(request as CalloutRequest, this.params.apiUrl, this.options.apiToken),
+    callout: (request) => callout(request as CalloutRequest, this.params.apiUrl, this.#options.apiToken),
     transaction: (what, data) => this.transaction(what, data),
   };
 
-  private async addJobs(definitions: JobDefinition[], replace: boolean): Promise<string[]> {
-    await this.backend.jobs.put(definitions, replace);
+  async #addJobs(definitions: JobDefinition[], replace: boolean): Promise<string[]> {
+    await this.#backend.jobs.put(definitions, replace);
     await this.refreshJobs();
     return definitions.map((d) => d.name);
   }
 
-  private logQueueError(err: unknown): void {
-    this.options.log({ level: "error", message: `queue: ${(err as Error)?.message ?? String(err)}` });
+  #logQueueError(err: unknown): void {
+    this.#options.log({ level: "error", message: `queue: ${(err as Error)?.message ?? String(err)}` });
   }
 
   /** Forget issued tasks whose records are gone anyway, so a long-lived producer does not grow. */
-  private forgetOldIssued(issued: Map<string, QueuedTask>, now: number): void {
+  #forgetOldIssued(issued: Map<string, QueuedTask>, now: number): void {
     if (issued.size < 10_000) return;
     const horizon = now - this.params.taskRecordTtl * 1000;
     for (const [taskid, task] of issued) {
@@ -365,7 +392,7 @@ export class JobShell {
 }
 
 /** The record as users see it: the record.s fields in that order, times formatted. */
-export function recordMU(record: TaskRecordData): RecordMU {
+function recordMU(record: TaskRecordData): RecordMU {
   const { taskid, topic, status, createdAt, startedAt, completedAt, expire, attempt, content, results, warning } = record;
   // The usual record, a task that ran, in one literal: built field by field its property store grows
   // twice, which with 100k records awaited at once cost 5-10% of memory mode's throughput.

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callout, CalloutError, CalloutStatusError, CalloutTimeoutError, defaultCalloutTimeout } from "../src/callout.js";
 import { json } from "../src/builtins.js";
 import { open, type JobShell } from "../src/jobshell.js";
-import { serve } from "../src/server.js";
+import { serve } from "../src/server/index.js";
 
 interface Seen {
   method: string;

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { internals } from "../src/internals.js";
 import { open, type JobShell } from "../src/jobshell.js";
 import { amqpUrl, backends, requireServer } from "./each-backend.js";
 
@@ -244,9 +245,9 @@ describe("jobshell task on RabbitMQ", () => {
 
   afterAll(async () => {
     if (worker) {
-      await worker.removeJob(`${tag}-ok`).catch(() => {});
-      await worker.removeJob(`${tag}-fail`).catch(() => {});
-      await worker.removeJob(`${tag}-slow`).catch(() => {});
+      await internals(worker).removeJob(`${tag}-ok`).catch(() => {});
+      await internals(worker).removeJob(`${tag}-fail`).catch(() => {});
+      await internals(worker).removeJob(`${tag}-slow`).catch(() => {});
       await worker.close();
     }
     if (dir) await rm(dir, { recursive: true, force: true });

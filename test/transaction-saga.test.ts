@@ -2,23 +2,26 @@
 // Transaction.Aborted and a job on that topic compensates; a step that succeeds completes it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend } from "../src/backend.js";
-import { open, type DebugSubscription, type JobShell } from "../src/jobshell.js";
+import { open, type JobShell } from "../src/jobshell.js";
 import { backends, requireServer, uniqueNamespace } from "./each-backend.js";
 
-function linesUntil(js: JobShell, done: (lines: string[]) => boolean, seconds: number) {
+/** Once the debug subscription is live: the lines until `done` says enough. */
+async function linesUntil(js: JobShell, done: (lines: string[]) => boolean, seconds: number) {
   const lines: string[] = [];
-  let stop!: DebugSubscription;
+  let timer: NodeJS.Timeout | undefined;
+  let finish!: (lines: string[]) => void;
   const finished = new Promise<string[]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`debug lines so far: ${JSON.stringify(lines)}`)), seconds * 1000);
-    stop = js.onDebug((line) => {
-      lines.push(line);
-      if (done(lines)) {
-        clearTimeout(timer);
-        resolve(lines);
-      }
-    });
+    finish = resolve;
+    timer = setTimeout(() => reject(new Error(`debug lines so far: ${JSON.stringify(lines)}`)), seconds * 1000);
   });
-  return { ready: stop.ready, finished, stop: () => stop() };
+  const stop = await js.onDebug((line) => {
+    lines.push(line);
+    if (done(lines)) {
+      clearTimeout(timer);
+      finish(lines);
+    }
+  });
+  return { finished, stop };
 }
 
 for (const backend of backends) {
@@ -43,8 +46,7 @@ for (const backend of backends) {
 
     it("a declined charge aborts the transaction and the stock is given back", async () => {
       if (!available) return;
-      const watch = linesUntil(js!, (lines) => lines.some((l) => l === "saga order-42: Cancelled"), 20);
-      await watch.ready;
+      const watch = await linesUntil(js!, (lines) => lines.some((l) => l === "saga order-42: Cancelled"), 20);
       const tx = await js!.transaction("order-42", { item: "gundam", quantity: 1, amount: 5000 });
       const lines = await watch.finished;
       await watch.stop();
@@ -56,8 +58,7 @@ for (const backend of backends) {
 
     it("a charge within the limit completes the transaction with no compensation", async () => {
       if (!available) return;
-      const watch = linesUntil(js!, (lines) => lines.some((l) => l === "saga order-43: Complete"), 20);
-      await watch.ready;
+      const watch = await linesUntil(js!, (lines) => lines.some((l) => l === "saga order-43: Complete"), 20);
       const tx = await js!.transaction("order-43", { item: "zaku", quantity: 2, amount: 300 });
       const lines = await watch.finished;
       await watch.stop();

@@ -1,6 +1,7 @@
 // The transaction lifecycle: statuses, legal moves, and the Transaction.<Status> events.
 import { afterEach, describe, expect, it } from "vitest";
 import { IllegalTransitionError } from "../src/errors.js";
+import { internals } from "../src/internals.js";
 import { open, type JobShell } from "../src/jobshell.js";
 import { transactionStatuses, transitions, Transactions, type TransactionStatus } from "../src/transaction.js";
 
@@ -225,6 +226,6 @@ describe("transactions through the library", () => {
     const record = await js.waitfor(await js.task("tx", { name: "order-44" }), 10);
     expect(record.status).toBe("failed");
     expect(record.results[0].error).toMatch(/cannot go from Complete to Suspending/);
-    expect(js.transactions.get("order-44")?.status).toBe("Complete");
+    expect(internals(js).transactions.get("order-44")?.status).toBe("Complete");
   });
 });

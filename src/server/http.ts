@@ -1,23 +1,45 @@
-// The HTTP plumbing of the REST API: JSON errors `{error, detail}`, bodies read with a size limit,
-// and the small schema check every JSON body goes through.
+// The HTTP plumbing of the REST API: routes, JSON replies and errors `{error, detail}`, bodies read
+// with a size limit, and the small schema check every JSON body goes through.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { JobshellError } from "../errors.js";
+import { errorReplies, errorWordOf, JobshellError, type ErrorReply, type ErrorWord } from "../errors.js";
 
 /** Bodies larger than this are refused with 413 before they are read. */
 export const maxBodyBytes = 1024 * 1024;
 
-/** A request the API refuses: the HTTP status, a stable `error` word and a sentence for people. */
+export type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void>;
+
+/** A resource: its path (groups are the path's parameters) and a handler per method. */
+export interface Route {
+  path: RegExp;
+  methods: Record<string, Handler>;
+}
+
+/** A request the API refuses: a stable `error` word (errorReplies gives its status) and a sentence for people. */
 export class HttpError extends JobshellError {
   override readonly code = "HTTP_ERROR";
+  readonly status: number;
+  readonly headers: Record<string, string>;
   constructor(
-    readonly status: number,
-    readonly error: string,
+    readonly error: ErrorWord,
     readonly detail: string,
     readonly extra: Record<string, unknown> = {},
-    readonly headers: Record<string, string> = {},
+    headers: Record<string, string> = {},
   ) {
     super(detail);
+    const reply: ErrorReply = errorReplies[error];
+    this.status = reply.status;
+    this.headers = { ...reply.headers, ...headers };
   }
+}
+
+/** The refusal that answers `err`, through errorReplies; a bug's details stay out of it. */
+export function refusalOf(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  const word = errorWordOf(err);
+  if (word === "internal") return new HttpError(word, "the server failed on this request; see its log");
+  const reply: ErrorReply = errorReplies[word];
+  const fields = Object.fromEntries((reply.fields ?? []).map((f) => [f, (err as Record<string, unknown>)[f]]));
+  return new HttpError(word, (err as Error).message, fields);
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -40,7 +62,7 @@ export function sendError(res: ServerResponse, err: HttpError): void {
  * length or the bytes received pass the limit, without reading the rest.
  */
 export async function readBody(req: IncomingMessage, limit = maxBodyBytes): Promise<Buffer> {
-  const tooLarge = () => new HttpError(413, "payload_too_large", `the body is larger than ${limit} bytes`, {}, { connection: "close" });
+  const tooLarge = () => new HttpError("payload_too_large", `the body is larger than ${limit} bytes`, {}, { connection: "close" });
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > limit) throw tooLarge();
   // Read by events, not by async iteration: leaving a for-await early would destroy the socket
@@ -73,20 +95,20 @@ export async function readJsonObject(req: IncomingMessage): Promise<Record<strin
   const type = mediaType(req);
   // text/plain is what fetch() sends for a string body: the text is still checked as JSON.
   if (type !== "" && type !== "application/json" && type !== "text/plain" && !type.endsWith("+json")) {
-    throw new HttpError(415, "unsupported_media_type", `send the body as application/json, not ${type}`);
+    throw new HttpError("unsupported_media_type", `send the body as application/json, not ${type}`);
   }
   const text = (await readBody(req)).toString("utf8");
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new HttpError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
+    throw new HttpError("invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new HttpError(400, "invalid_body", `the body must be a JSON object, got ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`);
+    throw new HttpError("invalid_body", `the body must be a JSON object, got ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`);
   }
   if (nestedDeeperThan(value, maxJsonDepth)) {
-    throw new HttpError(400, "invalid_body", `the body is nested deeper than ${maxJsonDepth} levels`);
+    throw new HttpError("invalid_body", `the body is nested deeper than ${maxJsonDepth} levels`);
   }
   return value as Record<string, unknown>;
 }
@@ -137,7 +159,7 @@ export function validate(body: Record<string, unknown>, schema: ObjectSchema): v
     const problem = field.check?.(value as never);
     if (problem) problems.push(`${key} ${problem}`);
   }
-  if (problems.length > 0) throw new HttpError(400, "invalid_body", problems.join("; "));
+  if (problems.length > 0) throw new HttpError("invalid_body", problems.join("; "));
 }
 
 function typeOf(value: unknown): string {

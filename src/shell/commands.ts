@@ -1,7 +1,8 @@
 // The shell commands: `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
 import { readFileSync } from "node:fs";
 import type { Colors } from "./output.js";
-import type { DebugSubscription, JobShell } from "../jobshell.js";
+import { internals } from "../internals.js";
+import type { JobShell } from "../jobshell.js";
 import type { ShellOutput } from "./output.js";
 import { metricsTable } from "../metrics.js";
 
@@ -51,34 +52,27 @@ export interface CommandsOptions {
 }
 
 export class ShellCommands {
-  private debugSubscription?: DebugSubscription;
+  private stopDebug?: () => Promise<void>;
 
   constructor(private readonly options: CommandsOptions) {}
 
   get debugOn(): boolean {
-    return this.debugSubscription !== undefined;
+    return this.stopDebug !== undefined;
   }
 
   /** Toggle the subscription to the debug channel, with the messages of the source's shell. */
   async debug(): Promise<void> {
     const { js, out } = this.options;
-    const channel = `['${js.params.debugChannel}']`;
-    if (this.debugSubscription) {
-      const stop = this.debugSubscription;
-      this.debugSubscription = undefined;
+    const channel = `['${internals(js).params.debugChannel}']`;
+    if (this.stopDebug) {
+      const stop = this.stopDebug;
+      this.stopDebug = undefined;
       await stop();
       out.line(`Disconnected the debug channel ${channel}`);
       return;
     }
     out.line(`Disconnected the currently subscribed channel and connected to the debug channel ${channel}`);
-    const subscription = js.onDebug((line) => out.line(line));
-    this.debugSubscription = subscription;
-    try {
-      await subscription.ready;
-    } catch (err) {
-      this.debugSubscription = undefined;
-      throw err;
-    }
+    this.stopDebug = await js.onDebug((line) => out.line(line));
     out.line("debug channel connected");
   }
 
@@ -115,7 +109,7 @@ export class ShellCommands {
     const stats = await js.stats();
     const width = Math.max(...Object.keys(stats).map((k) => k.length));
     for (const [key, value] of Object.entries(stats)) out.line(`  ${`${key}:`.padEnd(width + 1)} ${String(value)}`);
-    const table = metricsTable(js.metrics);
+    const table = metricsTable(internals(js).metrics);
     if (table.length > 0) out.line("");
     for (const line of table) out.line(line);
   }
@@ -141,7 +135,7 @@ export function maskPassword(location: string): string {
 
 export function banner(js: JobShell, colors: Colors, now = new Date()): string {
   const jobs = js.jobs().length;
-  const worker = js.hasWorker ? "worker in this process" : "no worker in this process (--no-worker)";
+  const worker = internals(js).hasWorker ? "worker in this process" : "no worker in this process (--no-worker)";
   const when = now.toString().replace(/ \(.*\)$/, "");
   return [
     `${colors.bold("jobshell")} ${productVersion()} — ${js.mode} mode, ${maskPassword(js.location)}, ${worker}, ${jobs} job${jobs === 1 ? "" : "s"} loaded`,

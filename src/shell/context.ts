@@ -10,6 +10,7 @@ import vm from "node:vm";
 import { json, sharedBuiltinNames, TaskLogger, type LogSink } from "../builtins.js";
 import { callout, type CalloutRequest } from "../callout.js";
 import { describe } from "../describe.js";
+import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
 import { isMU, isPlainObject, MU } from "../mu.js";
 import type { ShellCommands } from "./commands.js";
@@ -126,7 +127,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
       return js.waitfor(taskid, { timeout: seconds ?? 60, signal: runningBlock.getStore() });
     }),
     callout: (...args: unknown[]) =>
-      callout(recordArguments("callout", args) as CalloutRequest, js.params.apiUrl, process.env.JOBSHELL_API_TOKEN),
+      callout(recordArguments("callout", args) as CalloutRequest, internals(js).params.apiUrl, process.env.JOBSHELL_API_TOKEN),
     transaction: namedParameters("transaction", ["name", "data"], (name, data) => js.transaction(name, data)),
   };
 

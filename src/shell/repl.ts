@@ -11,6 +11,7 @@ import * as readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { inspect } from "node:util";
 import type vm from "node:vm";
+import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
 import { BlockReader, type BlockEvent } from "./blocks.js";
 import { banner, ShellCommands } from "./commands.js";
@@ -107,7 +108,7 @@ class ShellSession {
     try {
       const finished = new Promise<void>((resolve) => (this.finished = resolve));
       // Piped input ends by waiting for the tasks it issued.
-      if (!terminal) this.js.trackIssued();
+      if (!terminal) internals(this.js).trackIssued();
       this.open();
       if (terminal) this.out.line(banner(this.js, this.colors));
       this.prompt();
@@ -392,14 +393,14 @@ class ShellSession {
       } catch (err) {
         // A task a job has started is never cut off by expire: let it finish.
         if ((err as { lastStatus?: string }).lastStatus === "started") {
-          await js.waitfor(taskid, { timeout: js.params.jobScriptTimeout }).catch(() => {});
+          await js.waitfor(taskid, { timeout: internals(js).params.jobScriptTimeout }).catch(() => {});
         }
       }
     };
     // Jobs may issue tasks of their own while we wait (chains): wait for those too.
     for (;;) {
       await js.issuing();
-      const next = [...js.issued!].filter(([taskid]) => !waited.has(taskid));
+      const next = [...internals(js).issued!].filter(([taskid]) => !waited.has(taskid));
       if (next.length === 0) break;
       for (const [taskid] of next) waited.add(taskid);
       await Promise.all(next.map(([taskid, task]) => wait(taskid, expiresAt(task))));

@@ -201,14 +201,15 @@ describe("AMQP mode", () => {
 
   maybe("a worker holds job_queue_bulk_read_size tasks of a queue at most: the others stay ready in the broker", async () => {
     const ns = uniqueNamespace("prefetch");
-    const producer = await open({ backend: await connect(ns), worker: false, jobQueueSize: 50 });
+    const queue = await connect(ns);
+    const producer = await open({ backend: queue, worker: false, jobQueueSize: 50 });
     const worker = await open({ backend: await connect(ns), worker: true, jobQueueBulkReadSize: 3, jobQueueSize: 50 });
     try {
       await producer.upload(`- {name: nap, topics: [nap], script: "await sleep(2)"}`, { replace: true });
       const ids = await Promise.all(Array.from({ length: 6 }, () => producer.task("nap", {}, 60)));
-      await expect.poll(() => producer.backend.depth(), { timeout: 5000 }).toBe(3);
+      await expect.poll(() => queue.depth(), { timeout: 5000 }).toBe(3);
       await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(await producer.backend.depth()).toBe(3);
+      expect(await queue.depth()).toBe(3);
       expect((await worker.stats()).inFlight).toBe(3);
       await Promise.all(ids.map((id) => producer.waitfor(id, 30)));
     } finally {

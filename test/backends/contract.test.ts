@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import type { Backend } from "../../src/backend.js";
 import { JobDefinitionError, QueueFullError, TimeoutError, UnknownTaskError } from "../../src/errors.js";
+import { internals } from "../../src/internals.js";
 import { open, type JobShell, type OpenOptions } from "../../src/jobshell.js";
 import { backends, itWhen, requireServer, uniqueNamespace } from "../each-backend.js";
 
@@ -130,9 +131,8 @@ for (const backend of backends) {
       const { js: other } = await start({ namespace, worker: false, yaml: false });
       const mine: string[] = [];
       const theirs: string[] = [];
-      const stopMine = js.onDebug((line) => mine.push(line));
-      const stopTheirs = other.onDebug((line) => theirs.push(line));
-      await Promise.all([stopMine.ready, stopTheirs.ready]);
+      await js.onDebug((line) => mine.push(line));
+      const stopTheirs = await other.onDebug((line) => theirs.push(line));
       await js.waitfor(await other.task("hello", { name: "amuro" }), 10);
       await js.waitfor(await other.task("world", { name: "amuro" }), 10);
       await expect.poll(() => theirs, { timeout: 5000 }).toEqual(["Hello, amuro", "Bye, amuro"]);
@@ -141,6 +141,17 @@ for (const backend of backends) {
       await js.waitfor(await js.task("hello", { name: "again" }), 10);
       await expect.poll(() => mine.length, { timeout: 5000 }).toBe(3);
       expect(theirs).toHaveLength(2);
+    });
+
+    maybe("await onDebug() resolves once the subscription is live: a task issued right after has its lines seen", async () => {
+      const { js } = await start();
+      const lines: string[] = [];
+      const stop = await js.onDebug((line) => lines.push(line));
+      const taskid = await js.task("hello", { name: "first" });
+      await js.waitfor(taskid, 10);
+      await expect.poll(() => lines, { timeout: 5000 }).toEqual(["Hello, first"]);
+      await stop();
+      await stop();
     });
 
     maybe("a task that no job starts within expire ends expired, with no worker running", async () => {
@@ -300,11 +311,11 @@ for (const backend of backends) {
       const err = await start({ namespace, worker: false, yaml: false, jobs: [older] }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(JobDefinitionError);
       expect((err as Error).message).toMatch(/job shared differs from the one the queue has \(from .*current.*\); start with --replace-jobs/);
-      await first.refreshJobs();
+      await internals(first).refreshJobs();
       expect(first.jobs().find((j) => j.name === "shared")?.script).toBe("return 2");
       // Asked to replace, it does.
       await start({ namespace, worker: false, yaml: false, jobs: [older], replaceJobs: true });
-      await first.refreshJobs();
+      await internals(first).refreshJobs();
       expect(first.jobs().find((j) => j.name === "shared")?.script).toBe("return 1");
       for (const folder of [current, same, older]) rmSync(folder, { recursive: true });
     });

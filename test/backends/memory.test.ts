@@ -1,6 +1,7 @@
 // Memory mode's scheduling: everything runs in this process's event loop, so the worker must
 // neither wait for the producer to yield nor keep timers and I/O waiting behind a backlog.
 import { describe, expect, it } from "vitest";
+import { internals } from "../../src/internals.js";
 import { open } from "../../src/index.js";
 
 const noop = `- {name: noop, topics: [noop], script: "return 1"}`;
@@ -30,10 +31,10 @@ describe("memory mode scheduling", () => {
       const issued: Promise<string>[] = [];
       for (let i = 0; i < total; i++) issued.push(js.task("noop", {}, 120));
       const ids = await Promise.all(issued);
-      const atTimer = await new Promise<number>((resolve) => setTimeout(() => resolve(js.metrics.totals().completed), 0));
+      const atTimer = await new Promise<number>((resolve) => setTimeout(() => resolve(internals(js).metrics.totals().completed), 0));
       expect(atTimer).toBeLessThan(total);
       await Promise.all(ids.map((id) => js.waitfor(id, 60)));
-      expect(js.metrics.totals().completed).toBe(total);
+      expect(internals(js).metrics.totals().completed).toBe(total);
     } finally {
       await js.close();
     }

@@ -5,7 +5,7 @@ import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { ConnectionError } from "../../src/errors.js";
 import { open } from "../../src/jobshell.js";
-import { serve } from "../../src/server.js";
+import { serve } from "../../src/server/index.js";
 import { itWhen } from "../each-backend.js";
 import { startRedisServer, type OwnRedis } from "./redis-server.js";
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Backend } from "../../src/backend.js";
 import { open, type JobShell } from "../../src/jobshell.js";
-import { serve } from "../../src/server.js";
+import { serve } from "../../src/server/index.js";
 import { backends, requireServer, uniqueNamespace } from "../each-backend.js";
 
 for (const backend of backends) {

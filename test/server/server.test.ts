@@ -4,9 +4,10 @@ import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ParameterError } from "../../src/errors.js";
+import * as errors from "../../src/errors.js";
+import { errorReplies, errorWordOf, ParameterError } from "../../src/errors.js";
 import { open, type JobShell } from "../../src/jobshell.js";
-import { serve } from "../../src/server.js";
+import { serve } from "../../src/server/index.js";
 
 interface Reply {
   status: number;
@@ -431,10 +432,22 @@ describe("REST API binding", () => {
 
 describe("REST API documentation", () => {
   it("the README lists every error word the server can answer with", () => {
-    const source = readFileSync("src/server.ts", "utf8") + readFileSync("src/server/http.ts", "utf8");
-    const words = new Set([...source.matchAll(/new HttpError\(\s*\d{3},\s*"([a-z_]+)"/g)].map((m) => m[1]));
-    expect(words.size).toBeGreaterThan(10);
+    const words = Object.keys(errorReplies);
+    expect(words.length).toBeGreaterThan(10);
     const docs = readFileSync("README.md", "utf8");
     for (const word of words) expect(docs, word).toContain(`\`${word}\``);
+  });
+
+  it("every error class is answered with one word of the table, and a class it does not know with internal", () => {
+    const classes = Object.values(errors).filter((v) => typeof v === "function" && v.prototype instanceof errors.JobshellError);
+    const listed = Object.values(errorReplies).flatMap((reply: errors.ErrorReply) => reply.classes ?? []);
+    expect(new Set(listed).size).toBe(listed.length);
+    expect(new Set(listed)).toEqual(new Set(classes));
+    expect(errorWordOf(new errors.QueueFullError(5))).toBe("queue_full");
+    expect(errorWordOf(new errors.ClosedError())).toBe("closing");
+    expect(errorWordOf(new (class extends errors.ConnectionError {})("gone"))).toBe("unavailable");
+    expect(errorWordOf(new errors.JobshellError("what"))).toBe("internal");
+    expect(errorWordOf(new Error("what"))).toBe("internal");
+    expect(errorWordOf("what")).toBe("internal");
   });
 });

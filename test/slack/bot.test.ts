@@ -1,6 +1,7 @@
 // The Slack option end to end: a jobshell with a worker, its bots connected to a local fake Slack.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LogSink } from "../../src/builtins.js";
+import { internals } from "../../src/internals.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import { FakeSlack } from "./fake-slack.js";
 
@@ -155,7 +156,7 @@ describe("a Slack bot over Socket Mode", () => {
   });
 
   it("stops the bot when its job is removed", async () => {
-    await js.removeJob("greeter");
+    await internals(js).removeJob("greeter");
     await fake.until(() => fake.connected("socket") === 0, 10_000, "the socket to close");
   });
 });
@@ -243,7 +244,7 @@ describe("a Slack bot when its jobshell closes", () => {
       await fake.until(() => fake.connected("socket") === 1, 10_000, "the bot's socket");
       const from = fake.posted.length;
       fake.sendDM(listed.id, "await sleep(0.5)\nreturn 'late answer'");
-      await expect.poll(() => js.metrics.totals().issued, { timeout: 5000 }).toBe(1);
+      await expect.poll(() => internals(js).metrics.totals().issued, { timeout: 5000 }).toBe(1);
       await js.close();
       expect(fake.posted.slice(from).map((p) => p.text)).toEqual(["late answer"]);
       expect(fake.connected()).toBe(0);

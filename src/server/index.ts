@@ -1,0 +1,142 @@
+// `jobshell serve`: the REST API over the library API, on Node's own http server.
+// Loopback by default; with a token every request needs `Authorization: Bearer <token>`, and a
+// token is required to listen beyond loopback. Every bad request gets a 4xx `{error, detail}`
+// (errorReplies in errors.ts). The routes are by resource: tasks.ts, jobs.ts, health.ts.
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ParameterError } from "../errors.js";
+import type { JobShell } from "../jobshell.js";
+import { healthRoutes } from "./health.js";
+import { HttpError, refusalOf, sendError, type Route } from "./http.js";
+import { jobRoutes } from "./jobs.js";
+import { taskRoutes } from "./tasks.js";
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  /** the API token (JOBSHELL_API_TOKEN); without one only loopback is allowed */
+  token?: string;
+  /** where server errors are told (default: stderr); request headers are never logged */
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h) || h === "::ffff:127.0.0.1";
+}
+
+export async function serve(js: JobShell, options: ServeOptions): Promise<RunningServer> {
+  const { port, host } = options;
+  const token = options.token === "" ? undefined : options.token;
+  if (!token && !isLoopback(host)) {
+    throw new ParameterError(`refusing to listen on ${host} without an API token: set JOBSHELL_API_TOKEN (required beyond loopback)`);
+  }
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const tokenDigest = token ? digest(token) : undefined;
+  const polls = { waits: new Set<AbortController>(), closing: false };
+  const routes = [...taskRoutes(js, polls), ...jobRoutes(js), ...healthRoutes(js)];
+
+  const server = createServer((req, res) => {
+    const refuse = (err: unknown) => {
+      const refusal = refusalOf(err);
+      if (refusal.error === "internal") {
+        log(`jobshell serve: ${req.method} ${(req.url ?? "").split("?")[0]}: ${(err as Error)?.stack ?? String(err)}`);
+      }
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+        return;
+      }
+      if (refusal.headers.connection === "close") {
+        // The rest of a refused body is not read: the connection ends once the answer is out.
+        const socket = req.socket;
+        res.on("finish", () => {
+          socket?.end();
+          setTimeout(() => socket?.destroy(), 2000).unref();
+        });
+      }
+      sendError(res, refusal);
+    };
+    if (tokenDigest && !authorized(req, tokenDigest)) {
+      const given = req.headers.authorization === undefined ? "missing" : "wrong";
+      return refuse(new HttpError("unauthorized", `${given} bearer token: send Authorization: Bearer <JOBSHELL_API_TOKEN>`));
+    }
+    dispatch(routes, req, res).catch(refuse);
+  });
+  // Keep-alive connections outlive a client's own idle timeout less often than the other way round.
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    const refused = (err: NodeJS.ErrnoException) => {
+      reject(new ParameterError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+    };
+    server.once("error", refused);
+    try {
+      server.listen(port, host, () => {
+        server.off("error", refused);
+        resolve();
+      });
+    } catch (err) {
+      refused(err as NodeJS.ErrnoException);
+    }
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    close: async () => {
+      if (polls.closing) return;
+      polls.closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const wait of polls.waits) wait.abort();
+      server.closeIdleConnections();
+      // Requests under way get a few seconds to be answered; then their connections go too.
+      const force = setTimeout(() => server.closeAllConnections(), 5000);
+      await closed;
+      clearTimeout(force);
+    },
+  };
+}
+
+/** Run the handler of the route and method the request names. */
+async function dispatch(routes: Route[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  for (const route of routes) {
+    const match = route.path.exec(url.pathname);
+    if (!match) continue;
+    const method = req.method === "HEAD" ? "GET" : req.method ?? "GET";
+    const run = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
+    if (!run) {
+      const allow = allowedMethods(route).join(", ");
+      throw new HttpError("method_not_allowed", `${req.method} is not allowed on ${url.pathname} (allowed: ${allow})`, {}, { allow });
+    }
+    let params: string[];
+    try {
+      params = match.slice(1).map((p) => decodeURIComponent(p));
+    } catch {
+      throw new HttpError("invalid_path", `the path ${url.pathname} is not valid percent-encoding`);
+    }
+    return run(req, res, params, url.searchParams);
+  }
+  throw new HttpError("not_found", `no such endpoint: ${req.method} ${url.pathname}`);
+}
+
+/** The route's methods, with HEAD wherever GET is, since every GET answers HEAD too. */
+function allowedMethods(route: Route): string[] {
+  return Object.keys(route.methods).flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m]));
+}
+
+function authorized(req: IncomingMessage, tokenDigest: Buffer): boolean {
+  const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
+  return match !== null && timingSafeEqual(digest(match[1].trim()), tokenDigest);
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
