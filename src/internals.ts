@@ -18,6 +18,8 @@ export interface JobShellInternals {
   /** the tasks issued through this instance whose end nobody has seen yet, once trackIssued() was called */
   readonly issued?: ReadonlyMap<string, QueuedTask>;
   trackIssued(): void;
+  /** resolves once every task() called so far is queued or has failed */
+  issuing(): Promise<void>;
   /** the record once the task has ended, or as it is after `seconds`; undefined for an unknown task */
   recordWhenEnded(taskid: string, seconds: number, signal?: AbortSignal): Promise<RecordMU | undefined>;
   /** remove the job of that name from the queue; false when there is none */

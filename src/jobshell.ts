@@ -179,7 +179,7 @@ export class JobShell {
     this.issued ??= new Map();
   }
 
-  /** Resolves once every task() called so far is queued or has failed. */
+  /** @internal Resolves once every task() called so far is queued or has failed. */
   issuing(): Promise<void> {
     if (this.#pushing === 0) return Promise.resolve();
     return new Promise((resolve) => this.#onIssued.push(resolve));

@@ -399,7 +399,7 @@ class ShellSession {
     };
     // Jobs may issue tasks of their own while we wait (chains): wait for those too.
     for (;;) {
-      await js.issuing();
+      await internals(js).issuing();
       const next = [...internals(js).issued!].filter(([taskid]) => !waited.has(taskid));
       if (next.length === 0) break;
       for (const [taskid] of next) waited.add(taskid);
