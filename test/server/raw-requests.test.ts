@@ -151,7 +151,7 @@ describe("REST API given raw bytes", () => {
     expect(connectWithout.status).toBe(401);
   });
 
-  it("a normal request on a kept-alive connection is answered as before", async () => {
+  it("a path with a query string is answered as before", async () => {
     const r = await sendRaw(base, `GET /healthz?x=1 HTTP/1.1\r\nHost: x\r\n${auth}\r\n`);
     expect(r.status).toBe(200);
   });
