@@ -122,6 +122,9 @@ export interface ErrorReply {
  * README.md lists every word, and a test holds the two together.
  */
 export const errorReplies = {
+  // What Node's HTTP parser refuses (a malformed request, an unknown method, a CR or NUL in a header,
+  // Content-Length with Transfer-Encoding); the connection is closed after the answer.
+  bad_request: { status: 400 },
   invalid_json: { status: 400 },
   invalid_body: { status: 400 },
   invalid_taskid: { status: 400 },
@@ -133,9 +136,11 @@ export const errorReplies = {
   unknown_job: { status: 404 },
   not_found: { status: 404 },
   method_not_allowed: { status: 405 },
+  request_timeout: { status: 408 },
   job_exists: { status: 409 },
   payload_too_large: { status: 413 },
   unsupported_media_type: { status: 415 },
+  headers_too_large: { status: 431 },
   queue_full: { status: 503, classes: [QueueFullError], headers: { "retry-after": "1" } },
   closing: { status: 503, classes: [ClosedError] },
   unavailable: { status: 503, classes: [ConnectionError] },

@@ -1,6 +1,8 @@
-// The HTTP plumbing of the REST API: routes, JSON replies and errors `{error, detail}`, bodies read
-// with a size limit, and the small schema check every JSON body goes through.
-import type { IncomingMessage, ServerResponse } from "node:http";
+// The HTTP plumbing of the REST API: routes, request targets, JSON replies and errors `{error, detail}`
+// (also for what Node's HTTP parser refuses), bodies read with a size limit, and the small schema
+// check every JSON body goes through.
+import { maxHeaderSize, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { errorReplies, errorWordOf, JobshellError, type ErrorReply, type ErrorWord } from "../errors.js";
 
 /** Bodies larger than this are refused with 413 before they are read. */
@@ -42,6 +44,28 @@ export function refusalOf(err: unknown): HttpError {
   return new HttpError(word, (err as Error).message, fields);
 }
 
+/** A request target: the path (not decoded) and the query. */
+export interface RequestTarget {
+  path: string;
+  query: URLSearchParams;
+}
+
+/**
+ * The request target as a path and a query. Only the origin form (`/path?query`, RFC 9112 3.2.1) is
+ * a path: `//host/x`, `http://host/x` and `*` are refused, and so is `/\host/x`, which URL parsers
+ * read as `//host/x`. The path is taken as sent, never through a URL parser that could find a host in it.
+ */
+export function requestTarget(raw: string): RequestTarget {
+  const end = raw.indexOf("#");
+  const target = end < 0 ? raw : raw.slice(0, end);
+  const q = target.indexOf("?");
+  const path = q < 0 ? target : target.slice(0, q);
+  if (!/^\/(?![/\\])/.test(path)) {
+    throw new HttpError("invalid_path", `the request target must be a path such as /tasks, got ${JSON.stringify(raw.slice(0, 100))}`);
+  }
+  return { path, query: new URLSearchParams(q < 0 ? "" : target.slice(q + 1)) };
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
@@ -55,6 +79,39 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 export function sendError(res: ServerResponse, err: HttpError): void {
   sendJson(res, err.status, { error: err.error, detail: err.detail, ...err.extra }, err.headers);
+}
+
+/** The refusal that answers an error of Node's HTTP parser (the `clientError` event of the server). */
+export function parserRefusal(err: NodeJS.ErrnoException & { reason?: string }): HttpError {
+  switch (err.code) {
+    case "HPE_HEADER_OVERFLOW":
+      return new HttpError("headers_too_large", `the request line and headers are larger than ${maxHeaderSize} bytes`);
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return new HttpError("payload_too_large", "the chunk extensions of the body are too large");
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return new HttpError("request_timeout", "the request did not arrive in time");
+    default:
+      return new HttpError("bad_request", `the request is not valid HTTP/1.1: ${err.reason ?? err.message}`);
+  }
+}
+
+/**
+ * Answer `err` straight on the socket, where there is no response object (a request the parser
+ * refused, a CONNECT), and close. The socket is destroyed a little later rather than at once: closed
+ * while the client is still sending, it would reset the connection, and the client could lose the answer.
+ */
+export function refuseOnSocket(socket: Duplex, err: HttpError): void {
+  const text = JSON.stringify({ error: err.error, detail: err.detail, ...err.extra });
+  const headers: Record<string, string | number> = {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+    ...err.headers,
+    connection: "close",
+  };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ""}\r\n${head}\r\n${text}`);
+  setTimeout(() => socket.destroy(), 2000).unref();
 }
 
 /**
@@ -81,7 +138,8 @@ export async function readBody(req: IncomingMessage, limit = maxBodyBytes): Prom
     const onEnd = () => resolve(Buffer.concat(chunks));
     req.on("data", onData);
     req.on("end", onEnd);
-    req.once("error", reject);
+    // The connection broke or the parser refused the rest of the body: the client's doing, not a bug.
+    req.once("error", (err) => reject(new HttpError("bad_request", `the body did not arrive whole: ${err.message}`)));
   });
 }
 

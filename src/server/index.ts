@@ -1,14 +1,15 @@
 // `jobshell serve`: the REST API over the library API, on Node's own http server.
-// Loopback by default; with a token every request needs `Authorization: Bearer <token>`, and a
-// token is required to listen beyond loopback. Every bad request gets a 4xx `{error, detail}`
-// (errorReplies in errors.ts). The routes are by resource: tasks.ts, jobs.ts, health.ts.
+// Loopback by default; with a token every request needs `Authorization: Bearer <token>`, checked
+// before anything else about the request, and a token is required to listen beyond loopback. Every
+// bad request gets a 4xx `{error, detail}` (errorReplies in errors.ts), those Node's HTTP parser
+// refuses too. The routes are by resource: tasks.ts, jobs.ts, health.ts.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { ParameterError } from "../errors.js";
 import type { JobShell } from "../jobshell.js";
 import { healthRoutes } from "./health.js";
-import { HttpError, refusalOf, sendError, type Route } from "./http.js";
+import { HttpError, parserRefusal, refusalOf, refuseOnSocket, requestTarget, sendError, type RequestTarget, type Route } from "./http.js";
 import { jobRoutes } from "./jobs.js";
 import { taskRoutes } from "./tasks.js";
 
@@ -42,7 +43,15 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
   const polls = { waits: new Set<AbortController>(), closing: false };
   const routes = [...taskRoutes(js, polls), ...jobRoutes(js), ...healthRoutes(js)];
 
+  /** the response under way on each connection: the parser's refusals must not break into one begun */
+  const answering = new WeakMap<Socket, ServerResponse>();
+
   const server = createServer((req, res) => {
+    const socket = req.socket;
+    answering.set(socket, res);
+    res.on("close", () => {
+      if (answering.get(socket) === res) answering.delete(socket);
+    });
     const refuse = (err: unknown) => {
       const refusal = refusalOf(err);
       if (refusal.error === "internal") {
@@ -54,19 +63,35 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       }
       if (refusal.headers.connection === "close") {
         // The rest of a refused body is not read: the connection ends once the answer is out.
-        const socket = req.socket;
         res.on("finish", () => {
-          socket?.end();
-          setTimeout(() => socket?.destroy(), 2000).unref();
+          socket.end();
+          setTimeout(() => socket.destroy(), 2000).unref();
         });
       }
       sendError(res, refusal);
     };
-    if (tokenDigest && !authorized(req, tokenDigest)) {
-      const given = req.headers.authorization === undefined ? "missing" : "wrong";
-      return refuse(new HttpError("unauthorized", `${given} bearer token: send Authorization: Bearer <JOBSHELL_API_TOKEN>`));
+    const answer = async () => {
+      authenticate(req, tokenDigest);
+      await dispatch(routes, req, res, requestTarget(req.url ?? ""));
+    };
+    answer().catch(refuse);
+  });
+  // What Node's HTTP parser refuses, and requests it does not pass to the handler above.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    // Once answered, what else the parser finds in the data still arriving changes nothing.
+    if (socket.writableEnded) return;
+    const begun = answering.get(socket)?.headersSent === true;
+    if (err.code === "ECONNRESET" || !socket.writable || begun) return void socket.destroy();
+    refuseOnSocket(socket, parserRefusal(err));
+  });
+  server.on("connect", (req: IncomingMessage, socket: Socket) => {
+    try {
+      authenticate(req, tokenDigest);
+      requestTarget(req.url ?? "");
+      throw new HttpError("method_not_allowed", "CONNECT is not served: the API has no tunnels");
+    } catch (err) {
+      refuseOnSocket(socket, refusalOf(err));
     }
-    dispatch(routes, req, res).catch(refuse);
   });
   // Keep-alive connections outlive a client's own idle timeout less often than the other way round.
   server.keepAliveTimeout = 65_000;
@@ -105,31 +130,38 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
 }
 
 /** Run the handler of the route and method the request names. */
-async function dispatch(routes: Route[], req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://localhost");
+async function dispatch(routes: Route[], req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<void> {
+  const { path, query } = target;
   for (const route of routes) {
-    const match = route.path.exec(url.pathname);
+    const match = route.path.exec(path);
     if (!match) continue;
     const method = req.method === "HEAD" ? "GET" : req.method ?? "GET";
     const run = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
     if (!run) {
       const allow = allowedMethods(route).join(", ");
-      throw new HttpError("method_not_allowed", `${req.method} is not allowed on ${url.pathname} (allowed: ${allow})`, {}, { allow });
+      throw new HttpError("method_not_allowed", `${req.method} is not allowed on ${path} (allowed: ${allow})`, {}, { allow });
     }
     let params: string[];
     try {
       params = match.slice(1).map((p) => decodeURIComponent(p));
     } catch {
-      throw new HttpError("invalid_path", `the path ${url.pathname} is not valid percent-encoding`);
+      throw new HttpError("invalid_path", `the path ${path} is not valid percent-encoding`);
     }
-    return run(req, res, params, url.searchParams);
+    return run(req, res, params, query);
   }
-  throw new HttpError("not_found", `no such endpoint: ${req.method} ${url.pathname}`);
+  throw new HttpError("not_found", `no such endpoint: ${req.method} ${path}`);
 }
 
 /** The route's methods, with HEAD wherever GET is, since every GET answers HEAD too. */
 function allowedMethods(route: Route): string[] {
   return Object.keys(route.methods).flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m]));
+}
+
+/** Refuse the request unless it carries the token (when one is set). */
+function authenticate(req: IncomingMessage, tokenDigest: Buffer | undefined): void {
+  if (!tokenDigest || authorized(req, tokenDigest)) return;
+  const given = req.headers.authorization === undefined ? "missing" : "wrong";
+  throw new HttpError("unauthorized", `${given} bearer token: send Authorization: Bearer <JOBSHELL_API_TOKEN>`);
 }
 
 function authorized(req: IncomingMessage, tokenDigest: Buffer): boolean {

@@ -1,5 +1,6 @@
 // The shell commands: `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
 import { readFileSync } from "node:fs";
+import { describe } from "../describe.js";
 import type { Colors } from "./output.js";
 import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
@@ -113,6 +114,15 @@ export class ShellCommands {
     if (table.length > 0) out.line("");
     for (const line of table) out.line(line);
   }
+}
+
+/** The status `exit(code)` ends the shell with: an integer a process can exit with; none is 0. */
+export function exitStatus(code: unknown): number {
+  if (code === undefined || code === null) return 0;
+  if (typeof code !== "number" || !Number.isInteger(code) || code < 0 || code > 255) {
+    throw new TypeError(`exit(): the code must be an integer from 0 to 255, got ${describe(code)}`);
+  }
+  return code;
 }
 
 /** The product's version, from its package.json. */

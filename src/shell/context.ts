@@ -13,7 +13,7 @@ import { describe } from "../describe.js";
 import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
 import { isMU, isPlainObject, MU } from "../mu.js";
-import type { ShellCommands } from "./commands.js";
+import { exitStatus, type ShellCommands } from "./commands.js";
 import { keywords, namedParameters, recordArguments, splitArguments } from "./keywords.js";
 import { showValue, type Colors, type ShellOutput } from "./output.js";
 import { onAbort } from "../abort.js";
@@ -142,8 +142,8 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
       { [inspect.custom]: () => `Type ${name}() to run it` },
     );
   const exit = Object.assign(
-    namedParameters("exit", ["code"], (code = 0) => {
-      throw new ShellExit(Number(code) || 0);
+    namedParameters("exit", ["code"], (code) => {
+      throw new ShellExit(exitStatus(code));
     }),
     // Typing `exit` without the parentheses, as in Python.
     { [inspect.custom]: () => "Use exit() or Ctrl-D (i.e. EOF) to exit" },

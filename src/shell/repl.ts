@@ -3,7 +3,8 @@
 // Lines wait in one queue and a block runs only after the previous one has ended (lines typed
 // meanwhile wait their turn). On a terminal, readline draws the prompt and the line
 // being typed, and ShellOutput prints everything else above them. Piped: the same block rules,
-// no prompts, no colours; at the end of the input the shell waits for the tasks it issued.
+// no prompts, no colours; at the end of the input the shell waits for the tasks it issued, and
+// a block that can never finish is reported as such (see noticeStall).
 //
 // One file on purpose: the line queue, block runs, readline and Ctrl-C all share ShellSession's state.
 import { setMaxListeners } from "node:events";
@@ -14,7 +15,7 @@ import type vm from "node:vm";
 import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
 import { BlockReader, type BlockEvent } from "./blocks.js";
-import { banner, ShellCommands } from "./commands.js";
+import { banner, exitStatus, ShellCommands } from "./commands.js";
 import { BlockCancelled, createShellContext, keywordsFunction } from "./context.js";
 import { errorPosition, formatError, runBlock } from "./evaluate.js";
 import { InputGate, type TerminalInput } from "./gate.js";
@@ -60,6 +61,7 @@ class ShellSession {
   private readonly colors: Colors;
   private readonly commands: ShellCommands;
   private readonly reader: BlockReader;
+  private readonly readerOptions: ConstructorParameters<typeof BlockReader>[0];
   private readonly context: vm.Context;
   /** lines entered and not handled yet (typed while a block runs, or read ahead from a pipe) */
   private readonly pending: string[] = [];
@@ -77,6 +79,10 @@ class ShellSession {
   private history?: HistoryWriter;
   /** the running block's controller: Ctrl-C aborts it */
   private running?: AbortController;
+  /** the running block (or command) as the user wrote it: its first line, and where it is in the input */
+  private runningText?: { line: string; at?: number };
+  /** ends the wait of run() for a block that can never finish */
+  private stalled?: () => void;
   private tracked: Promise<unknown>[] = [];
   private failed = false;
   private exitCode?: number;
@@ -96,26 +102,31 @@ class ShellSession {
       track: (done) => this.track(done),
     });
     this.context = context;
-    this.reader = new BlockReader({ keywordCallees, keywordsFunction });
+    this.readerOptions = { keywordCallees, keywordsFunction };
+    this.reader = new BlockReader(this.readerOptions);
   }
 
   async run(): Promise<number> {
     const { terminal } = this.options;
     const onRejection = (reason: unknown) => this.report(reason, "Uncaught (in promise)");
     const onException = (error: unknown) => this.report(error, "Uncaught");
+    const onBeforeExit = () => this.noticeStall();
     process.on("unhandledRejection", onRejection);
     process.on("uncaughtException", onException);
+    // Only piped input can let the event loop empty: a terminal is always there to read.
+    if (!terminal) process.on("beforeExit", onBeforeExit);
     try {
       const finished = new Promise<void>((resolve) => (this.finished = resolve));
+      const stalled = new Promise<void>((resolve) => (this.stalled = resolve));
       // Piped input ends by waiting for the tasks it issued.
       if (!terminal) internals(this.js).trackIssued();
       this.open();
       if (terminal) this.out.line(banner(this.js, this.colors));
       this.prompt();
-      await finished;
+      await Promise.race([finished, stalled]);
       if (!terminal && this.exitCode === undefined) {
         const last = this.reader.end();
-        if (last) await this.handle(last);
+        if (last) await Promise.race([this.handle(last), stalled]);
         if (this.exitCode === undefined) await this.waitForIssued();
       }
     } finally {
@@ -138,6 +149,7 @@ class ShellSession {
       await new Promise((resolve) => setImmediate(resolve));
       process.off("unhandledRejection", onRejection);
       process.off("uncaughtException", onException);
+      process.off("beforeExit", onBeforeExit);
     }
     return this.exitCode ?? (this.failed && !terminal ? 1 : 0);
   }
@@ -271,12 +283,18 @@ class ShellSession {
 
   private async command(name: string, args: number[]): Promise<void> {
     if (name === "exit" || name === "quit") {
-      this.exitCode = args[0] ?? 0;
+      try {
+        this.exitCode = exitStatus(args[0]);
+      } catch (err) {
+        this.failed = true;
+        this.out.line(formatError(err, "", undefined, this.colors));
+      }
       return;
     }
     // Ctrl-C stops waiting for a command too (a subscription to a server that does not answer).
     const controller = new AbortController();
     this.running = controller;
+    this.runningText = { line: `${name}()` };
     const cancelled = new Promise<"cancelled">((resolve) => controller.signal.addEventListener("abort", () => resolve("cancelled")));
     const run = async () => {
       if (name === "debug") await this.commands.debug();
@@ -296,6 +314,7 @@ class ShellSession {
       this.out.line(formatError(err, "", undefined, this.colors));
     } finally {
       this.running = undefined;
+      this.runningText = undefined;
     }
   }
 
@@ -304,12 +323,15 @@ class ShellSession {
     // Every waitfor() of the block listens on it: thousands at once are expected, not a leak.
     setMaxListeners(0, controller.signal);
     this.running = controller;
+    const first = event.source.split("\n")[0].trim();
+    this.runningText = { line: first.length > 100 ? `${first.slice(0, 97)}...` : first, at: event.firstLine };
     this.rl?.setPrompt("");
     const settle = async () => {
       while (this.tracked.length > 0) await Promise.all(this.tracked.splice(0));
     };
     const outcome = await runBlock(event.program, this.context, controller.signal, settle, this.gate && this.interruptible);
     this.running = undefined;
+    this.runningText = undefined;
     this.tracked = [];
     this.out.flush();
     switch (outcome.kind) {
@@ -375,6 +397,43 @@ class ShellSession {
     this.reader.clear();
     if (!typed) this.out.line(this.colors.dim("(To exit, press Ctrl-D or type exit())"));
     this.prompt();
+  }
+
+  /**
+   * Node's own test for a top-level await that can never settle: the event loop is about to empty
+   * (the `beforeExit` event) while a block still waits. No timer, socket or subscription is left that
+   * could settle what it awaits, so it never will; the shell says so and exits 1, with the number of
+   * blocks of the input it did not run. Tasks the worker still runs are the exception: its watchdog
+   * (which does not keep the process alive) may yet end them, so the shell looks again a little later.
+   */
+  private noticeStall(): void {
+    const block = this.runningText;
+    if (!block || this.exitCode !== undefined) return;
+    void this.js.stats().then(
+      ({ inFlight }) => {
+        if (inFlight > 0) return void setTimeout(() => {}, 100);
+        if (this.runningText !== block || this.exitCode !== undefined) return;
+        const notRun = this.countBlocks(this.pending.splice(0));
+        const where = block.at === undefined ? "" : ` (line ${block.at} of the input)`;
+        const rest = notRun === 0 ? "" : `; ${notRun === 1 ? "the block" : `the ${notRun} blocks`} after it did not run`;
+        this.out.line(this.colors.red(`Error: this block can never finish, nothing is left that could settle what it awaits: ${block.line}${where}${rest}`));
+        this.exitCode = 1;
+        this.stalled?.();
+      },
+      () => {},
+    );
+  }
+
+  /** How many blocks these lines hold, read as the shell reads them (one with a syntax error counts too). */
+  private countBlocks(lines: string[]): number {
+    const reader = new BlockReader(this.readerOptions);
+    let blocks = 0;
+    while (lines.length > 0) {
+      const event = reader.push(lines.shift()!, lines.length > 0);
+      if (event.kind === "error" && event.rest) lines.unshift(...event.rest);
+      if (event.kind === "run" || event.kind === "command" || event.kind === "error") blocks++;
+    }
+    return reader.end() ? blocks + 1 : blocks;
   }
 
   private track(done: Promise<unknown>): void {
