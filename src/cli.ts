@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { JobshellError, ParameterError } from "./errors.js";
 import { open, type JobShell } from "./jobshell.js";
 import { decimalNumber, kebabName, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
+import { unhandledTopic } from "./registry.js";
 import { newTask } from "./task.js";
 
 const usage = `Usage:
@@ -282,16 +283,24 @@ async function issueOne(parsed: Parsed, params: Params): Promise<number> {
   const js = await open({ params, worker: false });
   try {
     const taskid = await js.task(topic, body as Record<string, unknown>, expire);
+    const unhandled = unhandledTopic(js.jobs(), topic);
+    if (unhandled) process.stderr.write(`jobshell task: warning: ${unhandled}\n`);
     if (!switchOn(parsed, "wait")) {
       process.stdout.write(`${taskid}\n`);
       return 0;
     }
     const record = await js.waitfor(taskid, timeout);
     process.stdout.write(record.yaml_format);
-    return record.status === "completed" ? 0 : 1;
+    return taskExitCode(record.dictionary);
   } finally {
     await js.close();
   }
+}
+
+/** `jobshell task --wait`: 0 completed, 1 failed or expired, 3 completed with no job to run it. */
+function taskExitCode(record: { status?: unknown; results?: unknown }): number {
+  if (record.status !== "completed") return 1;
+  return Array.isArray(record.results) && record.results.length === 0 ? 3 : 0;
 }
 
 async function check(paths: string[]): Promise<number> {

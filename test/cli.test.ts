@@ -313,6 +313,18 @@ describe("jobshell task on RabbitMQ", () => {
     expect(record.results[0].error).toContain("nope");
   });
 
+  it("a topic no job handles is said on stderr with the nearest topic, and --wait exits 3", async () => {
+    if (!available) return;
+    const r = await jobshell(["task", `${tag}.okk`, "--wait", "--amqp", amqpUrl]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toBe(`jobshell task: warning: no job handles topic '${tag}.okk' (did you mean '${tag}.ok'?)\n`);
+    const record = parseYaml(r.stdout) as Record<string, any>;
+    expect(record).toMatchObject({ status: "completed", results: [] });
+    const noWait = await jobshell(["task", `${tag}.okk`, "--amqp", amqpUrl]);
+    expect(noWait.code).toBe(0);
+    expect(noWait.stdout).toMatch(/^[0-9a-f]{32}\n$/);
+  });
+
   it("--wait --timeout exits 1 with one line when the task has not ended in time", async () => {
     if (!available) return;
     const r = await jobshell(["task", `${tag}.slow`, "--expire", "30", "--wait", "--timeout", "0.5", "--amqp", amqpUrl]);

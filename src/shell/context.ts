@@ -17,6 +17,7 @@ import type { ShellCommands } from "./commands.js";
 import { keywords, namedParameters, recordArguments, splitArguments } from "./keywords.js";
 import { showValue, type Colors, type ShellOutput } from "./output.js";
 import { onAbort } from "../abort.js";
+import { unhandledTopic } from "../registry.js";
 
 /** The global function the transform wraps keyword arguments in. */
 export const keywordsFunction = "__keywords__";
@@ -104,8 +105,15 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     if (interrupted()) throw new BlockCancelled();
     out.line(`${level.toUpperCase()} ${message}`);
   };
+  // A topic no job handles is said at once: the task is issued all the same, as the source does.
   const issueAs = (name: string) =>
-    namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) => js.task(topic, content, expire));
+    namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) =>
+      js.task(topic, content, expire).then((taskid) => {
+        const unhandled = unhandledTopic(js.jobs(), topic);
+        if (unhandled && !interrupted()) out.line(colors.yellow(`warning: ${unhandled}`));
+        return taskid;
+      }),
+    );
 
   const script: Record<ScriptBuiltinName, unknown> = {
     task: issueAs("task"),

@@ -84,6 +84,24 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.code).toBe(0);
   });
 
+  it("says at once that no job handles a topic, with the nearest one; the task completes with no results", async () => {
+    const job = "- name: late\n  topics: [helo]\n  script: return 'late'";
+    const input = [
+      't = await task("helo", dict(name="typo"))',
+      'print("issued")',
+      "r = await waitfor(t)",
+      "print(r.status, r.results.length)",
+      "",
+      `await upload(\`${job}\`)`,
+      'r = await waitfor(await task("helo"))',
+      "print(r.status, r.results[0].value)",
+      "",
+    ].join("\n");
+    const run = await jobshell(input);
+    expect(run.stdout).toBe("warning: no job handles topic 'helo' (did you mean 'hello'?)\nissued\ncompleted 0\ncompleted late\n");
+    expect(run.code).toBe(0);
+  });
+
   it("accepts Python-style keyword arguments, True, False, None and json", async () => {
     const input = [
       'print(MU(name="Amuro Ray", age=18).yaml_format, end="")',
