@@ -16,7 +16,7 @@ export const commandHelp: [string, string][] = [
   ["exit() / quit()", "leave the shell (Ctrl-D too); the in-process worker finishes what it holds"],
   ['task(topic, content={}, expire=10)', "issue a task to every job on the topic; returns its taskid"],
   ["waitfor(taskid, timeout=60)", "wait for a task to end; returns its record (an MU)"],
-  ["record(taskid)", "a task's record as it is now, without waiting"],
+  ["await record(taskid)", "a task's record as it is now, without waiting for it to end"],
   ["upload(yamlText, replace=False)", "add jobs from YAML text; returns their names"],
   ["load(path, replace=False)", "add jobs from a YAML file or a folder of them"],
   ["dict(name=value, ...)", "a plain object from keyword arguments"],

@@ -41,13 +41,47 @@ function interrupted(): boolean {
   return runningBlock.getStore()?.aborted === true;
 }
 
-/** A builtin that ends what is left of an interrupted block instead of acting or printing for it. */
-function guarded<F extends (...args: any[]) => unknown>(fn: F): F {
+/**
+ * A builtin that ends what is left of an interrupted block instead of acting or printing for it.
+ * The promise it returns says "did you forget await?" when used as its value (see awaitable).
+ */
+function guarded<F extends (...args: any[]) => unknown>(name: string, fn: F): F {
   // Own properties too: the text a command shows when typed without parentheses.
   return Object.assign((...args: unknown[]) => {
     if (interrupted()) throw new BlockCancelled();
-    return fn(...args);
+    const result = fn(...args);
+    return result instanceof Promise ? awaitable(name, result) : result;
   }, fn) as unknown as F;
+}
+
+/** The promises of the shell's builtins, by the builtin that returned them (see forgotAwait). */
+const builtinPromises = new WeakMap<object, string>();
+
+/** What a promise and every object have: the rest is a field of the value it will resolve with. */
+const promiseMembers = new Set([...Object.getOwnPropertyNames(Promise.prototype), ...Object.getOwnPropertyNames(Object.prototype)]);
+
+/**
+ * A builtin's promise that throws "did you forget await?" when a field of its value is read from it
+ * (`record(id).status`), where a plain promise would give undefined in silence.
+ */
+function awaitable<T>(name: string, promise: Promise<T>): Promise<T> {
+  const proxy = new Proxy(promise, {
+    get(target, key) {
+      if (typeof key === "symbol" || promiseMembers.has(key)) {
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      throw new TypeError(`${name}() returns a promise: did you forget await? (await ${name}(...)).${key}`);
+    },
+  });
+  builtinPromises.set(proxy, name);
+  return proxy;
+}
+
+/** For a builtin's promise shown as a block's value: the line that says how to get its value. */
+export function forgotAwait(value: unknown): string | undefined {
+  const name = typeof value === "object" && value !== null ? builtinPromises.get(value) : undefined;
+  return name && `${name}() returns a promise: did you forget await? (await ${name}(...) gives its value)`;
 }
 
 /** `exit()` / `quit()` called inside a block: the shell ends once the block has unwound. */
@@ -176,7 +210,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     record: namedParameters("record", ["taskid"], (taskid) => js.record(taskid)),
   };
   for (const [name, value] of Object.entries(builtins)) {
-    if (typeof value === "function") builtins[name] = guarded(value as (...args: unknown[]) => unknown);
+    if (typeof value === "function") builtins[name] = guarded(name, value as (...args: unknown[]) => unknown);
   }
   return builtins;
 }

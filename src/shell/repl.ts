@@ -15,7 +15,7 @@ import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
 import { BlockReader, type BlockEvent } from "./blocks.js";
 import { banner, ShellCommands } from "./commands.js";
-import { BlockCancelled, createShellContext, keywordsFunction } from "./context.js";
+import { BlockCancelled, createShellContext, forgotAwait, keywordsFunction } from "./context.js";
 import { errorPosition, formatError, runBlock } from "./evaluate.js";
 import { InputGate, type TerminalInput } from "./gate.js";
 import { historyPath, historySize, HistoryWriter, readHistory } from "./history.js";
@@ -315,6 +315,7 @@ class ShellSession {
     switch (outcome.kind) {
       case "value":
         if (outcome.value !== undefined) this.out.line(showValue(outcome.value, this.colors, event.program));
+        if (forgotAwait(outcome.value)) this.out.line(this.colors.yellow(forgotAwait(outcome.value)!));
         break;
       case "error":
         this.failed = true;

@@ -197,6 +197,7 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
         "  <rejected> TypeError: task(): topic must be a non-empty string, got 42",
         "      at <shell>:1:1",
         "}",
+        "task() returns a promise: did you forget await? (await task(...) gives its value)",
         "Promise {",
         "  <rejected> Error: boom",
         "      at <shell>:1:20",
@@ -207,9 +208,19 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
         "    taskid: 'nope'",
         "  }",
         "}",
+        "waitfor() returns a promise: did you forget await? (await waitfor(...) gives its value)",
         "",
       ].join("\n"),
     );
+  });
+
+  it("says 'did you forget await?' for a field read from a builtin's promise, and under one shown", async () => {
+    const input = 't = await task("hello", dict(name="x"))\nrecord(t).status\n\n(await record(t)).topic\n\n';
+    const run = await jobshell(input);
+    expect(run.stdout).toContain("TypeError: record() returns a promise: did you forget await? (await record(...)).status\n");
+    expect(run.stdout).toMatch(/\n'hello'\n$/);
+    const shown = await jobshell('p = record("0".repeat(32))\np\n\n');
+    expect(shown.stdout).toBe("Promise { undefined }\nrecord() returns a promise: did you forget await? (await record(...) gives its value)\n");
   });
 
   it("survives a promise nobody awaited that fails", async () => {
