@@ -202,7 +202,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     help: command("help", () => commands.help()),
     commands: command("commands", () => commands.commands()),
     jobs: command("jobs", () => commands.jobs()),
-    stats: command("stats", () => commands.stats()),
+    stats: Object.assign(() => commands.stats(), { [inspect.custom]: () => "Type stats() to show them" }),
     exit,
     quit: exit,
     upload: namedParameters("upload", ["yaml", "replace"], (yaml, replace) => js.upload(yaml, { replace: Boolean(replace) })),

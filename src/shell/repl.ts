@@ -280,7 +280,7 @@ class ShellSession {
     const cancelled = new Promise<"cancelled">((resolve) => controller.signal.addEventListener("abort", () => resolve("cancelled")));
     const run = async () => {
       if (name === "debug") await this.commands.debug();
-      else if (name === "stats") await this.commands.stats();
+      else if (name === "stats") this.out.line(showValue(await this.commands.stats(), this.colors));
       else if (name === "help") this.commands.help();
       else if (name === "commands") this.commands.commands();
       else if (name === "jobs") this.commands.jobs();

@@ -6,6 +6,9 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "../each-backend.js";
+
+const redis = backends.find((b) => b.name === "redis")!;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const cli = path.join(root, "dist", "cli.js");
@@ -351,6 +354,29 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
       child.stdin.end(input);
     });
     expect(code).toBe(1);
+  });
+
+  it("returns stats() as a value shown as its table, the queue's view apart from this process's", async () => {
+    const run = await jobshell('s = await stats()\nprint(s.issued, s.queueDepth, s.worker)\n\nawait task("hello", expire=0.5)\n\nstats()\n');
+    expect(run.stdout).toMatch(/^0 0 true\n'[0-9a-f]{32}'\n/);
+    expect(run.stdout).toMatch(/the queue \(every process\):\n\s+queueDepth:\s+\d+\s+tasks waiting\n/);
+    expect(run.stdout).toMatch(/this process \(worker in this process\):\n\s+issued:\s+1 /);
+    expect(run.code).toBe(0);
+  });
+
+  it("on Redis with --no-worker, stats() shows the queue's depth and says the counters are this process's", async () => {
+    if (!(await requireServer(redis))) return;
+    const prefix = uniqueNamespace("stats");
+    try {
+      const args = ["--jobs", "samples/jobs", "--redis", redisUrl, "--redis-prefix", prefix, "--no-worker"];
+      const run = await jobshell('await task("hello", expire=0.5)\n\nstats()\n', args);
+      expect(run.stdout).toMatch(/queueDepth:\s+1\s+tasks waiting/);
+      expect(run.stdout).toContain("this process (no worker in this process: --no-worker):");
+      expect(run.stdout).toMatch(/issued:\s+1 /);
+      expect(run.code).toBe(0);
+    } finally {
+      await deleteRedisNamespace(prefix);
+    }
   });
 
   it("shows stats() and the help texts", async () => {
