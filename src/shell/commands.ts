@@ -42,7 +42,8 @@ Python-style keyword arguments work in calls to the shell's builtins:
     taskid = await task("hello", dict(name="amuro"), expire=30)
     r = await waitfor(taskid, timeout=5)
     print(r.yaml_format)
-debug(), help(), commands(), jobs(), stats(), exit() typed alone on the >>> line run at once.
+debug(), help(), commands(), jobs(), stats(), exit() typed alone on the >>> line run at once
+(the parentheses may be left out).
 Ctrl-C clears the block being typed, or stops waiting for the running one; Ctrl-D on an empty
 prompt leaves the shell. Type commands() for every builtin.`;
 

@@ -167,6 +167,24 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     expect(t.rows().slice(-5)).toEqual([">>> 1 + 1", "...", "2", "", ">>>"]);
   });
 
+  it("answers help, commands, jobs and stats typed bare as their calls, as the banner promises", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("help");
+    await t.waitForText("an empty line runs the whole block");
+    await t.waitForPrompt(">>>");
+    t.line("jobs");
+    await t.waitForText(/late\s+topics: late/);
+    await t.waitForPrompt(">>>");
+    t.line("stats");
+    await t.waitForText(/queueDepth:\s+0/);
+    await t.waitForPrompt(">>>");
+    t.line("commands");
+    await t.waitForText("waitfor(taskid, timeout=60)");
+    await t.waitForPrompt(">>>");
+    expect(t.rows().filter((row) => /^\.\.\.( |$)/.test(row))).toEqual([]);
+  });
+
   it("keeps an unfinished block after an empty line, and shows a syntax error at once", async () => {
     const t = start();
     await t.waitForPrompt(">>>");
