@@ -80,6 +80,8 @@ class ShellSession {
   private tracked: Promise<unknown>[] = [];
   private failed = false;
   private exitCode?: number;
+  /** what the shell last put in `_`; `owned` once a block assigned `_` itself */
+  private lastValue: { value?: unknown; owned: boolean } = { owned: false };
 
   constructor(
     private readonly js: JobShell,
@@ -315,6 +317,7 @@ class ShellSession {
     switch (outcome.kind) {
       case "value":
         if (outcome.value !== undefined) this.out.line(showValue(outcome.value, this.colors, event.program));
+        if (outcome.value !== undefined) this.keepLast(outcome.value);
         if (forgotAwait(outcome.value)) this.out.line(this.colors.yellow(forgotAwait(outcome.value)!));
         break;
       case "error":
@@ -332,6 +335,18 @@ class ShellSession {
         return;
     }
     if (this.options.terminal) this.out.line("");
+  }
+
+  /** `_` holds the last value shown, as in Node's and Python's REPLs, until a block assigns it itself. */
+  private keepLast(value: unknown): void {
+    const context = this.context as { _?: unknown };
+    if (this.lastValue.owned) return;
+    if (context._ !== this.lastValue.value) {
+      this.lastValue.owned = true;
+      this.out.line(this.colors.dim("Expression assignment to _ now disabled."));
+      return;
+    }
+    context._ = this.lastValue.value = value;
   }
 
   /** The error with its place in the block; from a pipe, also its line in the input. */

@@ -105,6 +105,11 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.code).toBe(0);
   });
 
+  it("keeps the last value shown in _, until a block assigns _ itself", async () => {
+    const run = await jobshell('1 + 1\n\n_ * 10\n\nlet n = 3\n\n_\n\n_ = "mine"\n\n5\n\n_\n\n');
+    expect(run.stdout).toBe("2\n20\n20\n'mine'\nExpression assignment to _ now disabled.\n5\n'mine'\n");
+  });
+
   it("accepts Python-style keyword arguments, True, False, None and json", async () => {
     const input = [
       'print(MU(name="Amuro Ray", age=18).yaml_format, end="")',
