@@ -83,7 +83,7 @@ describe("jobshell: commands and their arguments", () => {
 
   it("an unknown command or a stray argument exits 2 with one line naming it, before anything starts", async () => {
     const cases: [string[], string][] = [
-      [["serv", "--port", "18990"], 'unknown command "serv" (commands: shell, worker, serve, task, check)'],
+      [["serv", "--port", "18990"], 'unknown command "serv" (commands: shell, worker, serve, task, check, help)'],
       [["samples/jobs"], 'unexpected argument "samples/jobs" (did you mean --jobs samples/jobs?)'],
       [["serve", "extra-positional"], 'unexpected argument "extra-positional" (jobshell serve takes no arguments)'],
       [["worker", "stray", ...unreachable], 'unexpected argument "stray" (jobshell worker takes no arguments)'],
@@ -96,6 +96,32 @@ describe("jobshell: commands and their arguments", () => {
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr, args.join(" ")).toBe(`jobshell: ${line}\n`);
     }
+  });
+
+  it("takes -h, -v, -V and jobshell help as npm CLIs do; each command's help lists all its options", async () => {
+    for (const args of [["-h"], ["--help"], ["help"]]) {
+      const r = await jobshell(args);
+      expect(r.code, args.join(" ")).toBe(0);
+      for (const flag of ["--port N", "--host ADDRESS", "--expire S", "--wait", "--timeout S", "--no-worker", "--jobs PATH", "--api-url"]) {
+        expect(r.stdout, `${args.join(" ")}: ${flag}`).toContain(flag);
+      }
+    }
+    for (const args of [["-v"], ["-V"], ["--version"]]) {
+      const r = await jobshell(args);
+      expect(r.code, args.join(" ")).toBe(0);
+      expect(r.stdout).toMatch(/^jobshell \d+\.\d+\.\d+\n$/);
+    }
+    const serve = await jobshell(["serve", "-h"]);
+    expect(serve.stdout).toMatch(/^Usage:\n  jobshell serve /);
+    for (const flag of ["--port N", "--host ADDRESS", "--no-worker", "--jobs PATH", "--replace-jobs", "--config FILE"]) expect(serve.stdout).toContain(flag);
+    expect(serve.stdout).not.toContain("--expire");
+    const task = await jobshell(["help", "task"]);
+    expect(task.code).toBe(0);
+    for (const flag of ["--expire S", "--wait", "--timeout S", "--api-url"]) expect(task.stdout).toContain(flag);
+    expect(task.stdout).not.toContain("--port");
+    const unknown = await jobshell(["-x"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe("jobshell: unknown option -x (see jobshell --help)\n");
   });
 
   it("a flag of another command is refused, not ignored", async () => {
