@@ -49,6 +49,19 @@ describe("jobshell serve", () => {
     expect(await s.exited).toBe(0);
   });
 
+  it("takes a JSON body sent as curl -d sends it (form-urlencoded); a real form is 415 naming the header", async () => {
+    const s = start(["--port", "0", "--no-worker"]);
+    const url = await s.url;
+    const form = { "content-type": "application/x-www-form-urlencoded" };
+    const issued = await fetch(`${url}/tasks`, { method: "POST", headers: form, body: '{"topic": "hello", "content": {"name": "amuro"}}' });
+    expect(issued.status).toBe(201);
+    const refused = await fetch(`${url}/tasks`, { method: "POST", headers: form, body: "topic=hello" });
+    expect(refused.status).toBe(415);
+    expect(((await refused.json()) as { detail: string }).detail).toContain("-H 'content-type: application/json'");
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+  });
+
   it("with JOBSHELL_API_TOKEN every request needs the token, which never shows in its output", async () => {
     const token = "cli-secret-token-42";
     const s = start(["--port", "0"], { JOBSHELL_API_TOKEN: token });
