@@ -1,6 +1,7 @@
 // `jobshell serve` as a real process (dist/cli.js; `npm test` builds it): it listens, answers,
 // refuses to bind beyond loopback without a token, and stops on SIGTERM.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -58,6 +59,17 @@ describe("jobshell serve", () => {
     const refused = await fetch(`${url}/tasks`, { method: "POST", headers: form, body: "topic=hello" });
     expect(refused.status).toBe(415);
     expect(((await refused.json()) as { detail: string }).detail).toContain("-H 'content-type: application/json'");
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+  });
+
+  it("POST /jobs of a job as it is defined already is no conflict; a changed one is 409", async () => {
+    const s = start(["--port", "0", "--no-worker", "--jobs", "samples/jobs/example.yaml"]);
+    const url = await s.url;
+    const same = await fetch(`${url}/jobs`, { method: "POST", body: readFileSync("samples/jobs/example.yaml", "utf8") });
+    expect(same.status).toBe(201);
+    const changed = await fetch(`${url}/jobs`, { method: "POST", body: "- name: example\n  topics: [hello]\n  script: return 1\n" });
+    expect(changed.status).toBe(409);
     s.child.kill("SIGTERM");
     expect(await s.exited).toBe(0);
   });

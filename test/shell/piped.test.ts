@@ -301,6 +301,14 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.stdout).toMatch(/divide\s+topics: divide/);
   });
 
+  it("loads the jobs it started with again as a no-op; a changed one names replace=True", async () => {
+    const changed = "- name: example\n  topics: [hello]\n  script: return 'changed'";
+    const run = await jobshell(`(await load("samples/jobs")).length\n\nawait upload(\`${changed}\`)\n\n`);
+    expect(run.stdout).toMatch(/^11\nJobDefinitionError: /);
+    expect(run.stdout).toContain("job example already exists, different (from samples/jobs/example.yaml); to replace it, pass replace: true (replace=True in the shell");
+    expect(run.stdout.match(/already exists/g)).toHaveLength(1);
+  });
+
   it("says which builtin got a wrong argument and what it takes", async () => {
     const run = await jobshell("await upload(42)\n\nawait upload(dict(a=1))\n\nawait load(42)\n\n");
     expect(run.stdout).toContain("TypeError: upload(): takes YAML text (a string), got 42\n");
