@@ -6,6 +6,7 @@ import { open, type JobShell } from "./jobshell.js";
 import { decimalNumber, kebabName, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
 import { unhandledTopic } from "./registry.js";
 import { newTask } from "./task.js";
+import { transactionEventsOff } from "./transaction.js";
 
 const commands = ["shell", "worker", "serve", "task", "check", "help"] as const;
 type Command = (typeof commands)[number];
@@ -222,6 +223,11 @@ function requireServerMode(params: Params, command: string): void {
   }
 }
 
+function warnTransactionEventsOff(js: JobShell, params: Params, command: string): void {
+  const notice = transactionEventsOff(js.jobs(), params.jobTransactionEvent);
+  if (notice) process.stderr.write(`jobshell ${command}: warning: ${notice}\n`);
+}
+
 /** Close on SIGTERM/SIGINT: held tasks finish, then the process exits. A second signal exits at once. */
 function stopOnSignals(js: JobShell, what: string, first?: () => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
@@ -270,6 +276,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(
         `jobshell worker: ${js.location}, ${js.jobs().length} jobs, up to ${params.jobQueueBulkReadSize} tasks at once\n`,
       );
+      warnTransactionEventsOff(js, params, "worker");
       await stopOnSignals(js, "worker");
       return 0;
     }
@@ -290,6 +297,7 @@ async function main(argv: string[]): Promise<number> {
         `jobshell serve: ${server.url} (${js.location}, ${js.jobs().length} jobs, ` +
           `${noWorker ? "no worker" : "worker in this process"}${token ? ", bearer token required" : ""})\n`,
       );
+      warnTransactionEventsOff(js, params, "serve");
       await stopOnSignals(js, "serve", () => server.close());
       return 0;
     }

@@ -45,6 +45,18 @@ export function transactionTopic(status: TransactionStatus): string {
   return `Transaction.${status}`;
 }
 
+/**
+ * For jobs on `Transaction.*` topics while job_transaction_event is off: one line saying that no such
+ * task is issued (a saga loaded without events does nothing, in silence otherwise).
+ */
+export function transactionEventsOff(definitions: readonly { name: string; topics: readonly string[] }[], eventsOn: boolean): string | undefined {
+  if (eventsOn) return undefined;
+  const names = definitions.filter((d) => d.topics.some((t) => t.startsWith("Transaction."))).map((d) => d.name);
+  if (names.length === 0) return undefined;
+  const jobs = names.length === 1 ? `job ${names[0]} answers` : `jobs ${names.join(", ")} answer`;
+  return `${jobs} Transaction.* topics, but job_transaction_event is off: no such task is issued (start with --job-transaction-event)`;
+}
+
 export function isTransactionStatus(value: unknown): value is TransactionStatus {
   return typeof value === "string" && (transactionStatuses as readonly string[]).includes(value);
 }

@@ -18,6 +18,7 @@ import { keywords, namedParameters, recordArguments, splitArguments } from "./ke
 import { showValue, type Colors, type ShellOutput } from "./output.js";
 import { onAbort } from "../abort.js";
 import { unhandledTopic } from "../registry.js";
+import { transactionEventsOff } from "../transaction.js";
 
 /** The global function the transform wraps keyword arguments in. */
 export const keywordsFunction = "__keywords__";
@@ -173,6 +174,13 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     transaction: namedParameters("transaction", ["name", "data"], (name, data) => js.transaction(name, data)),
   };
 
+  // Jobs just added on Transaction.* topics that no transaction will reach are said at once.
+  const added = (names: string[]) => {
+    const notice = transactionEventsOff(js.jobs().filter((d) => names.includes(d.name)), internals(js).params.jobTransactionEvent);
+    if (notice && !interrupted()) out.line(colors.yellow(`warning: ${notice}`));
+    return names;
+  };
+
   // A command called inside a block prints when it has finished, before the block ends.
   const command = (name: string, run: () => void | Promise<void>) =>
     Object.assign(
@@ -205,8 +213,8 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     stats: Object.assign(() => commands.stats(), { [inspect.custom]: () => "Type stats() to show them" }),
     exit,
     quit: exit,
-    upload: namedParameters("upload", ["yaml", "replace"], (yaml, replace) => js.upload(yaml, { replace: Boolean(replace) })),
-    load: namedParameters("load", ["path", "replace"], (path, replace) => js.load(path, { replace: Boolean(replace) })),
+    upload: namedParameters("upload", ["yaml", "replace"], (yaml, replace) => js.upload(yaml, { replace: Boolean(replace) }).then(added)),
+    load: namedParameters("load", ["path", "replace"], (path, replace) => js.load(path, { replace: Boolean(replace) }).then(added)),
     record: namedParameters("record", ["taskid"], (taskid) => js.record(taskid)),
   };
   for (const [name, value] of Object.entries(builtins)) {

@@ -21,6 +21,7 @@ import { InputGate, type TerminalInput } from "./gate.js";
 import { historyPath, historySize, HistoryWriter, readHistory } from "./history.js";
 import { makeColors, ShellOutput, showValue, type Colors } from "./output.js";
 import { expiresAt } from "../record.js";
+import { transactionEventsOff } from "../transaction.js";
 
 export interface ShellOptions {
   /** the history file; "" turns history off; undefined: JOBSHELL_HISTORY, else ~/.jobshell_history */
@@ -113,6 +114,8 @@ class ShellSession {
       if (!terminal) internals(this.js).trackIssued();
       this.open();
       if (terminal) this.out.line(banner(this.js, this.colors));
+      const notice = transactionEventsOff(this.js.jobs(), internals(this.js).params.jobTransactionEvent);
+      if (terminal && notice) this.warn(notice);
       this.prompt();
       await finished;
       if (!terminal && this.exitCode === undefined) {

@@ -309,6 +309,17 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.stdout.match(/already exists/g)).toHaveLength(1);
   });
 
+  it("says in one line that jobs on Transaction.* topics get no task while job_transaction_event is off", async () => {
+    const input = '(await load("samples/jobs/saga.yaml")).length\n\n';
+    const off = await jobshell(input, []);
+    expect(off.stdout).toBe(
+      "warning: jobs saga-reserve-stock, saga-compensate, saga-report answer Transaction.* topics, but job_transaction_event is off: " +
+        "no such task is issued (start with --job-transaction-event)\n4\n",
+    );
+    const on = await jobshell(input, ["--job-transaction-event"]);
+    expect(on.stdout).toBe("4\n");
+  });
+
   it("says which builtin got a wrong argument and what it takes", async () => {
     const run = await jobshell("await upload(42)\n\nawait upload(dict(a=1))\n\nawait load(42)\n\n");
     expect(run.stdout).toContain("TypeError: upload(): takes YAML text (a string), got 42\n");

@@ -185,6 +185,17 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     expect(t.rows().filter((row) => /^\.\.\.( |$)/.test(row))).toEqual([]);
   });
 
+  it("says under the banner that the saga's jobs get no task while job_transaction_event is off", async () => {
+    const t = start({}, ["--jobs", "samples/jobs/saga.yaml"]);
+    await t.waitForPrompt(">>>");
+    expect(t.rows().at(-2)).toBe(
+      "warning: jobs saga-reserve-stock, saga-compensate, saga-report answer Transaction.* topics, but job_transaction_event is off: no such task is issued (start with --job-transaction-event)",
+    );
+    const on = start({}, ["--jobs", "samples/jobs/saga.yaml", "--job-transaction-event"]);
+    await on.waitForPrompt(">>>");
+    expect(on.screen()).not.toContain("job_transaction_event is off");
+  });
+
   it("keeps an unfinished block after an empty line, and shows a syntax error at once", async () => {
     const t = start();
     await t.waitForPrompt(">>>");
