@@ -1,6 +1,7 @@
 // The transaction lifecycle: the ten statuses of the source, the moves allowed between
 // them, and, with job_transaction_event on, one `Transaction.<Status>` task per change so that
 // jobs can react to it (saga choreography).
+import { inspect, type InspectOptions } from "node:util";
 import { describe } from "./describe.js";
 import { IllegalTransitionError } from "./errors.js";
 import { isMU } from "./mu.js";
@@ -161,6 +162,12 @@ export class Transaction {
 
   toJSON(): Record<string, unknown> {
     return { xid: this.xid, xname: this.xname, status: this.status, previousStatus: this.previousStatus, data: this.data };
+  }
+
+  /** Shown (in the shell, by console.log) as its name, status and data, not its bookkeeping. */
+  [inspect.custom](_depth: number, options: InspectOptions): string {
+    const { status, previousStatus, data, xid, next } = this;
+    return `Transaction ${this.xname} ${inspect({ status, previousStatus, data, xid, next }, options)}`;
   }
 }
 
