@@ -267,6 +267,7 @@ class ShellSession {
       case "error":
         this.failed = true;
         this.showError(event.error, event, event.error);
+        this.markNextBlock(event);
         if (this.options.terminal) this.out.line("");
         return;
       case "run":
@@ -338,6 +339,15 @@ class ShellSession {
         return;
     }
     if (this.options.terminal) this.out.line("");
+  }
+
+  /** After a syntax error in a paste: where the next block begins, so that its output is not read as
+   *  the same block's. */
+  private markNextBlock(event: Extract<BlockEvent, { kind: "error" }>): void {
+    const skipped = event.rest?.findIndex((line) => line.trim() !== "") ?? -1;
+    if (skipped < 0) return;
+    const where = this.options.terminal ? "" : `, at line ${event.firstLine + event.source.split("\n").length + skipped} of the input`;
+    this.out.line(this.colors.dim(`    the lines after it start a new block${where}: ${event.rest![skipped].trim()}`));
   }
 
   /** `_` holds the last value shown, as in Node's and Python's REPLs, until a block assigns it itself. */

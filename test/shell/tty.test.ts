@@ -339,6 +339,8 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     const rows = t.rows();
     const at = rows.findIndex((row) => row.startsWith("SyntaxError"));
     expect(rows[at + 1]).toBe("    at line 2, column 8 of the block: kept = = 2");
+    // Marked, so that what the next block prints (a ReferenceError, say) is not read as this one's.
+    expect(rows[at + 2]).toBe("    the lines after it start a new block: typeof kept");
     expect(rows.at(-1)).toBe(">>>");
   });
 
