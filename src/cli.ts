@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // The command line. Every command is built on the library API, like any user's program.
 import { existsSync, readFileSync } from "node:fs";
-import { JobshellError, ParameterError } from "./errors.js";
+import { callout, type CalloutResponse } from "./callout.js";
+import type { JobDefinition } from "./definitions.js";
+import { ConnectionError, JobshellError, ParameterError, TimeoutError } from "./errors.js";
 import { open, type JobShell } from "./jobshell.js";
-import { decimalNumber, kebabName, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
+import { MU } from "./mu.js";
+import { decimalNumber, kebabName, maskUrl, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
 import { unhandledTopic } from "./registry.js";
 import { newTask } from "./task.js";
 import { transactionEventsOff } from "./transaction.js";
@@ -16,7 +19,10 @@ const commandUsage: Record<Command, { synopsis: string; help: string }> = {
   shell: { synopsis: "[shell] [options] [--redis URL | --amqp URL]", help: "the interactive >>> shell (the default command)" },
   worker: { synopsis: "worker [options] (--redis URL | --amqp URL)", help: "a worker with no shell; SIGTERM/SIGINT stop it gracefully" },
   serve: { synopsis: "serve [options] [--redis URL | --amqp URL]", help: "the REST API and web console, and a worker unless --no-worker" },
-  task: { synopsis: "task TOPIC [JSON] [options] (--redis URL | --amqp URL)", help: "issue one task" },
+  task: {
+    synopsis: "task TOPIC [JSON] [options] [--redis URL | --amqp URL | --api-url URL]",
+    help: "issue one task through the shared queue or, with --api-url or no queue URL, a running jobshell serve",
+  },
   check: { synopsis: "check PATH...", help: "check job YAML files; exit 1 listing every problem" },
   help: { synopsis: "help [COMMAND]", help: "this help, or one command's" },
 };
@@ -307,7 +313,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function issueOne(parsed: Parsed, params: Params): Promise<number> {
-  requireServerMode(params, "task");
   const [topic, content] = parsed.positional;
   if (topic === undefined) throw new ParameterError("jobshell task needs a TOPIC");
   let body: unknown = {};
@@ -325,12 +330,18 @@ async function issueOne(parsed: Parsed, params: Params): Promise<number> {
   } catch (err) {
     throw new ParameterError((err as Error).message);
   }
+  const wait = switchOn(parsed, "wait");
+  // --api-url given, or no queue URL at all: through a running `jobshell serve` (how a memory-mode
+  // server is reached); otherwise through the shared queue itself.
+  if (parsed.given.api_url !== undefined || (!params.redisUrl && !params.amqpUrl)) {
+    return issueThroughApi(params.apiUrl, { topic, content: body as Record<string, unknown>, expire }, wait ? timeout : undefined);
+  }
   const js = await open({ params, worker: false });
   try {
     const taskid = await js.task(topic, body as Record<string, unknown>, expire);
     const unhandled = unhandledTopic(js.jobs(), topic);
     if (unhandled) process.stderr.write(`jobshell task: warning: ${unhandled}\n`);
-    if (!switchOn(parsed, "wait")) {
+    if (!wait) {
       process.stdout.write(`${taskid}\n`);
       return 0;
     }
@@ -339,6 +350,53 @@ async function issueOne(parsed: Parsed, params: Params): Promise<number> {
     return taskExitCode(record.dictionary);
   } finally {
     await js.close();
+  }
+}
+
+/** `jobshell task` through the REST API at `apiUrl`, with JOBSHELL_API_TOKEN if set; `timeout` when waiting. */
+async function issueThroughApi(apiUrl: string, task: { topic: string; content: Record<string, unknown>; expire: number }, timeout?: number): Promise<number> {
+  const token = process.env.JOBSHELL_API_TOKEN || undefined;
+  const call = async (method: string, path: string, body?: unknown, seconds = 30) => {
+    let response: CalloutResponse;
+    try {
+      const headers = token ? { authorization: `Bearer ${token}` } : undefined;
+      response = await callout({ path, method, body, headers, request_timeout: seconds, raise_error: false }, apiUrl);
+    } catch (err) {
+      throw new ConnectionError(
+        `no jobshell serve answers at ${maskUrl(apiUrl)} (${(err as Error).message}): start one, or give --api-url URL, --redis URL or --amqp URL`,
+      );
+    }
+    let answer: Record<string, any> | undefined;
+    try {
+      answer = JSON.parse(response.body) as Record<string, any>;
+    } catch {
+      answer = undefined;
+    }
+    if (response.code >= 400 || answer === undefined) {
+      const reason = answer ? `${answer.error}: ${answer.detail}` : response.body.slice(0, 200);
+      throw new ConnectionError(`${maskUrl(apiUrl)} refused ${method} ${path.split("?")[0]}: ${response.code} ${reason}`);
+    }
+    return { answer, ended: response.headers["x-jobshell-ended"] === "true" };
+  };
+  const { answer: issued } = await call("POST", "/tasks", task);
+  const taskid = String(issued.taskid);
+  const { answer: jobs } = await call("GET", "/jobs");
+  const unhandled = unhandledTopic(jobs.jobs as JobDefinition[], task.topic);
+  if (unhandled) process.stderr.write(`jobshell task: warning: ${unhandled}\n`);
+  if (timeout === undefined) {
+    process.stdout.write(`${taskid}\n`);
+    return 0;
+  }
+  // The server answers a long poll after at most an hour: ask again until the task ends or time is up.
+  const until = Date.now() + timeout * 1000;
+  for (;;) {
+    const seconds = Math.min(3600, Math.max(0, (until - Date.now()) / 1000));
+    const { answer: record, ended } = await call("GET", `/tasks/${taskid}/wait?timeout=${seconds.toFixed(3)}`, undefined, seconds + 30);
+    if (ended) {
+      process.stdout.write(MU(record).yaml_format);
+      return taskExitCode(record);
+    }
+    if (Date.now() >= until) throw new TimeoutError(taskid, timeout, String(record.status));
   }
 }
 

@@ -148,11 +148,11 @@ describe("jobshell: commands and their arguments", () => {
 });
 
 describe("jobshell task: arguments", () => {
-  it("without a shared queue it exits 2 with one line saying what to give", async () => {
-    const r = await jobshell(["task", "hello"]);
-    expect(r.code).toBe(2);
+  it("without a shared queue and no jobshell serve at api_url it exits 1 with one line saying what to give", async () => {
+    const r = await jobshell(["task", "hello"], { JOBSHELL_API_URL: "http://127.0.0.1:1" });
+    expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/--redis URL or --amqp URL/);
+    expect(r.stderr).toMatch(/^jobshell: no jobshell serve answers at http:\/\/127\.0\.0\.1:1 .*: start one, or give --api-url URL, --redis URL or --amqp URL\n$/);
   });
 
   it("content that is not JSON or not an object, a bad expire, a missing topic or an unknown option exits 2 with one line", async () => {
