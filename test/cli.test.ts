@@ -1,6 +1,6 @@
 // `jobshell task` and `jobshell check` as real processes: output, exit codes, and a
 // one-line reason for bad arguments or an unreachable server. Runs dist/cli.js (`npm test` builds it).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { internals } from "../src/internals.js";
 import { open, type JobShell } from "../src/jobshell.js";
-import { amqpUrl, backends, requireServer } from "./each-backend.js";
+import { amqpUrl, backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "./each-backend.js";
 
 const cli = path.resolve("dist/cli.js");
 
@@ -248,6 +248,29 @@ describe("jobshell task: arguments", () => {
 });
 
 const amqp = backends.find((b) => b.name === "amqp")!;
+const redis = backends.find((b) => b.name === "redis")!;
+
+describe("jobshell task on Redis", () => {
+  it("exits as soon as its work is done: no connection left to time out after the record is printed", { timeout: 60_000 }, async () => {
+    if (!(await requireServer(redis))) return;
+    const prefix = uniqueNamespace("linger");
+    const args = ["task", `${prefix}.none`, "--wait", "--expire", "0.2", "--redis", redisUrl, "--redis-prefix", prefix];
+    try {
+      // A race: disconnecting a connection QUIT has ended starts ioredis's 2 s disconnectTimeout. Hence several runs.
+      for (let i = 0; i < 10; i++) {
+        const lingered = await new Promise<number>((resolve) => {
+          const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? "" } });
+          let printed = Date.now();
+          child.stdout.on("data", () => (printed = Date.now()));
+          child.on("close", () => resolve(Date.now() - printed));
+        });
+        expect(lingered, `run ${i + 1}`).toBeLessThan(1500);
+      }
+    } finally {
+      await deleteRedisNamespace(prefix);
+    }
+  });
+});
 
 describe("jobshell task on RabbitMQ", () => {
   let available = false;
