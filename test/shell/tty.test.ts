@@ -294,6 +294,40 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     await t.waitForText(/^7$/m);
   });
 
+  it("completes members with Tab (json., a record's fields) and topics inside task(\"", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.type("json.lo");
+    t.press("Tab");
+    await t.waitForPrompt(">>> json.loads");
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.type('task("la');
+    t.press("Tab");
+    await t.waitForPrompt('>>> task("late');
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.line('r = await waitfor(await task("late"))');
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    t.type("r.stat");
+    t.press("Tab");
+    await t.waitForPrompt(">>> r.status");
+    t.type(" + r.results[0].st");
+    t.press("Tab");
+    await t.waitForPrompt(">>> r.status + r.results[0].status");
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.type("r.yaml_f");
+    t.press("Tab");
+    await t.waitForPrompt(">>> r.yaml_format");
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.type("logger.war");
+    t.press("Tab");
+    await t.waitForPrompt(">>> logger.warning");
+  });
+
   it("shows a pasted tutorial as in the source: each line after its prompt, output after the block", async () => {
     const t = start({}, ["--jobs", "samples/jobs"]);
     await t.waitForPrompt(">>>");
