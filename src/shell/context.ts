@@ -17,6 +17,7 @@ import type { ShellCommands } from "./commands.js";
 import { keywords, namedParameters, recordArguments, splitArguments } from "./keywords.js";
 import { showValue, type Colors, type ShellOutput } from "./output.js";
 import { onAbort } from "../abort.js";
+import { sameJob } from "../definitions.js";
 import { unhandledTopic } from "../registry.js";
 import { transactionEventsOff } from "../transaction.js";
 
@@ -97,6 +98,8 @@ export interface ShellContextOptions {
   colors: Colors;
   /** a command called inside a block (`debug()`) that the block must let finish before it ends */
   track(done: Promise<unknown>): void;
+  /** the waitfor() calls not ended yet, for the shell's progress line */
+  progress?: { waiting: number };
 }
 
 /** Every name in scope of a job script: the shared builtins, plus `task` and `logger`. */
@@ -167,16 +170,25 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     waitfor: namedParameters("waitfor", ["taskid", "timeout"], (taskid, timeout) => {
       // `waitfor(id, {timeout: 5})` too, as job scripts and the library take it.
       const seconds = isPlainObject(timeout) ? timeout.timeout : timeout;
-      return js.waitfor(taskid, { timeout: seconds ?? 60, signal: runningBlock.getStore() });
+      const waiting = js.waitfor(taskid, { timeout: seconds ?? 60, signal: runningBlock.getStore() });
+      const { progress } = options;
+      if (progress) {
+        progress.waiting++;
+        waiting.finally(() => progress.waiting--).catch(() => {});
+      }
+      return waiting;
     }),
     callout: (...args: unknown[]) =>
       callout(recordArguments("callout", args) as CalloutRequest, internals(js).params.apiUrl, process.env.JOBSHELL_API_TOKEN),
     transaction: namedParameters("transaction", ["name", "data"], (name, data) => js.transaction(name, data)),
   };
 
-  // Jobs just added on Transaction.* topics that no transaction will reach are said at once.
-  const added = (names: string[]) => {
-    const notice = transactionEventsOff(js.jobs().filter((d) => names.includes(d.name)), internals(js).params.jobTransactionEvent);
+  // Jobs just added (or changed) on Transaction.* topics that no transaction will reach are said at once.
+  const adding = async (add: () => Promise<string[]>) => {
+    const before = new Map(js.jobs().map((d) => [d.name, d]));
+    const names = await add();
+    const added = js.jobs().filter((d) => names.includes(d.name) && !(before.has(d.name) && sameJob(before.get(d.name)!, d)));
+    const notice = transactionEventsOff(added, internals(js).params.jobTransactionEvent);
     if (notice && !interrupted()) out.line(colors.yellow(`warning: ${notice}`));
     return names;
   };
@@ -213,8 +225,8 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     stats: Object.assign(() => commands.stats(), { [inspect.custom]: () => "Type stats() to show them" }),
     exit,
     quit: exit,
-    upload: namedParameters("upload", ["yaml", "replace"], (yaml, replace) => js.upload(yaml, { replace: Boolean(replace) }).then(added)),
-    load: namedParameters("load", ["path", "replace"], (path, replace) => js.load(path, { replace: Boolean(replace) }).then(added)),
+    upload: namedParameters("upload", ["yaml", "replace"], (yaml, replace) => adding(() => js.upload(yaml, { replace: Boolean(replace) }))),
+    load: namedParameters("load", ["path", "replace"], (path, replace) => adding(() => js.load(path, { replace: Boolean(replace) }))),
     record: namedParameters("record", ["taskid"], (taskid) => js.record(taskid)),
   };
   for (const [name, value] of Object.entries(builtins)) {

@@ -9,7 +9,7 @@
 import { setMaxListeners } from "node:events";
 import * as readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
-import { inspect } from "node:util";
+import { inspect, stripVTControlCharacters } from "node:util";
 import type vm from "node:vm";
 import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
@@ -35,6 +35,8 @@ export interface ShellOptions {
   output?: Writable;
 }
 
+/** A block running longer than this shows a progress line on a terminal. */
+const progressAfterMs = 1000;
 const primaryPrompt = ">>> ";
 const continuationPrompt = "... ";
 
@@ -96,6 +98,8 @@ class ShellSession {
   private tracked: Promise<unknown>[] = [];
   private failed = false;
   private exitCode?: number;
+  /** what the running block waits for, for the progress line */
+  private readonly progress = { waiting: 0 };
   /** what the shell last put in `_`; `owned` once a block assigned `_` itself */
   private lastValue: { value?: unknown; owned: boolean } = { owned: false };
 
@@ -112,6 +116,7 @@ class ShellSession {
       commands: this.commands,
       colors: this.colors,
       track: (done) => this.track(done),
+      progress: this.progress,
     });
     this.context = context;
     this.reader = new BlockReader({ keywordCallees, keywordsFunction });
@@ -329,7 +334,9 @@ class ShellSession {
     const settle = async () => {
       while (this.tracked.length > 0) await Promise.all(this.tracked.splice(0));
     };
+    const stopProgress = this.gate && this.showProgress(this.gate);
     const outcome = await runBlock(event.program, this.context, controller.signal, settle, this.gate && this.interruptible);
+    stopProgress?.();
     this.running = undefined;
     this.tracked = [];
     this.out.flush();
@@ -354,6 +361,40 @@ class ShellSession {
         return;
     }
     if (this.options.terminal) this.out.line("");
+  }
+
+  /**
+   * On a terminal, in place of the prompt while a block runs: after a second, for how long and how
+   * many waitfor() it is in; at once, what is typed meanwhile (readline gets it once the block ends).
+   * Returns the function that takes the line away.
+   */
+  private showProgress(gate: InputGate): () => void {
+    const rl = this.rl!;
+    const started = Date.now();
+    let shown = false;
+    const draw = () => {
+      const elapsed = Date.now() - started;
+      const typed = stripVTControlCharacters(gate.typedAhead).replace(/\r\n?|\n/g, "⏎").replace(/[\x00-\x1f\x7f]/g, "");
+      if (elapsed < progressAfterMs && !typed) return;
+      const parts: string[] = [];
+      if (elapsed >= progressAfterMs) {
+        const waits = this.progress.waiting;
+        const waiting = waits > 0 ? `, waiting for ${waits} task${waits === 1 ? "" : "s"}` : "";
+        parts.push(this.colors.dim(`(running ${Math.floor(elapsed / 1000)} s${waiting}; Ctrl-C stops waiting)`));
+      }
+      if (typed) parts.push(typed.length > 40 ? `…${typed.slice(-40)}` : typed);
+      rl.setPrompt(parts.join(" "));
+      rl.prompt(true);
+      shown = true;
+    };
+    const timer = setInterval(draw, progressAfterMs);
+    gate.on("held", draw);
+    return () => {
+      clearInterval(timer);
+      gate.off("held", draw);
+      rl.setPrompt("");
+      if (shown) rl.prompt(true);
+    };
   }
 
   /** After a syntax error in a paste: where the next block begins, so that its output is not read as

@@ -328,6 +328,22 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     await t.waitForPrompt(">>> logger.warning");
   });
 
+  it("shows that a block running past a second runs, what it waits for, and what is typed meanwhile", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    // Two tasks of 1.5 s one after the other: waiting for one of them nearly all the time.
+    t.line('for (const n of [1, 2]) await waitfor(await task("late"))');
+    t.press("Enter");
+    await t.waitFor("the progress line", (x) => /^\(running \d s, waiting for 1 task; Ctrl-C stops waiting\)$/.test(x.lastRow()));
+    t.type("1 + 2");
+    await t.waitFor("the typed-ahead text", (x) => /^\(running \d s, waiting for 1 task; Ctrl-C stops waiting\) 1 \+ 2$/.test(x.lastRow()));
+    await t.waitForPrompt(">>> 1 + 2");
+    expect(t.screen()).not.toContain("(running");
+    t.press("Enter");
+    t.press("Enter");
+    await t.waitForText(/^3$/m);
+  });
+
   it("shows a pasted tutorial as in the source: each line after its prompt, output after the block", async () => {
     const t = start({}, ["--jobs", "samples/jobs"]);
     await t.waitForPrompt(">>>");
