@@ -1,54 +1,87 @@
 #!/usr/bin/env node
 // The command line. Every command is built on the library API, like any user's program.
 import { existsSync, readFileSync } from "node:fs";
-import { JobshellError, ParameterError } from "./errors.js";
+import { callout, type CalloutResponse } from "./callout.js";
+import type { JobDefinition } from "./definitions.js";
+import { ConnectionError, JobshellError, ParameterError, TimeoutError } from "./errors.js";
 import { open, type JobShell } from "./jobshell.js";
-import { decimalNumber, kebabName, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
+import { MU } from "./mu.js";
+import { decimalNumber, kebabName, maskUrl, paramNames, paramSpecs, paramsHelp, resolveParams, type ParamName, type Params } from "./params.js";
+import { unhandledTopic } from "./registry.js";
 import { newTask } from "./task.js";
+import { transactionEventsOff } from "./transaction.js";
 
-const usage = `Usage:
-  jobshell [shell] [--jobs PATH]... [--replace-jobs] [--redis URL | --amqp URL] [--no-worker] [params]
-  jobshell worker  [--jobs PATH]... [--replace-jobs] (--redis URL | --amqp URL) [params]
-  jobshell serve   [--port 8080] [--host 127.0.0.1] [--no-worker] [--jobs PATH]... [--replace-jobs] [params]
-  jobshell task    TOPIC [JSON] [--expire S] [--wait [--timeout S]] (--redis URL | --amqp URL)
-  jobshell check   PATH...
-
-Options:
-  --jobs PATH       a job YAML file or a folder of them; may repeat
-  --replace-jobs    replace the queue's jobs of the same names where the files differ (else refused)
-  --no-worker       do not run a worker in this process
-  --config FILE     read parameters from FILE (default: ./jobshell.yaml if present)
-  --help, --version
-
-Parameters (flag, then JOBSHELL_<NAME> variable, then config file, then default):
-${paramsHelp()}`;
-
-const commands = ["shell", "worker", "serve", "task", "check"] as const;
+const commands = ["shell", "worker", "serve", "task", "check", "help"] as const;
 type Command = (typeof commands)[number];
 
-/**
- * Flags that are not parameters: whether they take a value, and the commands they belong to.
- * `--jobs` and `--config` are taken by every command, since `npm start` puts `--jobs` before any.
- */
-const commandFlags: Record<string, { value: boolean; commands?: readonly Command[] }> = {
-  jobs: { value: true },
-  config: { value: true },
-  "no-worker": { value: false, commands: ["shell", "serve"] },
-  "replace-jobs": { value: false, commands: ["shell", "worker", "serve"] },
-  port: { value: true, commands: ["serve"] },
-  host: { value: true, commands: ["serve"] },
-  expire: { value: true, commands: ["task"] },
-  wait: { value: false, commands: ["task"] },
-  timeout: { value: true, commands: ["task"] },
-  help: { value: false },
-  version: { value: false },
+/** Each command: its arguments and queue, and a line on what it does (for --help). */
+const commandUsage: Record<Command, { synopsis: string; help: string }> = {
+  shell: { synopsis: "[shell] [options] [--redis URL | --amqp URL]", help: "the interactive >>> shell (the default command)" },
+  worker: { synopsis: "worker [options] (--redis URL | --amqp URL)", help: "a worker with no shell; SIGTERM/SIGINT stop it gracefully" },
+  serve: { synopsis: "serve [options] [--redis URL | --amqp URL]", help: "the REST API and web console, and a worker unless --no-worker" },
+  task: {
+    synopsis: "task TOPIC [JSON] [options] [--redis URL | --amqp URL | --api-url URL]",
+    help: "issue one task through the shared queue or, with --api-url or no queue URL, a running jobshell serve",
+  },
+  check: { synopsis: "check PATH...", help: "check job YAML files; exit 1 listing every problem" },
+  help: { synopsis: "help [COMMAND]", help: "this help, or one command's" },
 };
 
+/**
+ * Flags that are not parameters: the value they take (none for a switch), what they do, and the
+ * commands they belong to (none: every command). The parser and --help both read this table.
+ */
+interface CommandFlag {
+  value?: string;
+  help: string;
+  commands?: readonly Command[];
+  /** taken by every command, though listed for `commands` only: `npm start` puts `--jobs` before any */
+  everywhere?: boolean;
+  /** the one-letter forms (`-h`) */
+  short?: string[];
+}
+
+const commandFlags: Record<string, CommandFlag> = {
+  jobs: { value: "PATH", help: "a job YAML file or a folder of them; may repeat", commands: ["shell", "worker", "serve"], everywhere: true },
+  "replace-jobs": { help: "replace the queue's jobs of the same names where the files differ (else refused)", commands: ["shell", "worker", "serve"] },
+  "no-worker": { help: "do not run a worker in this process", commands: ["shell", "serve"] },
+  port: { value: "N", help: "the port to listen on (default 8080; 0: any free port)", commands: ["serve"] },
+  host: { value: "ADDRESS", help: "the address to listen on (default 127.0.0.1; beyond loopback JOBSHELL_API_TOKEN is required)", commands: ["serve"] },
+  expire: { value: "S", help: "seconds within which a job must start the task, else it ends expired (default 10)", commands: ["task"] },
+  wait: { help: "wait for the task to end and print its record as YAML: exit 0 completed, 3 no job handles the topic, 1 otherwise", commands: ["task"] },
+  timeout: { value: "S", help: "with --wait: the most seconds to wait (default 60)", commands: ["task"] },
+  config: { value: "FILE", help: "read parameters from FILE (default: ./jobshell.yaml if present)" },
+  help: { help: "show this help; after a command, that command's", short: ["h"] },
+  version: { help: "show the version", short: ["v", "V"] },
+};
+
+const shortFlags = new Map(Object.entries(commandFlags).flatMap(([name, flag]) => (flag.short ?? []).map((c) => [c, name] as const)));
+
+/** `jobshell --help`, or one command's: the usage, every option it takes, then the parameters. */
+function usage(command?: Command): string {
+  const shown = command ? [command] : commands;
+  const lines = ["Usage:"];
+  for (const c of shown) lines.push(`  jobshell ${commandUsage[c].synopsis}`, `      ${commandUsage[c].help}`);
+  const flags = Object.entries(commandFlags).filter(([, flag]) => !command || !flag.commands || flag.commands.includes(command));
+  lines.push("", "Options:");
+  for (const [name, flag] of flags) {
+    const forms = [`--${name}${flag.value ? ` ${flag.value}` : ""}`, ...(flag.short ?? []).map((c) => `-${c}`)].join(", ");
+    const owners = !command && flag.commands ? ` (${flag.commands.join(", ")})` : "";
+    lines.push(`  ${forms}${owners}`, `      ${flag.help}`);
+  }
+  if (command !== "check" && command !== "help") {
+    lines.push("", "Parameters (flag, then JOBSHELL_<NAME> variable, then config file, then default):", paramsHelp());
+  }
+  return lines.join("\n");
+}
+
 /** The most arguments each command takes after its name. */
-const argumentLimit: Record<Command, number> = { shell: 0, worker: 0, serve: 0, task: 2, check: Infinity };
+const argumentLimit: Record<Command, number> = { shell: 0, worker: 0, serve: 0, task: 2, check: Infinity, help: 1 };
 
 interface Parsed {
   command: Command;
+  /** whether the command was given (`jobshell task --help`) rather than taken as the default */
+  named: boolean;
   positional: string[];
   flags: Map<string, string[]>;
   given: Partial<Record<ParamName, string>>;
@@ -68,7 +101,12 @@ function parseArgs(argv: string[]): Parsed {
   const given: Partial<Record<ParamName, string>> = {};
   const givenFrom: Partial<Record<ParamName, string>> = {};
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+    let arg = argv[i];
+    if (/^-[A-Za-z]$/.test(arg)) {
+      const long = shortFlags.get(arg[1]);
+      if (long === undefined) throw new ParameterError(`unknown option ${arg} (see jobshell --help)`);
+      arg = `--${long}`;
+    }
     if (!arg.startsWith("--")) {
       words.push(arg);
       continue;
@@ -77,7 +115,7 @@ function parseArgs(argv: string[]): Parsed {
     const param = byFlag.get(flag);
     const known = Object.hasOwn(commandFlags, flag);
     if (param === undefined && !known) throw new ParameterError(`unknown option --${flag} (see jobshell --help)`);
-    const takesValue = param !== undefined || commandFlags[flag].value;
+    const takesValue = param !== undefined || commandFlags[flag].value !== undefined;
     let value = inline;
     const isSwitch = param !== undefined && paramSpecs[param].kind === "bool";
     // Alone, a true-or-false parameter means true: the next argument is never taken as its value.
@@ -98,7 +136,7 @@ function parseArgs(argv: string[]): Parsed {
   const command = commandOf(first);
   checkArguments(command, positional);
   checkFlagsFit(command, flags);
-  return { command, positional, flags, given, givenFrom };
+  return { command, named: first !== undefined, positional, flags, given, givenFrom };
 }
 
 function commandOf(word: string | undefined): Command {
@@ -129,15 +167,17 @@ function checkArguments(command: Command, positional: string[]): void {
   let hint: string;
   if (isSwitchValue(extra)) hint = switchHint(extra);
   else if (command !== "task" && command !== "check" && looksLikeJobsPath(extra)) hint = `did you mean --jobs ${extra}?`;
-  else hint = command === "task" ? "jobshell task takes TOPIC [JSON]" : `jobshell ${command} takes no arguments`;
+  else if (command === "task") hint = "jobshell task takes TOPIC [JSON]";
+  else if (command === "help") hint = "jobshell help takes one COMMAND";
+  else hint = `jobshell ${command} takes no arguments`;
   throw new ParameterError(`unexpected argument ${JSON.stringify(extra)} (${hint})`);
 }
 
 /** A flag of another command is refused rather than ignored. */
 function checkFlagsFit(command: Command, flags: Map<string, string[]>): void {
   for (const flag of flags.keys()) {
-    const owners = commandFlags[flag].commands;
-    if (owners && !owners.includes(command)) {
+    const { commands: owners, everywhere } = commandFlags[flag];
+    if (owners && !everywhere && !owners.includes(command)) {
       throw new ParameterError(`--${flag} is an option of jobshell ${owners.join(" and ")}, not of jobshell ${command}`);
     }
   }
@@ -189,6 +229,11 @@ function requireServerMode(params: Params, command: string): void {
   }
 }
 
+function warnTransactionEventsOff(js: JobShell, params: Params, command: string): void {
+  const notice = transactionEventsOff(js.jobs(), params.jobTransactionEvent);
+  if (notice) process.stderr.write(`jobshell ${command}: warning: ${notice}\n`);
+}
+
 /** Close on SIGTERM/SIGINT: held tasks finish, then the process exits. A second signal exits at once. */
 function stopOnSignals(js: JobShell, what: string, first?: () => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
@@ -209,8 +254,13 @@ function stopOnSignals(js: JobShell, what: string, first?: () => Promise<void>):
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
+  if (parsed.command === "help") {
+    const [about] = parsed.positional;
+    process.stdout.write(`${usage(about === undefined ? undefined : commandOf(about))}\n`);
+    return 0;
+  }
   if (switchOn(parsed, "help")) {
-    process.stdout.write(`${usage}\n`);
+    process.stdout.write(`${usage(parsed.named ? parsed.command : undefined)}\n`);
     return 0;
   }
   if (switchOn(parsed, "version")) {
@@ -232,6 +282,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(
         `jobshell worker: ${js.location}, ${js.jobs().length} jobs, up to ${params.jobQueueBulkReadSize} tasks at once\n`,
       );
+      warnTransactionEventsOff(js, params, "worker");
       await stopOnSignals(js, "worker");
       return 0;
     }
@@ -252,6 +303,7 @@ async function main(argv: string[]): Promise<number> {
         `jobshell serve: ${server.url} (${js.location}, ${js.jobs().length} jobs, ` +
           `${noWorker ? "no worker" : "worker in this process"}${token ? ", bearer token required" : ""})\n`,
       );
+      warnTransactionEventsOff(js, params, "serve");
       await stopOnSignals(js, "serve", () => server.close());
       return 0;
     }
@@ -261,7 +313,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function issueOne(parsed: Parsed, params: Params): Promise<number> {
-  requireServerMode(params, "task");
   const [topic, content] = parsed.positional;
   if (topic === undefined) throw new ParameterError("jobshell task needs a TOPIC");
   let body: unknown = {};
@@ -279,19 +330,80 @@ async function issueOne(parsed: Parsed, params: Params): Promise<number> {
   } catch (err) {
     throw new ParameterError((err as Error).message);
   }
+  const wait = switchOn(parsed, "wait");
+  // --api-url given, or no queue URL at all: through a running `jobshell serve` (how a memory-mode
+  // server is reached); otherwise through the shared queue itself.
+  if (parsed.given.api_url !== undefined || (!params.redisUrl && !params.amqpUrl)) {
+    return issueThroughApi(params.apiUrl, { topic, content: body as Record<string, unknown>, expire }, wait ? timeout : undefined);
+  }
   const js = await open({ params, worker: false });
   try {
     const taskid = await js.task(topic, body as Record<string, unknown>, expire);
-    if (!switchOn(parsed, "wait")) {
+    const unhandled = unhandledTopic(js.jobs(), topic);
+    if (unhandled) process.stderr.write(`jobshell task: warning: ${unhandled}\n`);
+    if (!wait) {
       process.stdout.write(`${taskid}\n`);
       return 0;
     }
     const record = await js.waitfor(taskid, timeout);
     process.stdout.write(record.yaml_format);
-    return record.status === "completed" ? 0 : 1;
+    return taskExitCode(record.dictionary);
   } finally {
     await js.close();
   }
+}
+
+/** `jobshell task` through the REST API at `apiUrl`, with JOBSHELL_API_TOKEN if set; `timeout` when waiting. */
+async function issueThroughApi(apiUrl: string, task: { topic: string; content: Record<string, unknown>; expire: number }, timeout?: number): Promise<number> {
+  const token = process.env.JOBSHELL_API_TOKEN || undefined;
+  const call = async (method: string, path: string, body?: unknown, seconds = 30) => {
+    let response: CalloutResponse;
+    try {
+      const headers = token ? { authorization: `Bearer ${token}` } : undefined;
+      response = await callout({ path, method, body, headers, request_timeout: seconds, raise_error: false }, apiUrl);
+    } catch (err) {
+      throw new ConnectionError(
+        `no jobshell serve answers at ${maskUrl(apiUrl)} (${(err as Error).message}): start one, or give --api-url URL, --redis URL or --amqp URL`,
+      );
+    }
+    let answer: Record<string, any> | undefined;
+    try {
+      answer = JSON.parse(response.body) as Record<string, any>;
+    } catch {
+      answer = undefined;
+    }
+    if (response.code >= 400 || answer === undefined) {
+      const reason = answer ? `${answer.error}: ${answer.detail}` : response.body.slice(0, 200);
+      throw new ConnectionError(`${maskUrl(apiUrl)} refused ${method} ${path.split("?")[0]}: ${response.code} ${reason}`);
+    }
+    return { answer, ended: response.headers["x-jobshell-ended"] === "true" };
+  };
+  const { answer: issued } = await call("POST", "/tasks", task);
+  const taskid = String(issued.taskid);
+  const { answer: jobs } = await call("GET", "/jobs");
+  const unhandled = unhandledTopic(jobs.jobs as JobDefinition[], task.topic);
+  if (unhandled) process.stderr.write(`jobshell task: warning: ${unhandled}\n`);
+  if (timeout === undefined) {
+    process.stdout.write(`${taskid}\n`);
+    return 0;
+  }
+  // The server answers a long poll after at most an hour: ask again until the task ends or time is up.
+  const until = Date.now() + timeout * 1000;
+  for (;;) {
+    const seconds = Math.min(3600, Math.max(0, (until - Date.now()) / 1000));
+    const { answer: record, ended } = await call("GET", `/tasks/${taskid}/wait?timeout=${seconds.toFixed(3)}`, undefined, seconds + 30);
+    if (ended) {
+      process.stdout.write(MU(record).yaml_format);
+      return taskExitCode(record);
+    }
+    if (Date.now() >= until) throw new TimeoutError(taskid, timeout, String(record.status));
+  }
+}
+
+/** `jobshell task --wait`: 0 completed, 1 failed or expired, 3 completed with no job to run it. */
+function taskExitCode(record: { status?: unknown; results?: unknown }): number {
+  if (record.status !== "completed") return 1;
+  return Array.isArray(record.results) && record.results.length === 0 ? 3 : 0;
 }
 
 async function check(paths: string[]): Promise<number> {

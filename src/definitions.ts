@@ -128,7 +128,7 @@ export function definitionsToPublish(existing: JobDefinition[], files: JobDefini
 }
 
 /** The same job, wherever each was read from. */
-function sameJob(a: JobDefinition, b: JobDefinition): boolean {
+export function sameJob(a: JobDefinition, b: JobDefinition): boolean {
   const { source: _a, ...left } = a;
   const { source: _b, ...right } = b;
   return JSON.stringify(left) === JSON.stringify(right);
@@ -160,7 +160,7 @@ export function mergeDefinitions(existing: JobDefinition[], incoming: JobDefinit
         file: def.source,
         job: def.name,
         field: "name",
-        message: `job ${def.name} already exists (from ${existing[at].source}); replace it explicitly`,
+        message: `job ${def.name} already exists, different (from ${existing[at].source}); to replace it, pass replace: true (replace=True in the shell, ?replace=true on POST /jobs)`,
       });
     }
   }

@@ -9,7 +9,7 @@ import type { Backend } from "./backend.js";
 import { openBackend } from "./backends/index.js";
 import { json, sleep, stderrLogSink, type LogSink, type SharedBuiltins } from "./builtins.js";
 import { callout, type CalloutRequest } from "./callout.js";
-import { definitionsToPublish, loadDefinitionFiles, parseDefinitions, type JobDefinition } from "./definitions.js";
+import { definitionsToPublish, loadDefinitionFiles, parseDefinitions, sameJob, type JobDefinition } from "./definitions.js";
 import { ClosedError, TimeoutError, UnknownTaskError } from "./errors.js";
 import { Metrics } from "./metrics.js";
 import { MU } from "./mu.js";
@@ -370,8 +370,12 @@ export class JobShell {
     transaction: (what, data) => this.transaction(what, data),
   };
 
+  /** A definition the queue has already, the same but for its file, is left as it is: loading the
+   *  files a process started with again is a no-op, as `--jobs` on a shared queue is. */
   async #addJobs(definitions: JobDefinition[], replace: boolean): Promise<string[]> {
-    await this.#backend.jobs.put(definitions, replace);
+    const known = new Map((await this.#backend.jobs.list()).map((d) => [d.name, d]));
+    const changed = definitions.filter((d) => !known.has(d.name) || !sameJob(known.get(d.name)!, d));
+    if (changed.length > 0) await this.#backend.jobs.put(changed, replace);
     await this.refreshJobs();
     return definitions.map((d) => d.name);
   }

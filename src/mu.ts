@@ -63,6 +63,9 @@ const members = new Set<string | symbol>([
   inspect.custom,
 ]);
 
+/** The member names a record offers besides its data (the shell's Tab completion lists them). */
+export const muMembers: readonly string[] = [...members].filter((m): m is string => typeof m === "string");
+
 /** Methods are shared by every record: `this` is the proxy, its data is `this[TARGET]`. */
 const methods = {
   has(this: MU, key: string): boolean {

@@ -27,7 +27,7 @@ export const paramSpecs = {
   job_script_timeout: { kind: "seconds", default: 300, help: "a job script running longer than this fails with a timeout" },
   task_record_ttl: { kind: "seconds", default: 3600, help: "how long a task's record is kept for waitfor() and GET /tasks/{id}" },
   debug_channel: { kind: "string", default: "xaas.hotspot.channel", help: "the pub/sub channel qprint() publishes to and debug() shows" },
-  api_url: { kind: "url", default: "http://127.0.0.1:8080", help: "where callout(path=...) sends requests (the REST API of `jobshell serve`)" },
+  api_url: { kind: "url", default: "http://127.0.0.1:8080", help: "the REST API of `jobshell serve`, for callout(path=...) and `jobshell task`" },
   slack_api_url: { kind: "url", default: "https://slack.com/api", help: "the Slack Web API base URL (a local fake in tests)" },
 } satisfies Record<string, ParamSpec>;
 

@@ -56,3 +56,35 @@ export class Registry {
     return this.byName.size;
   }
 }
+
+/**
+ * When no job handles `topic` (as the worker routes it: Slack jobs' topics are user names), one line
+ * saying so, with the nearest topic known; undefined when a job does. The task is issued all the
+ * same (a job uploaded later still sees later tasks): this is for the person who typed it.
+ */
+export function unhandledTopic(definitions: readonly JobDefinition[], topic: string): string | undefined {
+  const topics = new Set(definitions.filter((d) => !d.slack).flatMap((d) => d.topics));
+  if (topics.has(topic)) return undefined;
+  let nearest: string | undefined;
+  let best = Infinity;
+  for (const known of topics) {
+    const distance = editDistance(topic.toLowerCase(), known.toLowerCase());
+    if (distance < best) [nearest, best] = [known, distance];
+  }
+  // A suggestion only when it is a plausible typo: a third of the topic at most.
+  const hint = nearest !== undefined && best <= Math.max(1, Math.floor(topic.length / 3)) ? ` (did you mean '${nearest}'?)` : "";
+  return `no job handles topic '${topic}'${hint}`;
+}
+
+/** Levenshtein distance, for the suggestion above. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length];
+}

@@ -1,6 +1,7 @@
 // The transaction lifecycle: the ten statuses of the source, the moves allowed between
 // them, and, with job_transaction_event on, one `Transaction.<Status>` task per change so that
 // jobs can react to it (saga choreography).
+import { inspect, type InspectOptions } from "node:util";
 import { describe } from "./describe.js";
 import { IllegalTransitionError } from "./errors.js";
 import { isMU } from "./mu.js";
@@ -43,6 +44,18 @@ export const transitions: Readonly<Record<TransactionStatus, readonly Transactio
 /** The topic of the task issued when a transaction enters `status`. */
 export function transactionTopic(status: TransactionStatus): string {
   return `Transaction.${status}`;
+}
+
+/**
+ * For jobs on `Transaction.*` topics while job_transaction_event is off: one line saying that no such
+ * task is issued (a saga loaded without events does nothing, in silence otherwise).
+ */
+export function transactionEventsOff(definitions: readonly { name: string; topics: readonly string[] }[], eventsOn: boolean): string | undefined {
+  if (eventsOn) return undefined;
+  const names = definitions.filter((d) => d.topics.some((t) => t.startsWith("Transaction."))).map((d) => d.name);
+  if (names.length === 0) return undefined;
+  const jobs = names.length === 1 ? `job ${names[0]} answers` : `jobs ${names.join(", ")} answer`;
+  return `${jobs} Transaction.* topics, but job_transaction_event is off: no such task is issued (start with --job-transaction-event)`;
 }
 
 export function isTransactionStatus(value: unknown): value is TransactionStatus {
@@ -149,6 +162,12 @@ export class Transaction {
 
   toJSON(): Record<string, unknown> {
     return { xid: this.xid, xname: this.xname, status: this.status, previousStatus: this.previousStatus, data: this.data };
+  }
+
+  /** Shown (in the shell, by console.log) as its name, status and data, not its bookkeeping. */
+  [inspect.custom](_depth: number, options: InspectOptions): string {
+    const { status, previousStatus, data, xid, next } = this;
+    return `Transaction ${this.xname} ${inspect({ status, previousStatus, data, xid, next }, options)}`;
   }
 }
 

@@ -1,10 +1,12 @@
 // `jobshell serve` as a real process (dist/cli.js; `npm test` builds it): it listens, answers,
 // refuses to bind beyond loopback without a token, and stops on SIGTERM.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 
 const cli = path.resolve("dist/cli.js");
 const started: ChildProcess[] = [];
@@ -30,6 +32,15 @@ function start(args: string[], env: Record<string, string> = {}) {
   return { child, url, exited, output: () => stdout + stderr };
 }
 
+/** `jobshell task ARGS` to its end. */
+function task(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, "task", ...args], { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env } }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
 afterEach(() => {
   for (const child of started.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
 });
@@ -45,6 +56,51 @@ describe("jobshell serve", () => {
     const record = (await (await fetch(`${url}/tasks/${taskid}/wait?timeout=10`)).json()) as { status: string };
     expect(record.status).toBe("completed");
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+  });
+
+  it("takes a JSON body sent as curl -d sends it (form-urlencoded); a real form is 415 naming the header", async () => {
+    const s = start(["--port", "0", "--no-worker"]);
+    const url = await s.url;
+    const form = { "content-type": "application/x-www-form-urlencoded" };
+    const issued = await fetch(`${url}/tasks`, { method: "POST", headers: form, body: '{"topic": "hello", "content": {"name": "amuro"}}' });
+    expect(issued.status).toBe(201);
+    const refused = await fetch(`${url}/tasks`, { method: "POST", headers: form, body: "topic=hello" });
+    expect(refused.status).toBe(415);
+    expect(((await refused.json()) as { detail: string }).detail).toContain("-H 'content-type: application/json'");
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+  });
+
+  it("POST /jobs of a job as it is defined already is no conflict; a changed one is 409", async () => {
+    const s = start(["--port", "0", "--no-worker", "--jobs", "samples/jobs/example.yaml"]);
+    const url = await s.url;
+    const same = await fetch(`${url}/jobs`, { method: "POST", body: readFileSync("samples/jobs/example.yaml", "utf8") });
+    expect(same.status).toBe(201);
+    const changed = await fetch(`${url}/jobs`, { method: "POST", body: "- name: example\n  topics: [hello]\n  script: return 1\n" });
+    expect(changed.status).toBe(409);
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+  });
+
+  it("jobshell task reaches a running serve through --api-url or api_url, with the token", async () => {
+    const token = "cli-task-token";
+    const s = start(["--port", "0", "--jobs", "samples/jobs/example.yaml"], { JOBSHELL_API_TOKEN: token });
+    const url = await s.url;
+    const env = { JOBSHELL_API_TOKEN: token };
+    const waited = await task(["hello", '{"name": "amuro"}', "--wait", "--api-url", url], env);
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(parseYaml(waited.stdout)).toMatchObject({ topic: "hello", status: "completed", content: { name: "amuro" } });
+    const issued = await task(["hello"], { ...env, JOBSHELL_API_URL: url });
+    expect(issued.code, issued.stderr).toBe(0);
+    expect(issued.stdout).toMatch(/^[0-9a-f]{32}\n$/);
+    const typo = await task(["helo", "--wait", "--api-url", url], env);
+    expect(typo.code).toBe(3);
+    expect(typo.stderr).toBe("jobshell task: warning: no job handles topic 'helo' (did you mean 'hello'?)\n");
+    const refused = await task(["hello", "--api-url", url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^jobshell: http:\/\/127\.0\.0\.1:\d+ refused POST \/tasks: 401 unauthorized: .*\n$/);
     s.child.kill("SIGTERM");
     expect(await s.exited).toBe(0);
   });

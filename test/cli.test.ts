@@ -1,6 +1,6 @@
 // `jobshell task` and `jobshell check` as real processes: output, exit codes, and a
 // one-line reason for bad arguments or an unreachable server. Runs dist/cli.js (`npm test` builds it).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { internals } from "../src/internals.js";
 import { open, type JobShell } from "../src/jobshell.js";
-import { amqpUrl, backends, requireServer } from "./each-backend.js";
+import { amqpUrl, backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "./each-backend.js";
 
 const cli = path.resolve("dist/cli.js");
 
@@ -83,7 +83,7 @@ describe("jobshell: commands and their arguments", () => {
 
   it("an unknown command or a stray argument exits 2 with one line naming it, before anything starts", async () => {
     const cases: [string[], string][] = [
-      [["serv", "--port", "18990"], 'unknown command "serv" (commands: shell, worker, serve, task, check)'],
+      [["serv", "--port", "18990"], 'unknown command "serv" (commands: shell, worker, serve, task, check, help)'],
       [["samples/jobs"], 'unexpected argument "samples/jobs" (did you mean --jobs samples/jobs?)'],
       [["serve", "extra-positional"], 'unexpected argument "extra-positional" (jobshell serve takes no arguments)'],
       [["worker", "stray", ...unreachable], 'unexpected argument "stray" (jobshell worker takes no arguments)'],
@@ -96,6 +96,32 @@ describe("jobshell: commands and their arguments", () => {
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr, args.join(" ")).toBe(`jobshell: ${line}\n`);
     }
+  });
+
+  it("takes -h, -v, -V and jobshell help as npm CLIs do; each command's help lists all its options", async () => {
+    for (const args of [["-h"], ["--help"], ["help"]]) {
+      const r = await jobshell(args);
+      expect(r.code, args.join(" ")).toBe(0);
+      for (const flag of ["--port N", "--host ADDRESS", "--expire S", "--wait", "--timeout S", "--no-worker", "--jobs PATH", "--api-url"]) {
+        expect(r.stdout, `${args.join(" ")}: ${flag}`).toContain(flag);
+      }
+    }
+    for (const args of [["-v"], ["-V"], ["--version"]]) {
+      const r = await jobshell(args);
+      expect(r.code, args.join(" ")).toBe(0);
+      expect(r.stdout).toMatch(/^jobshell \d+\.\d+\.\d+\n$/);
+    }
+    const serve = await jobshell(["serve", "-h"]);
+    expect(serve.stdout).toMatch(/^Usage:\n  jobshell serve /);
+    for (const flag of ["--port N", "--host ADDRESS", "--no-worker", "--jobs PATH", "--replace-jobs", "--config FILE"]) expect(serve.stdout).toContain(flag);
+    expect(serve.stdout).not.toContain("--expire");
+    const task = await jobshell(["help", "task"]);
+    expect(task.code).toBe(0);
+    for (const flag of ["--expire S", "--wait", "--timeout S", "--api-url"]) expect(task.stdout).toContain(flag);
+    expect(task.stdout).not.toContain("--port");
+    const unknown = await jobshell(["-x"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe("jobshell: unknown option -x (see jobshell --help)\n");
   });
 
   it("a flag of another command is refused, not ignored", async () => {
@@ -122,11 +148,11 @@ describe("jobshell: commands and their arguments", () => {
 });
 
 describe("jobshell task: arguments", () => {
-  it("without a shared queue it exits 2 with one line saying what to give", async () => {
-    const r = await jobshell(["task", "hello"]);
-    expect(r.code).toBe(2);
+  it("without a shared queue and no jobshell serve at api_url it exits 1 with one line saying what to give", async () => {
+    const r = await jobshell(["task", "hello"], { JOBSHELL_API_URL: "http://127.0.0.1:1" });
+    expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/--redis URL or --amqp URL/);
+    expect(r.stderr).toMatch(/^jobshell: no jobshell serve answers at http:\/\/127\.0\.0\.1:1 .*: start one, or give --api-url URL, --redis URL or --amqp URL\n$/);
   });
 
   it("content that is not JSON or not an object, a bad expire, a missing topic or an unknown option exits 2 with one line", async () => {
@@ -222,6 +248,29 @@ describe("jobshell task: arguments", () => {
 });
 
 const amqp = backends.find((b) => b.name === "amqp")!;
+const redis = backends.find((b) => b.name === "redis")!;
+
+describe("jobshell task on Redis", () => {
+  it("exits as soon as its work is done: no connection left to time out after the record is printed", { timeout: 60_000 }, async () => {
+    if (!(await requireServer(redis))) return;
+    const prefix = uniqueNamespace("linger");
+    const args = ["task", `${prefix}.none`, "--wait", "--expire", "0.2", "--redis", redisUrl, "--redis-prefix", prefix];
+    try {
+      // A race: disconnecting a connection QUIT has ended starts ioredis's 2 s disconnectTimeout. Hence several runs.
+      for (let i = 0; i < 10; i++) {
+        const lingered = await new Promise<number>((resolve) => {
+          const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? "" } });
+          let printed = Date.now();
+          child.stdout.on("data", () => (printed = Date.now()));
+          child.on("close", () => resolve(Date.now() - printed));
+        });
+        expect(lingered, `run ${i + 1}`).toBeLessThan(1500);
+      }
+    } finally {
+      await deleteRedisNamespace(prefix);
+    }
+  });
+});
 
 describe("jobshell task on RabbitMQ", () => {
   let available = false;
@@ -311,6 +360,18 @@ describe("jobshell task on RabbitMQ", () => {
     const record = parseYaml(r.stdout) as Record<string, any>;
     expect(record.status).toBe("failed");
     expect(record.results[0].error).toContain("nope");
+  });
+
+  it("a topic no job handles is said on stderr with the nearest topic, and --wait exits 3", async () => {
+    if (!available) return;
+    const r = await jobshell(["task", `${tag}.okk`, "--wait", "--amqp", amqpUrl]);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toBe(`jobshell task: warning: no job handles topic '${tag}.okk' (did you mean '${tag}.ok'?)\n`);
+    const record = parseYaml(r.stdout) as Record<string, any>;
+    expect(record).toMatchObject({ status: "completed", results: [] });
+    const noWait = await jobshell(["task", `${tag}.okk`, "--amqp", amqpUrl]);
+    expect(noWait.code).toBe(0);
+    expect(noWait.stdout).toMatch(/^[0-9a-f]{32}\n$/);
   });
 
   it("--wait --timeout exits 1 with one line when the task has not ended in time", async () => {

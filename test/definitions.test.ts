@@ -308,7 +308,7 @@ describe("mergeDefinitions", () => {
     const existing = [def("a", "one.yaml"), def("b", "one.yaml")];
     const problems = problemsOf(() => mergeDefinitions(existing, [def("c", "<upload>"), def("a", "<upload>", "u")], false));
     expect(problems).toEqual([
-      { file: "<upload>", job: "a", field: "name", message: "job a already exists (from one.yaml); replace it explicitly" },
+      { file: "<upload>", job: "a", field: "name", message: "job a already exists, different (from one.yaml); to replace it, pass replace: true (replace=True in the shell, ?replace=true on POST /jobs)" },
     ]);
     expect(existing.map((d) => d.name)).toEqual(["a", "b"]);
   });

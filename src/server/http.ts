@@ -148,18 +148,23 @@ export function mediaType(req: IncomingMessage): string {
   return (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
 }
 
+/** What `curl -d` sends unless told otherwise: taken when the body is JSON all the same. */
+const curlDefault = "application/x-www-form-urlencoded";
+
 /** A JSON object body; 415 for another media type, 400 for bad JSON or a non-object. */
 export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
   const type = mediaType(req);
+  const refused = `send the body as JSON with the header Content-Type: application/json (curl: -H 'content-type: application/json'), not ${type}`;
   // text/plain is what fetch() sends for a string body: the text is still checked as JSON.
-  if (type !== "" && type !== "application/json" && type !== "text/plain" && !type.endsWith("+json")) {
-    throw new HttpError("unsupported_media_type", `send the body as application/json, not ${type}`);
+  if (type !== "" && type !== "application/json" && type !== "text/plain" && type !== curlDefault && !type.endsWith("+json")) {
+    throw new HttpError("unsupported_media_type", refused);
   }
   const text = (await readBody(req)).toString("utf8");
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
+    if (type === curlDefault) throw new HttpError("unsupported_media_type", refused);
     throw new HttpError("invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {

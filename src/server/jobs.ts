@@ -1,5 +1,5 @@
 // The job routes: POST /jobs uploads YAML, GET /jobs lists them, GET and DELETE /jobs/{name}.
-import { type JobDefinition, parseDefinitions } from "../definitions.js";
+import { type JobDefinition, parseDefinitions, sameJob } from "../definitions.js";
 import { JobDefinitionError } from "../errors.js";
 import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
@@ -20,8 +20,9 @@ export function jobRoutes(js: JobShell): Route[] {
             throw new JobDefinitionError([{ file: "<upload>", message: "the body holds no job definitions: send a list of jobs or one job" }]);
           }
           if (!replace) {
-            const known = new Set(js.jobs().map((d) => d.name));
-            const existing = definitions.filter((d) => known.has(d.name)).map((d) => d.name);
+            // A job sent again as it is defined is no conflict (see JobShell.upload).
+            const known = new Map(js.jobs().map((d) => [d.name, d]));
+            const existing = definitions.filter((d) => known.has(d.name) && !sameJob(known.get(d.name)!, d)).map((d) => d.name);
             if (existing.length > 0) {
               throw new HttpError("job_exists", `already defined: ${existing.join(", ")}; POST /jobs?replace=true replaces them`, {
                 jobs: existing,

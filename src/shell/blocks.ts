@@ -24,13 +24,12 @@ export type BlockEvent =
 
 const commandPattern = new RegExp(`^\\s*(${shellCommandNames.join("|")})\\s*(?:\\(\\s*(\\d*)\\s*\\))?\\s*;?\\s*$`);
 
-/** `debug()`, `exit(1)`; `exit` and `quit` are also accepted without parentheses, as in Python. */
+/** `debug()`, `exit(1)`; every command is also taken without parentheses (`help`, `exit`), as the
+ *  banner's `Type "help"` promises and as Python's REPL answers a bare `help`. */
 export function parseShellCommand(line: string): { name: ShellCommandName; args: number[] } | undefined {
   const m = commandPattern.exec(line);
   if (!m) return undefined;
   const name = m[1] as ShellCommandName;
-  const hasParens = /\(/.test(line);
-  if (!hasParens && name !== "exit" && name !== "quit") return undefined;
   if (m[2] && name !== "exit" && name !== "quit") return undefined;
   return { name, args: m[2] ? [Number(m[2])] : [] };
 }

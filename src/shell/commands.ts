@@ -1,9 +1,10 @@
 // The shell commands: `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
 import { readFileSync } from "node:fs";
+import { inspect } from "node:util";
 import { describe } from "../describe.js";
 import type { Colors } from "./output.js";
 import { internals } from "../internals.js";
-import type { JobShell } from "../jobshell.js";
+import type { JobShell, Stats } from "../jobshell.js";
 import type { ShellOutput } from "./output.js";
 import { metricsTable } from "../metrics.js";
 
@@ -13,11 +14,11 @@ export const commandHelp: [string, string][] = [
   ["help()", "how the shell works"],
   ["commands()", "this list"],
   ["jobs()", "the jobs loaded, with their topics"],
-  ["stats()", "counters of this shell and the depth of the queue"],
+  ["stats()", "the depth of the queue and this process's counters (a value: (await stats()).issued)"],
   ["exit() / quit()", "leave the shell (Ctrl-D too); the in-process worker finishes what it holds"],
   ['task(topic, content={}, expire=10)', "issue a task to every job on the topic; returns its taskid"],
   ["waitfor(taskid, timeout=60)", "wait for a task to end; returns its record (an MU)"],
-  ["record(taskid)", "a task's record as it is now, without waiting"],
+  ["await record(taskid)", "a task's record as it is now, without waiting for it to end"],
   ["upload(yamlText, replace=False)", "add jobs from YAML text; returns their names"],
   ["load(path, replace=False)", "add jobs from a YAML file or a folder of them"],
   ["dict(name=value, ...)", "a plain object from keyword arguments"],
@@ -42,7 +43,8 @@ Python-style keyword arguments work in calls to the shell's builtins:
     taskid = await task("hello", dict(name="amuro"), expire=30)
     r = await waitfor(taskid, timeout=5)
     print(r.yaml_format)
-debug(), help(), commands(), jobs(), stats(), exit() typed alone on the >>> line run at once.
+debug(), help(), commands(), jobs(), stats(), exit() typed alone on the >>> line run at once
+(the parentheses may be left out).
 Ctrl-C clears the block being typed, or stops waiting for the running one; Ctrl-D on an empty
 prompt leaves the shell. Type commands() for every builtin.`;
 
@@ -105,14 +107,50 @@ export class ShellCommands {
     }
   }
 
-  async stats(): Promise<void> {
-    const { js, out } = this.options;
-    const stats = await js.stats();
-    const width = Math.max(...Object.keys(stats).map((k) => k.length));
-    for (const [key, value] of Object.entries(stats)) out.line(`  ${`${key}:`.padEnd(width + 1)} ${String(value)}`);
-    const table = metricsTable(internals(js).metrics);
-    if (table.length > 0) out.line("");
-    for (const line of table) out.line(line);
+  /** The counters as a value (`(await stats()).issued`) that is shown as their table. */
+  async stats(): Promise<ShellStats> {
+    const { js } = this.options;
+    return new ShellStats(await js.stats(), internals(js).hasWorker, metricsTable(internals(js).metrics));
+  }
+}
+
+/**
+ * What `stats()` returns: the fields of `js.stats()`, shown as a table that says which are the
+ * queue's (every process's) and which this process's own. Without a worker here, the tasks this
+ * shell issued are run, and counted, by the workers that took them.
+ */
+export class ShellStats implements Stats {
+  declare readonly mode: string;
+  declare readonly location: string;
+  declare readonly jobs: number;
+  declare readonly queueDepth: number;
+  declare readonly inFlight: number;
+  declare readonly issued: number;
+  declare readonly completed: number;
+  declare readonly failed: number;
+  declare readonly expired: number;
+  declare readonly worker: boolean;
+
+  constructor(stats: Stats, worker: boolean, table: string[]) {
+    Object.assign(this, stats, { worker });
+    Object.defineProperty(this, "table", { value: table, enumerable: false });
+  }
+
+  [inspect.custom](): string {
+    const table = (this as unknown as { table: string[] }).table;
+    const row = (key: keyof Stats, what = "") => `    ${`${key}:`.padEnd(11)} ${String(this[key]).padEnd(6)} ${what}`.trimEnd();
+    return [
+      `  mode: ${this.mode}, ${this.location}, ${this.jobs} job${this.jobs === 1 ? "" : "s"}`,
+      "  the queue (every process):",
+      row("queueDepth", "tasks waiting"),
+      `  this process (${this.worker ? "worker in this process" : "no worker in this process: --no-worker"}):`,
+      row("issued", "tasks issued from here"),
+      row("inFlight", "tasks its worker is running"),
+      row("completed", "tasks its worker ended, by status"),
+      row("failed"),
+      row("expired"),
+      ...(table.length > 0 ? ["", ...table] : []),
+    ].join("\n");
   }
 }
 

@@ -17,6 +17,9 @@ import { exitStatus, type ShellCommands } from "./commands.js";
 import { keywords, namedParameters, recordArguments, splitArguments } from "./keywords.js";
 import { showValue, type Colors, type ShellOutput } from "./output.js";
 import { onAbort } from "../abort.js";
+import { sameJob } from "../definitions.js";
+import { unhandledTopic } from "../registry.js";
+import { transactionEventsOff } from "../transaction.js";
 
 /** The global function the transform wraps keyword arguments in. */
 export const keywordsFunction = "__keywords__";
@@ -40,13 +43,47 @@ function interrupted(): boolean {
   return runningBlock.getStore()?.aborted === true;
 }
 
-/** A builtin that ends what is left of an interrupted block instead of acting or printing for it. */
-function guarded<F extends (...args: any[]) => unknown>(fn: F): F {
+/**
+ * A builtin that ends what is left of an interrupted block instead of acting or printing for it.
+ * The promise it returns says "did you forget await?" when used as its value (see awaitable).
+ */
+function guarded<F extends (...args: any[]) => unknown>(name: string, fn: F): F {
   // Own properties too: the text a command shows when typed without parentheses.
   return Object.assign((...args: unknown[]) => {
     if (interrupted()) throw new BlockCancelled();
-    return fn(...args);
+    const result = fn(...args);
+    return result instanceof Promise ? awaitable(name, result) : result;
   }, fn) as unknown as F;
+}
+
+/** The promises of the shell's builtins, by the builtin that returned them (see forgotAwait). */
+const builtinPromises = new WeakMap<object, string>();
+
+/** What a promise and every object have: the rest is a field of the value it will resolve with. */
+const promiseMembers = new Set([...Object.getOwnPropertyNames(Promise.prototype), ...Object.getOwnPropertyNames(Object.prototype)]);
+
+/**
+ * A builtin's promise that throws "did you forget await?" when a field of its value is read from it
+ * (`record(id).status`), where a plain promise would give undefined in silence.
+ */
+function awaitable<T>(name: string, promise: Promise<T>): Promise<T> {
+  const proxy = new Proxy(promise, {
+    get(target, key) {
+      if (typeof key === "symbol" || promiseMembers.has(key)) {
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      throw new TypeError(`${name}() returns a promise: did you forget await? (await ${name}(...)).${key}`);
+    },
+  });
+  builtinPromises.set(proxy, name);
+  return proxy;
+}
+
+/** For a builtin's promise shown as a block's value: the line that says how to get its value. */
+export function forgotAwait(value: unknown): string | undefined {
+  const name = typeof value === "object" && value !== null ? builtinPromises.get(value) : undefined;
+  return name && `${name}() returns a promise: did you forget await? (await ${name}(...) gives its value)`;
 }
 
 /** `exit()` / `quit()` called inside a block: the shell ends once the block has unwound. */
@@ -61,6 +98,8 @@ export interface ShellContextOptions {
   colors: Colors;
   /** a command called inside a block (`debug()`) that the block must let finish before it ends */
   track(done: Promise<unknown>): void;
+  /** the waitfor() calls not ended yet, for the shell's progress line */
+  progress?: { waiting: number };
 }
 
 /** Every name in scope of a job script: the shared builtins, plus `task` and `logger`. */
@@ -104,8 +143,15 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     if (interrupted()) throw new BlockCancelled();
     out.line(`${level.toUpperCase()} ${message}`);
   };
+  // A topic no job handles is said at once: the task is issued all the same, as the source does.
   const issueAs = (name: string) =>
-    namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) => js.task(topic, content, expire));
+    namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) =>
+      js.task(topic, content, expire).then((taskid) => {
+        const unhandled = unhandledTopic(js.jobs(), topic);
+        if (unhandled && !interrupted()) out.line(colors.yellow(`warning: ${unhandled}`));
+        return taskid;
+      }),
+    );
 
   const script: Record<ScriptBuiltinName, unknown> = {
     task: issueAs("task"),
@@ -124,11 +170,27 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     waitfor: namedParameters("waitfor", ["taskid", "timeout"], (taskid, timeout) => {
       // `waitfor(id, {timeout: 5})` too, as job scripts and the library take it.
       const seconds = isPlainObject(timeout) ? timeout.timeout : timeout;
-      return js.waitfor(taskid, { timeout: seconds ?? 60, signal: runningBlock.getStore() });
+      const waiting = js.waitfor(taskid, { timeout: seconds ?? 60, signal: runningBlock.getStore() });
+      const { progress } = options;
+      if (progress) {
+        progress.waiting++;
+        waiting.finally(() => progress.waiting--).catch(() => {});
+      }
+      return waiting;
     }),
     callout: (...args: unknown[]) =>
       callout(recordArguments("callout", args) as CalloutRequest, internals(js).params.apiUrl, process.env.JOBSHELL_API_TOKEN),
     transaction: namedParameters("transaction", ["name", "data"], (name, data) => js.transaction(name, data)),
+  };
+
+  // Jobs just added (or changed) on Transaction.* topics that no transaction will reach are said at once.
+  const adding = async (add: () => Promise<string[]>) => {
+    const before = new Map(js.jobs().map((d) => [d.name, d]));
+    const names = await add();
+    const added = js.jobs().filter((d) => names.includes(d.name) && !(before.has(d.name) && sameJob(before.get(d.name)!, d)));
+    const notice = transactionEventsOff(added, internals(js).params.jobTransactionEvent);
+    if (notice && !interrupted()) out.line(colors.yellow(`warning: ${notice}`));
+    return names;
   };
 
   // A command called inside a block prints when it has finished, before the block ends.
@@ -160,15 +222,15 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     help: command("help", () => commands.help()),
     commands: command("commands", () => commands.commands()),
     jobs: command("jobs", () => commands.jobs()),
-    stats: command("stats", () => commands.stats()),
+    stats: Object.assign(() => commands.stats(), { [inspect.custom]: () => "Type stats() to show them" }),
     exit,
     quit: exit,
-    upload: namedParameters("upload", ["yaml", "replace"], (yaml, replace) => js.upload(yaml, { replace: Boolean(replace) })),
-    load: namedParameters("load", ["path", "replace"], (path, replace) => js.load(path, { replace: Boolean(replace) })),
+    upload: namedParameters("upload", ["yaml", "replace"], (yaml, replace) => adding(() => js.upload(yaml, { replace: Boolean(replace) }))),
+    load: namedParameters("load", ["path", "replace"], (path, replace) => adding(() => js.load(path, { replace: Boolean(replace) }))),
     record: namedParameters("record", ["taskid"], (taskid) => js.record(taskid)),
   };
   for (const [name, value] of Object.entries(builtins)) {
-    if (typeof value === "function") builtins[name] = guarded(value as (...args: unknown[]) => unknown);
+    if (typeof value === "function") builtins[name] = guarded(name, value as (...args: unknown[]) => unknown);
   }
   return builtins;
 }

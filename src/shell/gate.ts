@@ -60,6 +60,11 @@ export class InputGate extends EventEmitter {
     if (held) this.feed(held);
   }
 
+  /** What was typed while the gate was shut, not given to readline yet. */
+  get typedAhead(): string {
+    return this.held;
+  }
+
   /** Stop reading the terminal. */
   detach(): void {
     this.source.off("data", this.onData);
@@ -74,6 +79,7 @@ export class InputGate extends EventEmitter {
     const interrupt = text.indexOf(CTRL_C);
     if (interrupt < 0) {
       this.held += text;
+      this.emit("held");
       return;
     }
     this.held = "";

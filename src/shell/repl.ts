@@ -10,18 +10,20 @@
 import { setMaxListeners } from "node:events";
 import * as readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
-import { inspect } from "node:util";
+import { inspect, stripVTControlCharacters } from "node:util";
 import type vm from "node:vm";
 import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
 import { BlockReader, type BlockEvent } from "./blocks.js";
 import { banner, exitStatus, ShellCommands } from "./commands.js";
-import { BlockCancelled, createShellContext, keywordsFunction } from "./context.js";
+import { BlockCancelled, createShellContext, forgotAwait, keywordsFunction } from "./context.js";
 import { errorPosition, formatError, runBlock } from "./evaluate.js";
 import { InputGate, type TerminalInput } from "./gate.js";
 import { historyPath, historySize, HistoryWriter, readHistory } from "./history.js";
 import { makeColors, ShellOutput, showValue, type Colors } from "./output.js";
 import { expiresAt } from "../record.js";
+import { isMU, muMembers } from "../mu.js";
+import { transactionEventsOff } from "../transaction.js";
 
 export interface ShellOptions {
   /** the history file; "" turns history off; undefined: JOBSHELL_HISTORY, else ~/.jobshell_history */
@@ -34,6 +36,8 @@ export interface ShellOptions {
   output?: Writable;
 }
 
+/** A block running longer than this shows a progress line on a terminal. */
+const progressAfterMs = 1000;
 const primaryPrompt = ">>> ";
 const continuationPrompt = "... ";
 
@@ -46,6 +50,20 @@ export async function runShell(js: JobShell, options: ShellOptions): Promise<num
   const colors = makeColors(options.color && terminal && !noColor);
   const session = new ShellSession(js, { input, output, terminal, colors, history: options.history });
   return session.run();
+}
+
+/** The members a value offers: its own names and those of its prototypes, Object's left out; for a
+ *  record (MU), its fields and its methods. */
+function memberNames(value: unknown): string[] {
+  if (value === null || value === undefined) return [];
+  const names = new Set<string>();
+  let object: unknown = typeof value === "object" || typeof value === "function" ? value : Object(value);
+  for (let depth = 0; object && object !== Object.prototype && object !== Function.prototype && depth < 10; depth++) {
+    for (const name of Object.getOwnPropertyNames(object)) if (/^[A-Za-z_$][\w$]*$/.test(name) && name !== "constructor") names.add(name);
+    object = Object.getPrototypeOf(object);
+  }
+  if (isMU(value)) for (const name of muMembers) names.add(name);
+  return [...names].sort();
 }
 
 interface SessionOptions {
@@ -86,6 +104,10 @@ class ShellSession {
   private tracked: Promise<unknown>[] = [];
   private failed = false;
   private exitCode?: number;
+  /** what the running block waits for, for the progress line */
+  private readonly progress = { waiting: 0 };
+  /** what the shell last put in `_`; `owned` once a block assigned `_` itself */
+  private lastValue: { value?: unknown; owned: boolean } = { owned: false };
 
   constructor(
     private readonly js: JobShell,
@@ -100,6 +122,7 @@ class ShellSession {
       commands: this.commands,
       colors: this.colors,
       track: (done) => this.track(done),
+      progress: this.progress,
     });
     this.context = context;
     this.readerOptions = { keywordCallees, keywordsFunction };
@@ -122,6 +145,8 @@ class ShellSession {
       if (!terminal) internals(this.js).trackIssued();
       this.open();
       if (terminal) this.out.line(banner(this.js, this.colors));
+      const notice = transactionEventsOff(this.js.jobs(), internals(this.js).params.jobTransactionEvent);
+      if (terminal && notice) this.warn(notice);
       this.prompt();
       await Promise.race([finished, stalled]);
       if (!terminal && this.exitCode === undefined) {
@@ -274,6 +299,7 @@ class ShellSession {
       case "error":
         this.failed = true;
         this.showError(event.error, event, event.error);
+        this.markNextBlock(event);
         if (this.options.terminal) this.out.line("");
         return;
       case "run":
@@ -298,7 +324,7 @@ class ShellSession {
     const cancelled = new Promise<"cancelled">((resolve) => controller.signal.addEventListener("abort", () => resolve("cancelled")));
     const run = async () => {
       if (name === "debug") await this.commands.debug();
-      else if (name === "stats") await this.commands.stats();
+      else if (name === "stats") this.out.line(showValue(await this.commands.stats(), this.colors));
       else if (name === "help") this.commands.help();
       else if (name === "commands") this.commands.commands();
       else if (name === "jobs") this.commands.jobs();
@@ -329,7 +355,9 @@ class ShellSession {
     const settle = async () => {
       while (this.tracked.length > 0) await Promise.all(this.tracked.splice(0));
     };
+    const stopProgress = this.gate && this.showProgress(this.gate);
     const outcome = await runBlock(event.program, this.context, controller.signal, settle, this.gate && this.interruptible);
+    stopProgress?.();
     this.running = undefined;
     this.runningText = undefined;
     this.tracked = [];
@@ -337,6 +365,8 @@ class ShellSession {
     switch (outcome.kind) {
       case "value":
         if (outcome.value !== undefined) this.out.line(showValue(outcome.value, this.colors, event.program));
+        if (outcome.value !== undefined) this.keepLast(outcome.value);
+        if (forgotAwait(outcome.value)) this.out.line(this.colors.yellow(forgotAwait(outcome.value)!));
         break;
       case "error":
         this.failed = true;
@@ -353,6 +383,61 @@ class ShellSession {
         return;
     }
     if (this.options.terminal) this.out.line("");
+  }
+
+  /**
+   * On a terminal, in place of the prompt while a block runs: after a second, for how long and how
+   * many waitfor() it is in; at once, what is typed meanwhile (readline gets it once the block ends).
+   * Returns the function that takes the line away.
+   */
+  private showProgress(gate: InputGate): () => void {
+    const rl = this.rl!;
+    const started = Date.now();
+    let shown = false;
+    const draw = () => {
+      const elapsed = Date.now() - started;
+      const typed = stripVTControlCharacters(gate.typedAhead).replace(/\r\n?|\n/g, "⏎").replace(/[\x00-\x1f\x7f]/g, "");
+      if (elapsed < progressAfterMs && !typed) return;
+      const parts: string[] = [];
+      if (elapsed >= progressAfterMs) {
+        const waits = this.progress.waiting;
+        const waiting = waits > 0 ? `, waiting for ${waits} task${waits === 1 ? "" : "s"}` : "";
+        parts.push(this.colors.dim(`(running ${Math.floor(elapsed / 1000)} s${waiting}; Ctrl-C stops waiting)`));
+      }
+      if (typed) parts.push(typed.length > 40 ? `…${typed.slice(-40)}` : typed);
+      rl.setPrompt(parts.join(" "));
+      rl.prompt(true);
+      shown = true;
+    };
+    const timer = setInterval(draw, progressAfterMs);
+    gate.on("held", draw);
+    return () => {
+      clearInterval(timer);
+      gate.off("held", draw);
+      rl.setPrompt("");
+      if (shown) rl.prompt(true);
+    };
+  }
+
+  /** After a syntax error in a paste: where the next block begins, so that its output is not read as
+   *  the same block's. */
+  private markNextBlock(event: Extract<BlockEvent, { kind: "error" }>): void {
+    const skipped = event.rest?.findIndex((line) => line.trim() !== "") ?? -1;
+    if (skipped < 0) return;
+    const where = this.options.terminal ? "" : `, at line ${event.firstLine + event.source.split("\n").length + skipped} of the input`;
+    this.out.line(this.colors.dim(`    the lines after it start a new block${where}: ${event.rest![skipped].trim()}`));
+  }
+
+  /** `_` holds the last value shown, as in Node's and Python's REPLs, until a block assigns it itself. */
+  private keepLast(value: unknown): void {
+    const context = this.context as { _?: unknown };
+    if (this.lastValue.owned) return;
+    if (context._ !== this.lastValue.value) {
+      this.lastValue.owned = true;
+      this.out.line(this.colors.dim("Expression assignment to _ now disabled."));
+      return;
+    }
+    context._ = this.lastValue.value = value;
   }
 
   /** The error with its place in the block; from a pipe, also its line in the input. */
@@ -481,11 +566,38 @@ class ShellSession {
   }
 
   private complete(line: string): [string[], string] {
+    // A topic inside task(" or issue(": the topics of the jobs known.
+    const topic = /\b(?:task|issue)\(\s*(["'`])([^"'`\\]*)$/.exec(line);
+    if (topic) {
+      const topics = new Set(this.js.jobs().filter((d) => !d.slack).flatMap((d) => d.topics));
+      return [[...topics].filter((t) => t.startsWith(topic[2])).sort(), topic[2]];
+    }
     // Tab after nothing or a space is indentation (a pasted block), not a request to complete.
     if (line === "" || /\s$/.test(line)) return [["\t"], ""];
+    // A member: `r.`, `json.lo`, `r.results[0].st`.
+    const member = /((?:[A-Za-z_$][\w$]*)(?:\.[A-Za-z_$][\w$]*|\[\d+\])*)\.([A-Za-z_$][\w$]*)?$/.exec(line);
+    if (member) {
+      const names = memberNames(this.valueOf(member[1])).filter((n) => n.startsWith(member[2] ?? ""));
+      return [names, member[2] ?? ""];
+    }
     const word = /[A-Za-z_$][\w$]*$/.exec(line)?.[0] ?? "";
     if (!word) return [[], word];
     const names = Object.getOwnPropertyNames(this.context).filter((n) => n.startsWith(word) && n !== keywordsFunction);
     return [names.sort(), word];
+  }
+
+  /** The value a path such as `r.results[0]` names in the shell's context, by reading properties
+   *  only (no code runs, as a getter's might); undefined when any step is missing. */
+  private valueOf(path: string): unknown {
+    let value: unknown = this.context;
+    for (const step of path.match(/[A-Za-z_$][\w$]*|\d+/g) ?? []) {
+      if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
+      try {
+        value = (value as Record<string, unknown>)[step];
+      } catch {
+        return undefined; // a builtin's promise read as its value (see awaitable)
+      }
+    }
+    return value;
   }
 }

@@ -116,8 +116,10 @@ export class SlackBot {
   private async handle(event: SlackMessageEvent & { user: string; text: string }): Promise<void> {
     const name = await this.userName(event.user);
     const topics = this.definition.topics;
-    const topic = name !== undefined && topics.includes(name) ? name : topics.includes(event.user) ? event.user : undefined;
-    if (topic === undefined) {
+    const allowed = (name !== undefined && topics.includes(name)) || topics.includes(event.user);
+    // The user name whether the sender was allowed by name or by id (the id when Slack gave no name).
+    const topic = name ?? event.user;
+    if (!allowed) {
       this.log("info", `ignored a direct message from ${event.user}${name ? ` (${name})` : ""}: not in the job's topics`);
       return;
     }

@@ -24,6 +24,9 @@ export function runInOwnContext(name: string, code: string, builtins: ScriptBuil
   const remaining = () => Math.max(1, Math.ceil(deadline - performance.now()));
   const filename = `slack:${name}`;
   const context = vm.createContext({}, { name: filename, microtaskMode: "afterEvaluate" });
+  // V8 gives every context a console that prints nowhere (only to an inspector): none, as the
+  // documentation says, so that console.log fails aloud rather than doing nothing.
+  vm.runInContext("delete globalThis.console", context);
   const drainer = new vm.Script("undefined");
   const ContextPromise = vm.runInContext("Promise", context) as PromiseConstructor;
 

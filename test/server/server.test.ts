@@ -195,12 +195,13 @@ describe("REST API", () => {
     }
   });
 
-  it("POST /jobs adds jobs all or nothing; a name in use is 409 unless ?replace=true", async () => {
+  it("POST /jobs adds jobs all or nothing; a name in use, changed, is 409 unless ?replace=true", async () => {
     const yaml = "- name: up1\n  topics: [up]\n  script: return 1\n";
     const added = await call(base, "POST", "/jobs", { body: yaml, headers: { "content-type": "application/yaml" } });
     expect(added.status).toBe(201);
     expect(added.json.jobs).toEqual(["up1"]);
-    const twice = await call(base, "POST", "/jobs", { body: yaml });
+    expect((await call(base, "POST", "/jobs", { body: yaml })).status).toBe(201);
+    const twice = await call(base, "POST", "/jobs", { body: yaml.replace("[up]", "[up, down]") });
     expect(twice.status).toBe(409);
     expect(twice.json).toMatchObject({ error: "job_exists", jobs: ["up1"] });
     const replaced = await call(base, "POST", "/jobs?replace=true", { body: yaml.replace("return 1", "return 2") });

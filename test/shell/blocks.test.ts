@@ -77,7 +77,8 @@ describe("the shell's block rules", () => {
   it("recognises the shell commands and nothing else", () => {
     expect(parseShellCommand("  stats()  ")).toEqual({ name: "stats", args: [] });
     expect(parseShellCommand("quit")).toEqual({ name: "quit", args: [] });
-    expect(parseShellCommand("debug")).toBeUndefined();
+    expect(parseShellCommand("debug")).toEqual({ name: "debug", args: [] });
+    expect(parseShellCommand(" help ")).toEqual({ name: "help", args: [] });
     expect(parseShellCommand("debug(1)")).toBeUndefined();
     expect(parseShellCommand("debug() + 1")).toBeUndefined();
   });

@@ -6,6 +6,9 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "../each-backend.js";
+
+const redis = backends.find((b) => b.name === "redis")!;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const cli = path.join(root, "dist", "cli.js");
@@ -48,9 +51,10 @@ beforeAll(() => {
 describe("the shell with piped input", { timeout: 60_000 }, () => {
   it("runs the source's tutorial: Hello, amuro and Bye, amuro, exit code 0", async () => {
     const run = await jobshell(readFileSync(path.join(root, "samples/tutorial.txt"), "utf8"));
-    expect(run.stdout).toContain("Hello, amuro");
-    expect(run.stdout).toContain("Bye, amuro");
     expect(run.stdout).toContain("status: completed");
+    // As the README shows it: the two qprint lines and the last block's value, a taskid (in any order).
+    const end = run.stdout.slice(run.stdout.indexOf("debug channel connected\n")).split("\n").slice(1, -1);
+    expect(end.sort()).toEqual([expect.stringMatching(/^'[0-9a-f]{32}'$/), "Bye, amuro", "Hello, amuro"]);
     expect(run.code).toBe(0);
   });
 
@@ -82,6 +86,29 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.stderr).toBe("");
     expect(run.stdout).toBe("'completed'\n");
     expect(run.code).toBe(0);
+  });
+
+  it("says at once that no job handles a topic, with the nearest one; the task completes with no results", async () => {
+    const job = "- name: late\n  topics: [helo]\n  script: return 'late'";
+    const input = [
+      't = await task("helo", dict(name="typo"))',
+      'print("issued")',
+      "r = await waitfor(t)",
+      "print(r.status, r.results.length)",
+      "",
+      `await upload(\`${job}\`)`,
+      'r = await waitfor(await task("helo"))',
+      "print(r.status, r.results[0].value)",
+      "",
+    ].join("\n");
+    const run = await jobshell(input);
+    expect(run.stdout).toBe("warning: no job handles topic 'helo' (did you mean 'hello'?)\nissued\ncompleted 0\ncompleted late\n");
+    expect(run.code).toBe(0);
+  });
+
+  it("keeps the last value shown in _, until a block assigns _ itself", async () => {
+    const run = await jobshell('1 + 1\n\n_ * 10\n\nlet n = 3\n\n_\n\n_ = "mine"\n\n5\n\n_\n\n');
+    expect(run.stdout).toBe("2\n20\n20\n'mine'\nExpression assignment to _ now disabled.\n5\n'mine'\n");
   });
 
   it("accepts Python-style keyword arguments, True, False, None and json", async () => {
@@ -138,9 +165,11 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
         "SyntaxError: Unexpected token",
         "    at line 2, column 8 of the block: b = (2))",
         "    (line 2 of the input)",
+        "    the lines after it start a new block, at line 3 of the input: c = 3",
         "SyntaxError: Unexpected token",
         "    at line 2, column 5 of the block: d = ]",
         "    (line 4 of the input)",
+        "    the lines after it start a new block, at line 5 of the input: print(\"after\", typeof a)",
         "after undefined",
         "undefined",
         "",
@@ -179,6 +208,7 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
         "  <rejected> TypeError: task(): topic must be a non-empty string, got 42",
         "      at <shell>:1:1",
         "}",
+        "task() returns a promise: did you forget await? (await task(...) gives its value)",
         "Promise {",
         "  <rejected> Error: boom",
         "      at <shell>:1:20",
@@ -189,9 +219,19 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
         "    taskid: 'nope'",
         "  }",
         "}",
+        "waitfor() returns a promise: did you forget await? (await waitfor(...) gives its value)",
         "",
       ].join("\n"),
     );
+  });
+
+  it("says 'did you forget await?' for a field read from a builtin's promise, and under one shown", async () => {
+    const input = 't = await task("hello", dict(name="x"))\nrecord(t).status\n\n(await record(t)).topic\n\n';
+    const run = await jobshell(input);
+    expect(run.stdout).toContain("TypeError: record() returns a promise: did you forget await? (await record(...)).status\n");
+    expect(run.stdout).toMatch(/\n'hello'\n$/);
+    const shown = await jobshell('p = record("0".repeat(32))\np\n\n');
+    expect(shown.stdout).toBe("Promise { undefined }\nrecord() returns a promise: did you forget await? (await record(...) gives its value)\n");
   });
 
   it("survives a promise nobody awaited that fails", async () => {
@@ -264,6 +304,25 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(run.stdout).toMatch(/divide\s+topics: divide/);
   });
 
+  it("loads the jobs it started with again as a no-op; a changed one names replace=True", async () => {
+    const changed = "- name: example\n  topics: [hello]\n  script: return 'changed'";
+    const run = await jobshell(`(await load("samples/jobs")).length\n\nawait upload(\`${changed}\`)\n\n`);
+    expect(run.stdout).toMatch(/^11\nJobDefinitionError: /);
+    expect(run.stdout).toContain("job example already exists, different (from samples/jobs/example.yaml); to replace it, pass replace: true (replace=True in the shell");
+    expect(run.stdout.match(/already exists/g)).toHaveLength(1);
+  });
+
+  it("says in one line that jobs on Transaction.* topics get no task while job_transaction_event is off", async () => {
+    const input = '(await load("samples/jobs/saga.yaml")).length\n\n';
+    const off = await jobshell(input, []);
+    expect(off.stdout).toBe(
+      "warning: jobs saga-reserve-stock, saga-compensate, saga-report answer Transaction.* topics, but job_transaction_event is off: " +
+        "no such task is issued (start with --job-transaction-event)\n4\n",
+    );
+    const on = await jobshell(input, ["--job-transaction-event"]);
+    expect(on.stdout).toBe("4\n");
+  });
+
   it("says which builtin got a wrong argument and what it takes", async () => {
     const run = await jobshell("await upload(42)\n\nawait upload(dict(a=1))\n\nawait load(42)\n\n");
     expect(run.stdout).toContain("TypeError: upload(): takes YAML text (a string), got 42\n");
@@ -322,6 +381,29 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
       child.stdin.end(input);
     });
     expect(code).toBe(1);
+  });
+
+  it("returns stats() as a value shown as its table, the queue's view apart from this process's", async () => {
+    const run = await jobshell('s = await stats()\nprint(s.issued, s.queueDepth, s.worker)\n\nawait task("hello", expire=0.5)\n\nstats()\n');
+    expect(run.stdout).toMatch(/^0 0 true\n'[0-9a-f]{32}'\n/);
+    expect(run.stdout).toMatch(/the queue \(every process\):\n\s+queueDepth:\s+\d+\s+tasks waiting\n/);
+    expect(run.stdout).toMatch(/this process \(worker in this process\):\n\s+issued:\s+1 /);
+    expect(run.code).toBe(0);
+  });
+
+  it("on Redis with --no-worker, stats() shows the queue's depth and says the counters are this process's", async () => {
+    if (!(await requireServer(redis))) return;
+    const prefix = uniqueNamespace("stats");
+    try {
+      const args = ["--jobs", "samples/jobs", "--redis", redisUrl, "--redis-prefix", prefix, "--no-worker"];
+      const run = await jobshell('await task("hello", expire=0.5)\n\nstats()\n', args);
+      expect(run.stdout).toMatch(/queueDepth:\s+1\s+tasks waiting/);
+      expect(run.stdout).toContain("this process (no worker in this process: --no-worker):");
+      expect(run.stdout).toMatch(/issued:\s+1 /);
+      expect(run.code).toBe(0);
+    } finally {
+      await deleteRedisNamespace(prefix);
+    }
   });
 
   it("shows stats() and the help texts", async () => {

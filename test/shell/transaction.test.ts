@@ -49,10 +49,15 @@ describe("transaction() in the shell", () => {
   });
 
   it("without job_transaction_event no event task is issued", async () => {
-    const r = await shell(input.replace("print(tx.status, tx.xname)", "print(tx.status, tx.xname); stats()"), []);
+    const r = await shell(input.replace("print(tx.status, tx.xname)", "print(tx.status, tx.xname, (await stats()).issued)"), []);
     const out = r.stdout + r.stderr;
-    expect(out).toContain("Complete order-42");
+    expect(out).toContain("Complete order-42 0");
     expect(out).not.toContain("event order-42");
-    expect(out).toMatch(/issued:\s+0/);
+  });
+
+  it("shows a transaction as its name, status and data", async () => {
+    const r = await shell('tx = await transaction("order-44", dict(item="gouf"))\ntx\n\n', []);
+    expect(r.stdout).toMatch(/^Transaction order-44 \{\n  status: 'Processing',\n  previousStatus: null,\n  data: \{ item: 'gouf' \},\n  xid: '[0-9a-f]{32}',\n  next: \[/);
+    expect(r.stdout).not.toContain("owner");
   });
 });

@@ -167,6 +167,35 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     expect(t.rows().slice(-5)).toEqual([">>> 1 + 1", "...", "2", "", ">>>"]);
   });
 
+  it("answers help, commands, jobs and stats typed bare as their calls, as the banner promises", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.line("help");
+    await t.waitForText("an empty line runs the whole block");
+    await t.waitForPrompt(">>>");
+    t.line("jobs");
+    await t.waitForText(/late\s+topics: late/);
+    await t.waitForPrompt(">>>");
+    t.line("stats");
+    await t.waitForText(/queueDepth:\s+0/);
+    await t.waitForPrompt(">>>");
+    t.line("commands");
+    await t.waitForText("waitfor(taskid, timeout=60)");
+    await t.waitForPrompt(">>>");
+    expect(t.rows().filter((row) => /^\.\.\.( |$)/.test(row))).toEqual([]);
+  });
+
+  it("says under the banner that the saga's jobs get no task while job_transaction_event is off", async () => {
+    const t = start({}, ["--jobs", "samples/jobs/saga.yaml"]);
+    await t.waitForPrompt(">>>");
+    expect(t.rows().at(-2)).toBe(
+      "warning: jobs saga-reserve-stock, saga-compensate, saga-report answer Transaction.* topics, but job_transaction_event is off: no such task is issued (start with --job-transaction-event)",
+    );
+    const on = start({}, ["--jobs", "samples/jobs/saga.yaml", "--job-transaction-event"]);
+    await on.waitForPrompt(">>>");
+    expect(on.screen()).not.toContain("job_transaction_event is off");
+  });
+
   it("keeps an unfinished block after an empty line, and shows a syntax error at once", async () => {
     const t = start();
     await t.waitForPrompt(">>>");
@@ -265,6 +294,56 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     await t.waitForText(/^7$/m);
   });
 
+  it("completes members with Tab (json., a record's fields) and topics inside task(\"", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    t.type("json.lo");
+    t.press("Tab");
+    await t.waitForPrompt(">>> json.loads");
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.type('task("la');
+    t.press("Tab");
+    await t.waitForPrompt('>>> task("late');
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.line('r = await waitfor(await task("late"))');
+    t.press("Enter");
+    await t.waitForPrompt(">>>");
+    t.type("r.stat");
+    t.press("Tab");
+    await t.waitForPrompt(">>> r.status");
+    t.type(" + r.results[0].st");
+    t.press("Tab");
+    await t.waitForPrompt(">>> r.status + r.results[0].status");
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.type("r.yaml_f");
+    t.press("Tab");
+    await t.waitForPrompt(">>> r.yaml_format");
+    t.press("C-c");
+    await t.waitForPrompt(">>>");
+    t.type("logger.war");
+    t.press("Tab");
+    await t.waitForPrompt(">>> logger.warning");
+  });
+
+  it("shows that a block running past a second runs, what it waits for, and what is typed meanwhile", async () => {
+    const t = start();
+    await t.waitForPrompt(">>>");
+    // Two tasks of 1.5 s one after the other: waiting for one of them nearly all the time.
+    t.line('for (const n of [1, 2]) await waitfor(await task("late"))');
+    t.press("Enter");
+    await t.waitFor("the progress line", (x) => /^\(running \d s, waiting for 1 task; Ctrl-C stops waiting\)$/.test(x.lastRow()));
+    t.type("1 + 2");
+    await t.waitFor("the typed-ahead text", (x) => /^\(running \d s, waiting for 1 task; Ctrl-C stops waiting\) 1 \+ 2$/.test(x.lastRow()));
+    await t.waitForPrompt(">>> 1 + 2");
+    expect(t.screen()).not.toContain("(running");
+    t.press("Enter");
+    t.press("Enter");
+    await t.waitForText(/^3$/m);
+  });
+
   it("shows a pasted tutorial as in the source: each line after its prompt, output after the block", async () => {
     const t = start({}, ["--jobs", "samples/jobs"]);
     await t.waitForPrompt(">>>");
@@ -310,6 +389,8 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     const rows = t.rows();
     const at = rows.findIndex((row) => row.startsWith("SyntaxError"));
     expect(rows[at + 1]).toBe("    at line 2, column 8 of the block: kept = = 2");
+    // Marked, so that what the next block prints (a ReferenceError, say) is not read as this one's.
+    expect(rows[at + 2]).toBe("    the lines after it start a new block: typeof kept");
     expect(rows.at(-1)).toBe(">>>");
   });
 

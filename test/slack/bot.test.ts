@@ -7,13 +7,14 @@ import { FakeSlack } from "./fake-slack.js";
 
 const listed = { id: "U111", name: "amuro" };
 const alsoListed = { id: "U333", name: "sayla" };
+const listedById = { id: "U444", name: "kai" };
 const unlisted = { id: "U222", name: "char" };
 const dm = (user: { id: string }) => `D${user.id}`;
 
 function jobsYaml(): string {
   return `
 - name: greeter
-  topics: [amuro, sayla]
+  topics: [amuro, sayla, U444]
   script: |-
     if (task.content.text === "quiet") return
     return \`Hello \${task.topic}, you said: \${task.content.text} (\${task.content.user} in \${task.content.channel})\`
@@ -38,7 +39,7 @@ function jobsYaml(): string {
 /** One jobshell with one bot, on its own fake Slack: a fake's sockets carry events for every bot on them. */
 async function start(jobName: string) {
   const fake = await FakeSlack.start();
-  for (const u of [listed, alsoListed, unlisted]) fake.addUser(u.id, u.name);
+  for (const u of [listed, alsoListed, listedById, unlisted]) fake.addUser(u.id, u.name);
   const logs: string[] = [];
   const log: LogSink = (e) => logs.push(`${e.level} ${e.job ?? ""} ${e.message}`);
   const js = await open({ slackApiUrl: fake.apiUrl, jobScriptTimeout: 2, log });
@@ -83,6 +84,10 @@ describe("a Slack bot over Socket Mode", () => {
     expect(reply).toBe(`Hello amuro, you said: hi there (U111 in DU111)`);
     expect(fake.calls.find((c) => c.method === "apps.connections.open")?.token).toBe("xapp-fake-app");
     expect(fake.calls.find((c) => c.method === "chat.postMessage")?.token).toBe("xoxb-fake-bot");
+  });
+
+  it("gives the user name as task.topic also to a user allowed by id", async () => {
+    expect(await ask(fake, listedById, "by id")).toBe(`Hello kai, you said: by id (U444 in DU444)`);
   });
 
   it("acknowledges every envelope at once, so that Slack never sends one again", async () => {
@@ -223,10 +228,11 @@ describe("a Slack bot with code_injection", () => {
     expect(reply).toBe("Error: boom");
     expect(await ask(fake, listed, "const a = 1\nthrow new Error('bang')")).toBe("Error: bang (line 2:7)");
     expect(await ask(fake, listed, "return null.x")).toMatch(/^TypeError: Cannot read properties of null .*\(line 1:\d+\)$/);
+    expect(await ask(fake, listed, "return nope")).toMatch(/^ReferenceError: nope is not defined \(line 1:\d+\)$/);
   });
 
   it("stops runaway code at the time limit and keeps answering", async () => {
-    expect(await ask(fake, listed, "await new Promise(() => {})")).toMatch(/job_script_timeout \(2 s\)/);
+    expect(await ask(fake, listed, "await new Promise(() => {})")).toMatch(/^ScriptTimeoutError: .*job_script_timeout \(2 s\)/);
     expect(await ask(fake, listed, "const f = async () => { await sleep(0); return f() }\nreturn f()")).toMatch(/job_script_timeout/);
     expect(await ask(fake, listed, "const f = (n) => f(n + 1)\nreturn f(0)")).toMatch(/Maximum call stack size exceeded/);
     // Code that never yields to the event loop would hold the whole process without its own context.

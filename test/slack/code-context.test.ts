@@ -33,6 +33,11 @@ describe("code in its own context", () => {
     expect(await run("await sleep(0.01)\nreturn task.topic + task.content.text")).toBe("amurox");
   });
 
+  it("has no Node globals, console included: qprint and logger print", async () => {
+    expect(await run("return [typeof console, typeof process, typeof require, typeof setTimeout]")).toEqual(["undefined", "undefined", "undefined", "undefined"]);
+    await expect(run('console.log("x")')).rejects.toThrow(/console is not defined/);
+  });
+
   it("hands plain objects it made to the builtins as plain objects", async () => {
     const issued: unknown[] = [];
     const value = await run("const id = await issue('t', {a: [1, {b: 2}]})\nconst r = await waitfor(id)\nreturn [MU({n: 1}).n, r.results[0].value, id.length]", 1, builtins(issued));

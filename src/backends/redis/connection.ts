@@ -87,7 +87,8 @@ export class RedisConnection {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([leave(), new Promise((resolve) => (timer = setTimeout(resolve, goodbyeMs)))]);
     clearTimeout(timer);
-    this.client.disconnect();
-    this.subscriber.disconnect();
+    // A connection QUIT has ended already is left alone: disconnect() would start ioredis's
+    // disconnectTimeout (2 s) on a stream that closes no more, and keep the process alive that long.
+    for (const connection of [this.client, this.subscriber]) if (connection.status !== "end") connection.disconnect();
   }
 }
