@@ -15,6 +15,7 @@ import type vm from "node:vm";
 import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
 import { BlockReader, type BlockEvent } from "./blocks.js";
+import { complete } from "./completion.js";
 import { banner, exitStatus, ShellCommands } from "./commands.js";
 import { BlockCancelled, createShellContext, forgotAwait, keywordsFunction } from "./context.js";
 import { errorPosition, formatError, runBlock } from "./evaluate.js";
@@ -22,7 +23,6 @@ import { InputGate, type TerminalInput } from "./gate.js";
 import { historyPath, historySize, HistoryWriter, readHistory } from "./history.js";
 import { makeColors, ShellOutput, showValue, type Colors } from "./output.js";
 import { expiresAt } from "../record.js";
-import { isMU, muMembers } from "../mu.js";
 import { transactionEventsOff } from "../transaction.js";
 
 export interface ShellOptions {
@@ -50,20 +50,6 @@ export async function runShell(js: JobShell, options: ShellOptions): Promise<num
   const colors = makeColors(options.color && terminal && !noColor);
   const session = new ShellSession(js, { input, output, terminal, colors, history: options.history });
   return session.run();
-}
-
-/** The members a value offers: its own names and those of its prototypes, Object's left out; for a
- *  record (MU), its fields and its methods. */
-function memberNames(value: unknown): string[] {
-  if (value === null || value === undefined) return [];
-  const names = new Set<string>();
-  let object: unknown = typeof value === "object" || typeof value === "function" ? value : Object(value);
-  for (let depth = 0; object && object !== Object.prototype && object !== Function.prototype && depth < 10; depth++) {
-    for (const name of Object.getOwnPropertyNames(object)) if (/^[A-Za-z_$][\w$]*$/.test(name) && name !== "constructor") names.add(name);
-    object = Object.getPrototypeOf(object);
-  }
-  if (isMU(value)) for (const name of muMembers) names.add(name);
-  return [...names].sort();
 }
 
 interface SessionOptions {
@@ -254,7 +240,7 @@ class ShellSession {
       prompt: primaryPrompt,
       // A file written on Windows: "\r\n" is one line break, however the chunks fall.
       crlfDelay: Infinity,
-      completer: terminal ? (line: string) => this.complete(line) : undefined,
+      completer: terminal ? (line: string) => complete(line, this.context, () => this.js.jobs()) : undefined,
     });
     this.rl = rl;
     if (terminal) {
@@ -563,41 +549,5 @@ class ShellSession {
 
   private warn(message: string): void {
     this.out.line(this.colors.yellow(`warning: ${message}`));
-  }
-
-  private complete(line: string): [string[], string] {
-    // A topic inside task(" or issue(": the topics of the jobs known.
-    const topic = /\b(?:task|issue)\(\s*(["'`])([^"'`\\]*)$/.exec(line);
-    if (topic) {
-      const topics = new Set(this.js.jobs().filter((d) => !d.slack).flatMap((d) => d.topics));
-      return [[...topics].filter((t) => t.startsWith(topic[2])).sort(), topic[2]];
-    }
-    // Tab after nothing or a space is indentation (a pasted block), not a request to complete.
-    if (line === "" || /\s$/.test(line)) return [["\t"], ""];
-    // A member: `r.`, `json.lo`, `r.results[0].st`.
-    const member = /((?:[A-Za-z_$][\w$]*)(?:\.[A-Za-z_$][\w$]*|\[\d+\])*)\.([A-Za-z_$][\w$]*)?$/.exec(line);
-    if (member) {
-      const names = memberNames(this.valueOf(member[1])).filter((n) => n.startsWith(member[2] ?? ""));
-      return [names, member[2] ?? ""];
-    }
-    const word = /[A-Za-z_$][\w$]*$/.exec(line)?.[0] ?? "";
-    if (!word) return [[], word];
-    const names = Object.getOwnPropertyNames(this.context).filter((n) => n.startsWith(word) && n !== keywordsFunction);
-    return [names.sort(), word];
-  }
-
-  /** The value a path such as `r.results[0]` names in the shell's context, by reading properties
-   *  only (no code runs, as a getter's might); undefined when any step is missing. */
-  private valueOf(path: string): unknown {
-    let value: unknown = this.context;
-    for (const step of path.match(/[A-Za-z_$][\w$]*|\d+/g) ?? []) {
-      if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
-      try {
-        value = (value as Record<string, unknown>)[step];
-      } catch {
-        return undefined; // a builtin's promise read as its value (see awaitable)
-      }
-    }
-    return value;
   }
 }
