@@ -343,7 +343,7 @@ describe("Redis mode", () => {
     expect(await producer.record(ran)).toMatchObject({ taskid: ran, status: "completed" });
   });
 
-  maybe("ends are published to whoever subscribes to the ended channel: one JSON message a batch", async () => {
+  maybe("ends are published to whoever subscribes to the ended channel: one JSON message a batch, with its worker", async () => {
     const { producer, p } = await idleWorkerAndProducer("ended-channel", `- {name: noop, topics: [noop], script: "return 1"}`);
     const listener = inspector();
     const messages: string[] = [];
@@ -352,8 +352,11 @@ describe("Redis mode", () => {
     const topic = 'odd "topic" / é';
     const [ran, unhandled] = await Promise.all([producer.task("noop", {}, 60), producer.task(topic, {}, 60)]);
     const records = [await producer.waitfor(ran, 10), await producer.waitfor(unhandled, 10)];
-    await expect.poll(() => messages.flatMap((m) => JSON.parse(m) as unknown[][]).length, { timeout: 2000 }).toBe(2);
-    const outcomes = messages.flatMap((m) => JSON.parse(m) as unknown[][]);
+    // [the worker's id, ...outcomes]
+    const outcomesIn = (m: string) => (JSON.parse(m) as [string, ...unknown[][]]).slice(1) as unknown[][];
+    await expect.poll(() => messages.flatMap(outcomesIn).length, { timeout: 2000 }).toBe(2);
+    for (const m of messages) expect(typeof (JSON.parse(m) as unknown[])[0]).toBe("string");
+    const outcomes = messages.flatMap(outcomesIn);
     // [taskid, status, completedAt, startedAt, attempt, results, warning], times in epoch ms
     expect(outcomes.map(([id, status, , , attempt, results, warning]) => [id, status, attempt, results, warning])).toEqual(
       records.map((r) => [r.taskid, r.status, r.attempt, r.results, r.warning ?? ""]),

@@ -103,7 +103,7 @@ export class Taker {
 
   async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
     const { layout } = this;
-    const args: (string | number)[] = [layout.prefix, layout.channels.ended, this.sweeper.deletionDue(nowMs())];
+    const args: (string | number)[] = [layout.prefix, layout.channels.ended, this.sweeper.deletionDue(nowMs()), this.workerId];
     for (const { lease, outcome } of done) {
       const { task, started, startedAt } = lease as RedisLease;
       const attempt = started.started ? started.attempt : 0;
