@@ -17,10 +17,18 @@ async function opened(options = {}) {
   return js;
 }
 
+/** CPU time this process used per task since `since` (µs): what a run costs a core, whatever else runs. */
+function cpuPerTask(since) {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / tasks;
+}
+
 /** The headline: issued BLOCK at a time, each block awaited. */
 async function waitedRun() {
   const js = await opened();
+  const cpu = process.cpuUsage();
   const rate = await issueAndWait(tasks, block, () => js.task("noop", {}, 60), (id) => js.waitfor(id, 120));
+  waitedCpu.push(cpuPerTask(cpu));
   await js.close();
   return rate;
 }
@@ -39,10 +47,12 @@ async function allAtOnceRun() {
 /** Every task issued at once, completions counted: nobody waits for a record. */
 async function firedRun() {
   const js = await opened();
+  const cpu = process.cpuUsage();
   const began = performance.now();
   await Promise.all(Array.from({ length: tasks }, () => js.task("noop", {}, 60)));
   while (js.metrics.totals().completed < tasks) await new Promise((resolve) => setImmediate(resolve));
   const seconds = (performance.now() - began) / 1000;
+  firedCpu.push(cpuPerTask(cpu));
   await js.close();
   return tasks / seconds;
 }
@@ -98,6 +108,8 @@ const waiters = await waiterMemory(
   (js) => open({ backend: js.backend, jobQueueBulkReadSize: 32, log: () => {} }),
 );
 const waited = [];
+const waitedCpu = [];
+const firedCpu = [];
 const allAtOnce = [];
 const fired = [];
 // In turns, each run from a collected heap: the 100k records a run leaves behind (kept task_record_ttl,
@@ -119,6 +131,10 @@ printTable(`memory mode, ${tasks} no-op tasks, ${repeat} runs each in turns: med
   [`issued ${block} at a time, each block awaited with waitfor() (tasks/s)`, spread(waited)],
   ["fire-and-forget: all issued, completions counted (tasks/s)", spread(fired)],
   ["  issued and awaited / fire-and-forget, median of runs", `${median(rounds).toFixed(2)} (runs ${rounds.map((r) => r.toFixed(2)).join(" ")})`],
+  [
+    "CPU a task, issued and awaited / fire-and-forget (µs, median; tasks/s a core)",
+    `${median(waitedCpu).toFixed(2)} / ${median(firedCpu).toFixed(2)} (${Math.round(1e6 / median(waitedCpu)).toLocaleString("en-US")} / ${Math.round(1e6 / median(firedCpu)).toLocaleString("en-US")})`,
+  ],
   ["all issued, then all awaited (tasks/s)", spread(allAtOnce)],
   ["round trip task()→waitfor() over 10,000 sequential, p50 ms (median of runs)", median(trips.map((t) => t.p50)).toFixed(3)],
   ["round trip p99 ms (median of runs)", median(trips.map((t) => t.p99)).toFixed(3)],

@@ -4,8 +4,10 @@
 // producer and worker in one process. Beside it: jobshell with its worker in a process of its own (the
 // producer runs none), fire-and-forget (every task issued at once, completions counted) with Redis's CPU
 // time per task, then task()→waitfor() round trips one at a time.
-// Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, BLOCK=1000, TRIPS=1000,
-//      WARM_TRIPS=3000, WARMUPS=2, SYSTEMS=jobshell,jobshellCross,beeQueue,bullmq: which, in that order)
+// Last, with --expose-gc, what 100,000 outstanding waitfor()s cost in Redis mode.
+// Run: npm run build && node --expose-gc bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, BLOCK=1000,
+//      TRIPS=1000, WARM_TRIPS=3000, WARMUPS=2, SYSTEMS=jobshell,jobshellCross,beeQueue,bullmq: which, in
+//      that order)
 // Round trips are measured twice: the first TRIPS right after the throughput runs (cold), and TRIPS more
 // after WARM_TRIPS unmeasured ones (warm, the steady state, as the throughput is).
 import { randomBytes } from "node:crypto";
@@ -14,7 +16,7 @@ import BeeQueue from "bee-queue";
 import { Redis } from "ioredis";
 import { deleteRedisNamespace } from "../dist/backends/redis/index.js";
 import { open } from "../dist/index.js";
-import { issueAndWait, median, percentile, printTable, ratio, spread, startWorkerProcess } from "./stats.js";
+import { issueAndWait, median, percentile, printTable, ratio, spread, startWorkerProcess, waiterMemory } from "./stats.js";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const repeat = Number(process.env.REPEAT ?? 5);
@@ -189,10 +191,14 @@ const series = () => Object.fromEntries(chosen.map((label) => [label, []]));
 const waited = series();
 const fired = series();
 const redisCpu = series();
+const nodeCpu = series();
 for (let i = 0; i < repeat; i++) {
   for (const label of chosen) {
     const before = await redisCpuSeconds();
+    const cpu = process.cpuUsage();
     waited[label].push(await opened[label].issueAndWait(tasks));
+    const used = process.cpuUsage(cpu);
+    nodeCpu[label].push((used.user + used.system) / tasks);
     redisCpu[label].push(((await redisCpuSeconds()) - before) * 1e6 / tasks);
     if (opened[label].fireAndForget) fired[label].push(await opened[label].fireAndForget(tasks));
   }
@@ -217,6 +223,29 @@ const warm = series();
 await roundTrips(trips, warm);
 for (const label of chosen) await opened[label].close();
 
+const perWaiter = globalThis.gc
+  ? await (async () => {
+      const namespace = unique("waiters");
+      const shared = { redisUrl: url, namespace, jobQueueBulkReadSize: 32, jobQueueSize: 200_000, taskRecordTtl: 600, log: () => {} };
+      const result = await waiterMemory(
+        100_000,
+        async () => {
+          const js = await open({ ...shared, worker: false });
+          await js.upload(noop);
+          return {
+            js,
+            async close() {
+              await js.close();
+              await deleteRedisNamespace(url, namespace);
+            },
+          };
+        },
+        () => open({ ...shared, worker: true }),
+      );
+      return result;
+    })()
+  : undefined;
+
 const p = (label, times, q) => percentile(times[label], q);
 const has = (...labels) => labels.every((label) => chosen.includes(label));
 printTable(
@@ -225,7 +254,7 @@ printTable(
   [
     ...chosen.map((label) => [
       `${label}, issued and awaited`,
-      `${spread(waited[label])} tasks/s, Redis CPU ${median(redisCpu[label]).toFixed(1)} µs a task`,
+      `${spread(waited[label])} tasks/s; CPU a task: Redis ${median(redisCpu[label]).toFixed(1)} µs, this process ${median(nodeCpu[label]).toFixed(1)} µs`,
     ]),
     ...chosen.filter((label) => fired[label].length > 0).map((label) => [`${label}, fire-and-forget`, `${spread(fired[label])} tasks/s`]),
     ...chosen.map((label) => [
@@ -244,6 +273,12 @@ printTable(
           `${(p("jobshell", warm, 50) / p("beeQueue", warm, 50)).toFixed(2)}, ${(p("jobshell", warm, 99) / p("beeQueue", warm, 99)).toFixed(2)} (cold ${(p("jobshell", cold, 50) / p("beeQueue", cold, 50)).toFixed(2)}, ${(p("jobshell", cold, 99) / p("beeQueue", cold, 99)).toFixed(2)})`,
         ]]
       : []),
+    ...(perWaiter
+      ? [
+          ["100,000 outstanding waitfor()s, Redis mode: heap bytes each", perWaiter.perWaiter.toFixed(0)],
+          ["  left per waiter once they timed out / once their tasks ran (bytes)", `${perWaiter.afterTimeout.toFixed(1)} / ${perWaiter.afterResolve.toFixed(1)}`],
+        ]
+      : [["100,000 outstanding waitfor()s", "run with node --expose-gc to measure"]]),
   ],
 );
 process.exit(0);

@@ -24,6 +24,8 @@ export class TaskWaiters<T = void> {
   private heap: Waiter<T>[] = [];
   private timer?: NodeJS.Timeout;
   private timerAt = Number.POSITIVE_INFINITY;
+  /** the map and heap have held many waiters: their storage is let go once they are empty */
+  private grown = false;
 
   /** Resolve after `ms`, when `signal` aborts, or when `wake(taskid)` is called, whichever comes first. */
   waitFor(taskid: string, ms: number, signal?: AbortSignal): Promise<void> {
@@ -84,6 +86,7 @@ export class TaskWaiters<T = void> {
   private pushDeadline(waiter: Waiter<T>): void {
     waiter.index = this.heap.length;
     this.heap.push(waiter);
+    if (waiter.index >= 1024) this.grown = true;
     this.siftUp(waiter.index);
     if (waiter.deadline < this.timerAt) this.arm(waiter.deadline);
   }
@@ -101,6 +104,12 @@ export class TaskWaiters<T = void> {
       clearTimeout(this.timer);
       this.timer = undefined;
       this.timerAt = Number.POSITIVE_INFINITY;
+      // Neither an array nor a map gives back the room it grew to: nothing of a crowd stays behind it.
+      if (this.grown) {
+        this.grown = false;
+        this.heap = [];
+        this.waiting = new Map();
+      }
     }
   }
 
