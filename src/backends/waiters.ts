@@ -5,11 +5,13 @@
 // each, their deadlines sit in one binary heap behind a single timer set for the earliest.
 import { onAbort } from "../abort.js";
 
-interface Waiter<T> {
-  taskid: string;
-  /** performance.now() by which it resolves anyway */
+/** A waiter; a caller may bring its own (a class of its own with these fields), so that waiting
+ *  costs one object. */
+export interface Waiter<T> {
+  readonly taskid: string;
+  /** performance.now() by which it resolves anyway (set by TaskWaiters) */
   deadline: number;
-  wake: (value?: T) => void;
+  wake(value?: T): void;
   /** cancels its wake-up on the caller's signal */
   offAbort?: () => void;
   done: boolean;
@@ -35,7 +37,15 @@ export class TaskWaiters<T = void> {
   /** As waitFor(), calling `onWake` instead: no promise for a caller that has one of its own to settle.
    *  It gets the value wake() was given; nothing when its time ran out or it was aborted. */
   add(taskid: string, ms: number, signal: AbortSignal | undefined, onWake: (value?: T) => void): void {
-    const waiter: Waiter<T> = { taskid, deadline: performance.now() + ms, wake: onWake, offAbort: undefined, done: false, index: 0 };
+    this.addWaiter({ taskid, deadline: 0, wake: onWake, offAbort: undefined, done: false, index: 0 }, ms, signal);
+  }
+
+  /** As add(), with a waiter the caller made (again, after it was woken, if it waits on). */
+  addWaiter(waiter: Waiter<T>, ms: number, signal: AbortSignal | undefined): void {
+    const { taskid } = waiter;
+    waiter.deadline = performance.now() + ms;
+    waiter.done = false;
+    waiter.offAbort = undefined;
     const others = this.waiting.get(taskid);
     if (others === undefined) this.waiting.set(taskid, waiter);
     else if (Array.isArray(others)) others.push(waiter);

@@ -18,7 +18,7 @@
 // (ends may have been lost) or a waiter that comes later reads as above.
 import type { Lease } from "../../backend.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
-import { TaskWaiters } from "../waiters.js";
+import { TaskWaiters, type Waiter } from "../waiters.js";
 import type { RedisConnection } from "./connection.js";
 import type { Layout } from "./layout.js";
 import type { Scripts } from "./scripts.js";
@@ -36,17 +36,30 @@ const readChunk = 1000;
  *  record it read (from the ended channel), or nothing (look again). */
 type Ended = TaskRecordData | Outcome & { startedAt: number; attempt: number };
 
-/** One waitEnded() call. */
-interface Wait {
-  taskid: string;
-  /** epoch ms by which it answers anyway, with the latest record */
-  deadline: number;
-  signal: AbortSignal | undefined;
-  resolve: (rec: TaskRecordData | undefined) => void;
-  reject: (err: unknown) => void;
+/** One waitEnded() call, and its entry among the waiters while it waits: one object a waiter. */
+class Wait implements Waiter<Ended> {
   /** the record as last read, or as pushed */
-  rec: TaskRecordData | QueuedTask | undefined;
-  done: boolean;
+  rec: TaskRecordData | QueuedTask | undefined = undefined;
+  answered = false;
+  // TaskWaiters' own
+  deadline = 0;
+  offAbort: (() => void) | undefined = undefined;
+  done = false;
+  index = 0;
+
+  constructor(
+    readonly taskid: string,
+    /** epoch ms by which it answers anyway, with the latest record */
+    readonly until: number,
+    readonly signal: AbortSignal | undefined,
+    readonly resolve: (rec: TaskRecordData | undefined) => void,
+    readonly reject: (err: unknown) => void,
+    private readonly woken: (wait: Wait, ended?: Ended) => void,
+  ) {}
+
+  wake(ended?: Ended): void {
+    this.woken(this, ended);
+  }
 }
 
 /** A fresh task's end is not known here yet, or was published without its record: read it. */
@@ -117,18 +130,18 @@ export class Records {
     if (fresh !== undefined && fresh !== readIt && "status" in fresh) return Promise.resolve(fresh);
     return new Promise((resolve, reject) => {
       const now = nowMs();
-      const wait: Wait = { taskid, deadline: now + timeoutMs, signal, resolve, reject, rec: undefined, done: false };
+      const wait = new Wait(taskid, now + timeoutMs, signal, resolve, reject, this.woken);
       this.outstanding += 1;
       clearTimeout(this.quietTimer);
-      if (signal?.aborted || now >= wait.deadline || fresh === readIt) this.read(wait);
+      if (signal?.aborted || now >= wait.until || fresh === readIt) this.read(wait);
       else if (fresh !== undefined) {
         // Pushed while the ends were heard, and none told since: it has not ended.
         wait.rec = fresh;
-        this.park(wait, Math.min(wait.deadline, expiresAt(fresh) + 1, now + recheckMs));
+        this.park(wait, Math.min(wait.until, expiresAt(fresh) + 1, now + recheckMs));
       } else if (this.runsHere(taskid)) {
         // Run by this process's worker, not yet finished: the end is told here (see finished), so the
         // record need not be read first.
-        this.park(wait, Math.min(wait.deadline, now + recheckMs));
+        this.park(wait, Math.min(wait.until, now + recheckMs));
       } else this.read(wait);
     });
   }
@@ -169,13 +182,15 @@ export class Records {
 
   /** Wait until `until` (epoch ms), or until the task's end is told. */
   private park(wait: Wait, until: number): void {
-    this.waiters.add(wait.taskid, until - nowMs(), wait.signal, (ended) => {
-      if (ended === undefined) this.read(wait);
-      else if ("topic" in ended) this.answer(wait, ended);
-      else if (wait.rec) this.answer(wait, withOutcome(wait.rec, ended));
-      else this.read(wait);
-    });
+    this.waiters.addWaiter(wait, until - nowMs(), wait.signal);
   }
+
+  private readonly woken = (wait: Wait, ended?: Ended): void => {
+    if (ended === undefined) this.read(wait);
+    else if ("topic" in ended) this.answer(wait, ended);
+    else if (wait.rec) this.answer(wait, withOutcome(wait.rec, ended));
+    else this.read(wait);
+  };
 
   private read(wait: Wait): void {
     const waits = this.batch().waits;
@@ -186,25 +201,25 @@ export class Records {
 
   /** What the read found: the answer, or a reason to wait on. */
   private got(wait: Wait, rec: TaskRecordData | undefined): void {
-    if (wait.done) return;
+    if (wait.answered) return;
     const now = nowMs();
-    if (!rec || hasEnded(rec.status) || wait.signal?.aborted || now >= wait.deadline) return this.answer(wait, rec);
+    if (!rec || hasEnded(rec.status) || wait.signal?.aborted || now >= wait.until) return this.answer(wait, rec);
     wait.rec = rec;
     // A queued task may expire with nobody touching it: look again then, and every few seconds anyway.
     const expiry = rec.status === "queued" && rec.attempt === 0 ? expiresAt(rec) + 1 : Infinity;
-    this.park(wait, Math.min(wait.deadline, expiry, now + recheckMs));
+    this.park(wait, Math.min(wait.until, expiry, now + recheckMs));
   }
 
   private answer(wait: Wait, rec: TaskRecordData | undefined): void {
-    if (wait.done) return;
-    wait.done = true;
+    if (wait.answered) return;
+    wait.answered = true;
     wait.resolve(rec);
     if (--this.outstanding === 0) this.stopListeningSoon();
   }
 
   private fail(wait: Wait, err: unknown): void {
-    if (wait.done) return;
-    wait.done = true;
+    if (wait.answered) return;
+    wait.answered = true;
     wait.reject(err);
     if (--this.outstanding === 0) this.stopListeningSoon();
   }
@@ -257,7 +272,7 @@ export class Records {
       const stillOn = rec && !hasEnded(rec.status);
       const ended = stillOn ? batch.heard.get(taskid) : undefined;
       for (const wait of waits) {
-        if (wait.done) continue;
+        if (wait.answered) continue;
         if (stillOn && (batch.stale || batch.heard.has(taskid))) {
           // An end came while the read was on its way: what it read may be from before it.
           if (ended && "topic" in ended) this.answer(wait, ended);
