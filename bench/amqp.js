@@ -1,30 +1,28 @@
-// AMQP mode against the floor any AMQP task queue pays: raw amqplib with persistent messages,
-// publisher confirms, manual acks and prefetch 32, producer and consumer in one process.
-// Both sides run 20,000 no-op tasks, alternating, REPEAT times (3 by default), and raw amqplib once
-// more with the publish window task() keeps; then the round trip
-// task()→waitfor() of jobshell's AMQP mode, one task at a time.
-// Run: npm run build && node bench/amqp.js   (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672)
+// AMQP mode against the floor any AMQP task queue pays: raw amqplib with persistent messages, publisher
+// confirms, consumed with manual acks, prefetch 32, producer and consumer in one process. On the path
+// users take, both issue TASKS tasks BLOCK at a time and wait for each block to be done (jobshell: task()
+// then waitfor(); raw: each publish confirmed, then each message consumed and acknowledged); beside it,
+// fire-and-forget (every task issued at once, completions counted), jobshell with its worker in a process
+// of its own, and task()→waitfor() round trips one at a time. All in turns, REPEAT rounds.
+// Run: npm run build && node bench/amqp.js   (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672;
+//      REPEAT=5, TASKS=20000, BLOCK=1000, TRIPS=1000)
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import amqp from "amqplib";
 import { open } from "../dist/index.js";
-import { createAmqpBackend, deleteAmqpNamespace } from "../dist/backends/amqp/index.js";
-import { median, percentile, printTable } from "./stats.js";
+import { deleteAmqpNamespace } from "../dist/backends/amqp/index.js";
+import { issueAndWait, median, percentile, printTable, ratio, spread, startWorkerProcess } from "./stats.js";
 
 const url = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
-const repeat = Number(process.env.REPEAT ?? 3);
+const repeat = Number(process.env.REPEAT ?? 5);
 const count = Number(process.env.TASKS ?? 20_000);
+const block = Number(process.env.BLOCK ?? 1000);
 const trips = Number(process.env.TRIPS ?? 1000);
 const prefetch = 32;
-const publishWindow = 64;
 const noop = `- {name: noop, topics: [noop], script: "return"}`;
 
-/**
- * Raw amqplib: every message persistent and confirmed, consumed with manual acks, prefetch 32.
- * `window` caps the publishes awaiting their confirm, as jobshell's task() does (`publishWindow`); the floor
- * the comparison is made against publishes without a cap, as a naive producer does.
- */
-async function rawRun(window = Infinity) {
+/** Raw amqplib: every message persistent and confirmed, consumed with manual acks, prefetch 32. */
+async function rawQueue() {
   const queue = `bench-raw-${randomBytes(4).toString("hex")}`;
   const conn = await amqp.connect(url, { noDelay: true });
   const pub = await conn.createConfirmChannel();
@@ -32,111 +30,117 @@ async function rawRun(window = Infinity) {
   await pub.assertQueue(queue, { durable: true, arguments: { "x-max-length": 65535, "x-overflow": "reject-publish" } });
   await sub.prefetch(prefetch);
   let consumed = 0;
-  let allConsumed;
-  const done = new Promise((resolve) => (allConsumed = resolve));
+  /** called as each message is consumed, by its taskid */
+  const waiting = new Map();
   const { consumerTag } = await sub.consume(queue, (msg) => {
     if (!msg) return;
-    JSON.parse(msg.content.toString()); // the worker reads the task
+    const { taskid } = JSON.parse(msg.content.toString()); // the worker reads the task
     sub.ack(msg);
-    if (++consumed === count) allConsumed();
+    consumed++;
+    waiting.get(taskid)?.();
+    waiting.delete(taskid);
   }, { noAck: false });
-  const cpu = process.cpuUsage();
-  const began = performance.now();
-  const confirms = [];
-  let unconfirmed = 0;
-  let slotFreed = () => {};
-  for (let i = 0; i < count; i++) {
-    if (unconfirmed >= window) await new Promise((resolve) => (slotFreed = resolve));
-    const body = Buffer.from(JSON.stringify({ taskid: randomBytes(16).toString("hex"), topic: "noop", content: {}, expire: 60 }));
-    unconfirmed++;
-    confirms.push(new Promise((resolve, reject) => {
-      pub.sendToQueue(queue, body, { persistent: true }, (err) => {
-        unconfirmed--;
-        slotFreed();
-        err ? reject(err) : resolve();
-      });
-    }));
-  }
-  await Promise.all(confirms);
-  await done;
-  const seconds = (performance.now() - began) / 1000;
-  if (window === Infinity) rawCpu.push(cpuSeconds(cpu) / seconds);
-  await sub.cancel(consumerTag);
-  await pub.deleteQueue(queue);
-  await conn.close();
-  return count / seconds;
+  /** Resolves with the taskid once the broker confirmed it; `done` once it has been consumed. */
+  const publish = (done) => {
+    const taskid = randomBytes(16).toString("hex");
+    if (done) waiting.set(taskid, done);
+    const body = Buffer.from(JSON.stringify({ taskid, topic: "noop", content: {}, expire: 60 }));
+    return new Promise((resolve, reject) => {
+      pub.sendToQueue(queue, body, { persistent: true }, (err) => (err ? reject(err) : resolve(taskid)));
+    });
+  };
+  return {
+    issueAndWait: (n) =>
+      issueAndWait(n, block, () => {
+        let consumedNow;
+        const ended = new Promise((resolve) => (consumedNow = resolve));
+        return publish(consumedNow).then(() => ended);
+      }, (ended) => ended),
+    async fireAndForget(n) {
+      const before = consumed;
+      const began = performance.now();
+      await Promise.all(Array.from({ length: n }, () => publish()));
+      while (consumed - before < n) await new Promise((resolve) => setTimeout(resolve, 2));
+      return n / ((performance.now() - began) / 1000);
+    },
+    async close() {
+      await sub.cancel(consumerTag);
+      await pub.deleteQueue(queue);
+      await conn.close();
+    },
+  };
 }
 
-/** jobshell's AMQP mode: task() for each (confirmed), a worker in the same process, every record awaited. */
-async function jobshellRun() {
+/** jobshell's AMQP mode: a worker in the same process, or (`cross`) in a process of its own. */
+async function jobshellQueue(cross) {
   const namespace = `bench-${randomBytes(4).toString("hex")}`;
-  const backend = await createAmqpBackend(url, { namespace, taskRecordTtl: 600, debugChannel: `${namespace}.debug` });
-  const js = await open({ backend, jobQueueBulkReadSize: prefetch, log: () => {} });
+  const debugChannel = `${namespace}.debug`;
+  const js = await open({ amqpUrl: url, namespace, debugChannel, jobQueueBulkReadSize: prefetch, taskRecordTtl: 600, worker: !cross, log: () => {} });
   await js.upload(noop);
-  const cpu = process.cpuUsage();
-  const began = performance.now();
-  const ids = await Promise.all(Array.from({ length: count }, () => js.task("noop", {}, 60)));
-  const records = await Promise.all(ids.map((id) => js.waitfor(id, 300)));
-  const seconds = (performance.now() - began) / 1000;
-  oursCpu.push(cpuSeconds(cpu) / seconds);
-  const bad = records.filter((r) => r.status !== "completed").length;
-  if (bad > 0) throw new Error(`${bad} tasks did not complete`);
-  await js.close();
-  await backend.close();
-  await deleteAmqpNamespace(url, namespace, `${namespace}.debug`);
-  return count / seconds;
-}
-
-async function roundTrips() {
-  const namespace = `bench-${randomBytes(4).toString("hex")}`;
-  const backend = await createAmqpBackend(url, { namespace, taskRecordTtl: 600, debugChannel: `${namespace}.debug` });
-  const js = await open({ backend, jobQueueBulkReadSize: prefetch, log: () => {} });
-  await js.upload(noop);
-  const times = [];
-  for (let i = 0; i < trips; i++) {
-    const began = performance.now();
-    await js.waitfor(await js.task("noop"), 10);
-    times.push(performance.now() - began);
-  }
-  await js.close();
-  await backend.close();
-  await deleteAmqpNamespace(url, namespace, `${namespace}.debug`);
-  return times;
-}
-
-/** Share of one core this process used (the broker runs on the same machine). */
-const rawCpu = [];
-const oursCpu = [];
-function cpuSeconds(since) {
-  const used = process.cpuUsage(since);
-  return (used.user + used.system) / 1e6;
+  const worker = cross ? await startWorkerProcess("amqp", url, namespace) : undefined;
+  const completed = (record) => {
+    if (record.status !== "completed") throw new Error(`task ${record.taskid} ended ${record.status}`);
+  };
+  return {
+    issueAndWait: (n) => issueAndWait(n, block, () => js.task("noop", {}, 60), (id) => js.waitfor(id, 120).then(completed)),
+    fireAndForget: cross
+      ? undefined
+      : async (n) => {
+          const before = js.metrics.totals().completed;
+          const began = performance.now();
+          await Promise.all(Array.from({ length: n }, () => js.task("noop", {}, 60)));
+          while (js.metrics.totals().completed - before < n) await new Promise((resolve) => setTimeout(resolve, 2));
+          return n / ((performance.now() - began) / 1000);
+        },
+    async roundTrips(n) {
+      const times = [];
+      for (let i = 0; i < n; i++) {
+        const began = performance.now();
+        await js.waitfor(await js.task("noop"), 10);
+        times.push(performance.now() - began);
+      }
+      return times;
+    },
+    async close() {
+      await worker?.stop();
+      await js.close();
+      await deleteAmqpNamespace(url, namespace, debugChannel);
+    },
+  };
 }
 
 const loadBefore = loadavg()[0];
+const systems = { raw: await rawQueue(), jobshell: await jobshellQueue(false), jobshellCross: await jobshellQueue(true) };
+const labels = Object.keys(systems);
 // One warm-up of each, not counted.
-await rawRun();
-await jobshellRun();
-const raw = [];
-const rawWindowed = [];
-const ours = [];
-for (let i = 0; i < repeat; i++) {
-  raw.push(await rawRun());
-  ours.push(await jobshellRun());
-  rawWindowed.push(await rawRun(publishWindow));
+for (const label of labels) {
+  await systems[label].issueAndWait(count);
+  await systems[label].fireAndForget?.(count);
 }
-const times = await roundTrips();
+const waited = Object.fromEntries(labels.map((label) => [label, []]));
+const fired = Object.fromEntries(labels.map((label) => [label, []]));
+for (let i = 0; i < repeat; i++) {
+  for (const label of labels) {
+    waited[label].push(await systems[label].issueAndWait(count));
+    if (systems[label].fireAndForget) fired[label].push(await systems[label].fireAndForget(count));
+  }
+}
+const times = await systems.jobshell.roundTrips(trips);
+const crossTimes = await systems.jobshellCross.roundTrips(trips);
+for (const label of labels) await systems[label].close();
 
-printTable(`AMQP mode vs raw amqplib, ${count} no-op tasks, prefetch ${prefetch}, ${repeat} runs each`, [
-  ["raw amqplib (persistent, confirms, manual ack), median tasks/s", Math.round(median(raw))],
-  ["  runs", raw.map((r) => Math.round(r)).join(" ")],
-  ["jobshell AMQP mode (task() → worker → record), median tasks/s", Math.round(median(ours))],
-  ["  runs", ours.map((r) => Math.round(r)).join(" ")],
-  ["ratio jobshell / raw (medians)", (median(ours) / median(raw)).toFixed(2)],
-  [`raw amqplib with at most ${publishWindow} unconfirmed publishes, as task(), median tasks/s`, Math.round(median(rawWindowed))],
-  ["  runs", rawWindowed.map((r) => Math.round(r)).join(" ")],
-  ["ratio jobshell / raw with the same window (medians)", (median(ours) / median(rawWindowed)).toFixed(2)],
-  ["node CPU, cores busy during a run: raw / jobshell (medians)", `${median(rawCpu.slice(1)).toFixed(2)} / ${median(oursCpu.slice(1)).toFixed(2)}`],
+printTable(`AMQP mode vs raw amqplib, ${count} no-op tasks issued ${block} at a time then awaited, prefetch ${prefetch}, ${repeat} rounds: median (range)`, [
+  ["raw amqplib (persistent, confirms, manual ack), issued and awaited, tasks/s", spread(waited.raw)],
+  ["jobshell, task() then waitfor(), tasks/s", spread(waited.jobshell)],
+  ["jobshell, worker in another process, tasks/s", spread(waited.jobshellCross)],
+  ["raw amqplib, fire-and-forget, tasks/s", spread(fired.raw)],
+  ["jobshell, fire-and-forget, tasks/s", spread(fired.jobshell)],
+  ["issued and awaited: jobshell / raw", ratio(waited.jobshell, waited.raw)],
+  ["jobshell issued and awaited / raw fire-and-forget", ratio(waited.jobshell, fired.raw)],
+  ["jobshell: issued and awaited / fire-and-forget", ratio(waited.jobshell, fired.jobshell)],
+  ["jobshell issued and awaited: worker in another process / in the same", ratio(waited.jobshellCross, waited.jobshell)],
+  [`round trip task()→waitfor(), ${trips} sequential, p50 / p99 ms`, `${percentile(times, 50).toFixed(2)} / ${percentile(times, 99).toFixed(2)}`],
+  ["  worker in another process, p50 / p99 ms", `${percentile(crossTimes, 50).toFixed(2)} / ${percentile(crossTimes, 99).toFixed(2)}`],
   ["machine load average (1 min) before / after", `${loadBefore.toFixed(1)} / ${loadavg()[0].toFixed(1)}`],
-  [`round trip task()→waitfor(), ${trips} sequential, p50 ms`, percentile(times, 50).toFixed(2)],
-  [`round trip task()→waitfor(), ${trips} sequential, p99 ms`, percentile(times, 99).toFixed(2)],
 ]);
+process.exit(0);

@@ -1,8 +1,10 @@
 // REST API load test: POST /tasks at full rate from a second process for SECONDS, with the worker
 // running in the server's process; then the same client against a bare http server that answers
 // 201 at once, as the ceiling. Checks that no answer was a 5xx and that every issued task ended.
+// With --wait, each connection follows each POST with GET /tasks/{id}/wait, the path users take (the
+// bare server answers that GET at once too), and a request is the pair.
 //
-// Run: npx tsc -p . && node bench/http.js [--seconds 10] [--connections 32] [--repeat 3] [--redis URL | --amqp URL]
+// Run: npm run build && node bench/http.js [--seconds 10] [--connections 32] [--repeat 3] [--wait] [--redis URL | --amqp URL]
 import { fork } from "node:child_process";
 import { createServer, request, Agent } from "node:http";
 import { open } from "../dist/index.js";
@@ -15,39 +17,43 @@ const flag = (name, fallback) => {
   return at >= 0 ? args[at + 1] : fallback;
 };
 
-if (args[0] === "client") await client(args[1], Number(args[2]), Number(args[3]));
+if (args[0] === "client") await client(args[1], Number(args[2]), Number(args[3]), args[4] === "wait");
 else await main();
 
 /** The load: CONNECTIONS loops on keep-alive sockets, each POSTing as soon as its last answer came. */
-async function client(url, seconds, connections) {
+async function client(url, seconds, connections, wait) {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const target = new URL("/tasks", url);
   const body = JSON.stringify({ topic: "bench.http", content: { n: 1 }, expire: 120 });
   const latencies = [];
   const statuses = {};
   let errors = 0;
-  const post = () =>
+  /** One request; resolves with its answer's body, or undefined when it failed. */
+  const send = (method, path, payload) =>
     new Promise((resolve) => {
-      const began = process.hrtime.bigint();
-      const req = request(
-        target,
-        { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
-        (res) => {
-          res.resume();
-          res.on("end", () => {
-            latencies.push(Number(process.hrtime.bigint() - began) / 1e6);
-            statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-            resolve();
-          });
-        },
-      );
+      const headers = payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {};
+      const req = request(new URL(path, url), { method, agent, headers }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => {
+          statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+          resolve(text);
+        });
+      });
       req.setTimeout(30_000, () => req.destroy(new Error("no answer in 30 s")));
       req.on("error", () => {
         errors += 1;
-        resolve();
+        resolve(undefined);
       });
-      req.end(body);
+      req.end(payload);
     });
+  const post = async () => {
+    const began = process.hrtime.bigint();
+    const created = await send("POST", target.pathname, body);
+    if (wait && created !== undefined) await send("GET", `/tasks/${JSON.parse(created).taskid}/wait?timeout=60`);
+    latencies.push(Number(process.hrtime.bigint() - began) / 1e6);
+  };
   const began = performance.now();
   const deadline = began + seconds * 1000;
   await Promise.all(
@@ -62,7 +68,7 @@ async function client(url, seconds, connections) {
 
 function runClient(url, seconds, connections) {
   return new Promise((resolve, reject) => {
-    const child = fork(new URL(import.meta.url).pathname, ["client", url, String(seconds), String(connections)]);
+    const child = fork(new URL(import.meta.url).pathname, ["client", url, String(seconds), String(connections), args.includes("--wait") ? "wait" : "post"]);
     child.once("message", resolve);
     child.once("error", reject);
     child.once("exit", (code) => code !== 0 && reject(new Error(`client exited ${code}`)));
@@ -94,9 +100,10 @@ async function main() {
     );
   }
   const med = (runs, pick) => percentile(runs.map(pick), 50);
-  printTable(`POST /tasks for ${seconds} s, ${connections} keep-alive connections, ${mode} mode: medians of ${repeat} runs`, [
+  const what = args.includes("--wait") ? "POST /tasks then GET /tasks/{id}/wait" : "POST /tasks";
+  printTable(`${what} for ${seconds} s, ${connections} keep-alive connections, ${mode} mode: medians of ${repeat} runs`, [
     ["jobshell serve (worker running)", `${Math.round(med(loads, rate))} req/s, p50 ${med(loads, (r) => r.p50).toFixed(2)} ms, p99 ${med(loads, (r) => r.p99).toFixed(2)} ms`],
-    ["bare http server answering 201", `${Math.round(med(ceilings, rate))} req/s, p50 ${med(ceilings, (r) => r.p50).toFixed(2)} ms, p99 ${med(ceilings, (r) => r.p99).toFixed(2)} ms`],
+    ["bare http server answering at once", `${Math.round(med(ceilings, rate))} req/s, p50 ${med(ceilings, (r) => r.p50).toFixed(2)} ms, p99 ${med(ceilings, (r) => r.p99).toFixed(2)} ms`],
   ]);
   console.log(ok ? "\nOK: no 5xx, no client errors, issued = ended in every run" : "\nFAILED: see the runs above");
   process.exitCode = ok ? 0 : 1;
@@ -112,7 +119,7 @@ async function bareRun(seconds, connections) {
     req.resume();
     req.on("end", () => {
       const text = '{"taskid":"00000000000000000000000000000000"}';
-      res.writeHead(201, { "content-type": "application/json", "content-length": text.length });
+      res.writeHead(req.method === "POST" ? 201 : 200, { "content-type": "application/json", "content-length": text.length });
       res.end(text);
     });
   });

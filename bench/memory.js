@@ -1,29 +1,64 @@
-// Memory mode: throughput, task()→waitfor() round trip, and memory over 1M tasks.
-// Run: npm run build && node --expose-gc bench/memory.js   (medians of REPEAT runs; REPEAT=5 by default)
+// Memory mode: the path users take (100k no-op tasks issued 1,000 at a time with task(), each block's
+// records then awaited with waitfor()), beside fire-and-forget (all issued, completions counted) and all
+// issued then all awaited, in turns; then what 100k outstanding waitfor()s cost, the task()→waitfor()
+// round trip, and memory over 1M tasks.
+// Run: npm run build && node --expose-gc bench/memory.js   (REPEAT=5 runs of each, TASKS=100000, BLOCK=1000)
 import { open } from "../dist/index.js";
-import { median, percentile, printTable } from "./stats.js";
+import { collect, issueAndWait, median, percentile, printTable, spread, waiterMemory } from "./stats.js";
 
 const repeat = Number(process.env.REPEAT ?? 5);
+const tasks = Number(process.env.TASKS ?? 100_000);
+const block = Number(process.env.BLOCK ?? 1000);
 const noop = `- {name: noop, topics: [noop], script: "return"}`;
 
-/** `count` no-op tasks issued and awaited with waitfor(), at most `window` of them outstanding. */
-async function throughputRun(count, window) {
-  const js = await open({ jobQueueSize: count + 1, jobQueueBulkReadSize: 32, taskRecordTtl: 30, log: () => {} });
+async function opened(options = {}) {
+  const js = await open({ jobQueueSize: tasks + 1, jobQueueBulkReadSize: 32, taskRecordTtl: 30, log: () => {}, ...options });
   await js.upload(noop);
+  return js;
+}
+
+/** CPU time this process used per task since `since` (µs): what a run costs a core, whatever else runs. */
+function cpuPerTask(since) {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / tasks;
+}
+
+/** The headline: issued BLOCK at a time, each block awaited. */
+async function waitedRun() {
+  const js = await opened();
+  const cpu = process.cpuUsage();
+  const rate = await issueAndWait(tasks, block, () => js.task("noop", {}, 60), (id) => js.waitfor(id, 120));
+  waitedCpu.push(cpuPerTask(cpu));
+  await js.close();
+  return rate;
+}
+
+/** Every task issued at once, then every record awaited. */
+async function allAtOnceRun() {
+  const js = await opened();
   const began = performance.now();
-  for (let done = 0; done < count; done += window) {
-    const ids = [];
-    for (let i = 0; i < Math.min(window, count - done); i++) ids.push(await js.task("noop", {}, 60));
-    await Promise.all(ids.map((id) => js.waitfor(id, 120)));
-  }
+  const ids = await Promise.all(Array.from({ length: tasks }, () => js.task("noop", {}, 60)));
+  await Promise.all(ids.map((id) => js.waitfor(id, 120)));
   const seconds = (performance.now() - began) / 1000;
   await js.close();
-  return count / seconds;
+  return tasks / seconds;
+}
+
+/** Every task issued at once, completions counted: nobody waits for a record. */
+async function firedRun() {
+  const js = await opened();
+  const cpu = process.cpuUsage();
+  const began = performance.now();
+  await Promise.all(Array.from({ length: tasks }, () => js.task("noop", {}, 60)));
+  while (js.metrics.totals().completed < tasks) await new Promise((resolve) => setImmediate(resolve));
+  const seconds = (performance.now() - began) / 1000;
+  firedCpu.push(cpuPerTask(cpu));
+  await js.close();
+  return tasks / seconds;
 }
 
 async function roundTrip(count) {
-  const js = await open({ jobQueueBulkReadSize: 32, log: () => {} });
-  await js.upload(noop);
+  const js = await opened();
   const times = [];
   for (let i = 0; i < count; i++) {
     const began = performance.now();
@@ -32,15 +67,6 @@ async function roundTrip(count) {
   }
   await js.close();
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
-}
-
-/** A full collection when run with --expose-gc. V8 hands freed pages back to the system from
- *  background threads after a collection: a second one after a pause leaves what is kept rather than
- *  what is still being given back. */
-async function collect() {
-  globalThis.gc?.();
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  globalThis.gc?.();
 }
 
 /** Memory after a full collection (without --expose-gc it depends on when V8 last collected). */
@@ -55,14 +81,11 @@ async function measure() {
  *  once nothing is retained by design: past the first 100k, that must not grow however many tasks run. */
 async function flatMemory(total, firstMark, chunk = 1000) {
   const ttl = 0.25;
-  const js = await open({ jobQueueBulkReadSize: 32, taskRecordTtl: ttl, log: () => {} });
-  await js.upload(noop);
+  const js = await opened({ taskRecordTtl: ttl });
   const lapse = () => new Promise((resolve) => setTimeout(resolve, ttl * 1000 * 2 + 100));
   let afterFirst;
   for (let done = 0; done < total; done += chunk) {
-    const ids = [];
-    for (let i = 0; i < chunk; i++) ids.push(await js.task("noop", {}, 60));
-    await Promise.all(ids.map((id) => js.waitfor(id, 120)));
+    await issueAndWait(chunk, chunk, () => js.task("noop", {}, 60), (id) => js.waitfor(id, 120));
     if (done + chunk === firstMark) {
       await lapse();
       afterFirst = await measure();
@@ -76,28 +99,47 @@ async function flatMemory(total, firstMark, chunk = 1000) {
 
 // Memory first, while nothing else has grown the heap.
 const mem = await flatMemory(1_000_000, 100_000);
+const waiters = await waiterMemory(
+  100_000,
+  async () => {
+    const js = await opened({ worker: false, jobQueueSize: 200_000, taskRecordTtl: 600 });
+    return { js, close: () => js.close() };
+  },
+  (js) => open({ backend: js.backend, jobQueueBulkReadSize: 32, log: () => {} }),
+);
+const waited = [];
+const waitedCpu = [];
+const firedCpu = [];
 const allAtOnce = [];
-const windowed = [];
-// Each run starts from a collected heap: the 100k records a run leaves behind (kept task_record_ttl, so
-// promoted to the old generation) are not the next run's to collect. Back to back, a run could pay for a
-// full collection of its predecessors' records and read slower than the code it measures.
+const fired = [];
+// In turns, each run from a collected heap: the 100k records a run leaves behind (kept task_record_ttl,
+// so promoted to the old generation) are not the next run's to collect.
 for (let i = 0; i < repeat; i++) {
   await collect();
-  allAtOnce.push(await throughputRun(100_000, 100_000));
+  waited.push(await waitedRun());
   await collect();
-  windowed.push(await throughputRun(100_000, 1000));
+  fired.push(await firedRun());
+  await collect();
+  allAtOnce.push(await allAtOnceRun());
 }
 const trips = [];
 for (let i = 0; i < Math.min(repeat, 3); i++) trips.push(await roundTrip(10_000));
 
 const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
-printTable("memory mode", [
-  ["100k no-op tasks, all issued then all awaited (median tasks/s)", Math.round(median(allAtOnce))],
-  ["  runs (tasks/s)", allAtOnce.map((r) => Math.round(r)).join(" ")],
-  ["100k no-op tasks, at most 1,000 outstanding (median tasks/s)", Math.round(median(windowed))],
-  ["  runs (tasks/s)", windowed.map((r) => Math.round(r)).join(" ")],
+const rounds = waited.map((w, i) => w / fired[i]);
+printTable(`memory mode, ${tasks} no-op tasks, ${repeat} runs each in turns: median (range)`, [
+  [`issued ${block} at a time, each block awaited with waitfor() (tasks/s)`, spread(waited)],
+  ["fire-and-forget: all issued, completions counted (tasks/s)", spread(fired)],
+  ["  issued and awaited / fire-and-forget, median of runs", `${median(rounds).toFixed(2)} (runs ${rounds.map((r) => r.toFixed(2)).join(" ")})`],
+  [
+    "CPU a task, issued and awaited / fire-and-forget (µs, median; tasks/s a core)",
+    `${median(waitedCpu).toFixed(2)} / ${median(firedCpu).toFixed(2)} (${Math.round(1e6 / median(waitedCpu)).toLocaleString("en-US")} / ${Math.round(1e6 / median(firedCpu)).toLocaleString("en-US")})`,
+  ],
+  ["all issued, then all awaited (tasks/s)", spread(allAtOnce)],
   ["round trip task()→waitfor() over 10,000 sequential, p50 ms (median of runs)", median(trips.map((t) => t.p50)).toFixed(3)],
   ["round trip p99 ms (median of runs)", median(trips.map((t) => t.p99)).toFixed(3)],
+  [`100,000 outstanding waitfor()s${globalThis.gc ? "" : " (run with --expose-gc for these)"}: heap bytes each`, waiters.perWaiter.toFixed(0)],
+  ["  left per waiter once they timed out / once their tasks ran (bytes)", `${waiters.afterTimeout.toFixed(1)} / ${waiters.afterResolve.toFixed(1)}`],
   [`memory over 1M tasks${globalThis.gc ? ", after full GCs" : " (run with --expose-gc to collect first)"}`, ""],
   ["  heap used after the first 100k / after 1M (MiB)", `${mib(mem.afterFirst.heapUsed)} / ${mib(mem.atEnd.heapUsed)}, ratio ${(mem.atEnd.heapUsed / mem.afterFirst.heapUsed).toFixed(2)}`],
   ["  RSS after the first 100k / after 1M (MiB)", `${mib(mem.afterFirst.rss)} / ${mib(mem.atEnd.rss)}, ratio ${(mem.atEnd.rss / mem.afterFirst.rss).toFixed(2)}`],

@@ -4,7 +4,7 @@ import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../b
 import type { JobDefinition } from "../definitions.js";
 import { mergeDefinitions } from "../definitions.js";
 import { QueueFullError } from "../errors.js";
-import { TaskWaiters, untilWoken } from "./waiters.js";
+import { TaskWaiters, untilWoken, type Waiter } from "./waiters.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
 
 const settled = Promise.resolve();
@@ -22,7 +22,7 @@ export class MemoryBackend implements Backend {
   private head = 0;
   /** Map iteration order is insertion order: the oldest record comes first, for the sweep. */
   private records = new Map<string, TaskRecordData>();
-  private waiters = new TaskWaiters();
+  private waiters = new TaskWaiters<void>();
   private takers = new Set<() => void>();
   private listeners = new Set<(line: string) => void>();
   private sweeper: NodeJS.Timeout;
@@ -141,19 +141,21 @@ export class MemoryBackend implements Backend {
     if (!rec || hasEnded(rec.status)) return Promise.resolve(rec);
     const deadline = nowMs() + timeoutMs;
     if (isAnswer(rec, deadline, signal)) return Promise.resolve(rec);
-    return new Promise((resolve) => this.park(taskid, rec, deadline, signal, resolve));
+    return new Promise((resolve) => this.park(new MemoryWait(taskid, deadline, signal, resolve, this.woken), rec));
   }
 
   /** Wait for the record to change, then answer or wait again. */
-  private park(taskid: string, rec: TaskRecordData, deadline: number, signal: AbortSignal | undefined, answer: (rec?: TaskRecordData) => void): void {
+  private park(wait: MemoryWait, rec: TaskRecordData): void {
     // A queued task may expire before anyone touches it: wake up then to report it.
-    const until = rec.status === "queued" ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
-    this.waiters.add(taskid, until - nowMs(), signal, () => {
-      const latest = this.current(taskid);
-      if (!latest || isAnswer(latest, deadline, signal)) answer(latest);
-      else this.park(taskid, latest, deadline, signal, answer);
-    });
+    const until = rec.status === "queued" ? Math.min(wait.until, expiresAt(rec) + 1) : wait.until;
+    this.waiters.addWaiter(wait, until - nowMs(), wait.signal);
   }
+
+  private readonly woken = (wait: MemoryWait): void => {
+    const latest = this.current(wait.taskid);
+    if (!latest || isAnswer(latest, wait.until, wait.signal)) wait.answer(latest);
+    else this.park(wait, latest);
+  };
 
   async publish(line: string): Promise<void> {
     for (const listener of this.listeners) listener(line);
@@ -228,6 +230,27 @@ export class MemoryBackend implements Backend {
       const endedAt = rec.completedAt ?? (rec.status === "queued" ? expiresAt(rec) : undefined);
       if (endedAt !== undefined && endedAt + this.ttlMs < now) this.records.delete(rec.taskid);
     }
+  }
+}
+
+/** One waitEnded() call, and its entry among the waiters: one object a waiter. */
+class MemoryWait implements Waiter<void> {
+  deadline = 0;
+  offAbort: (() => void) | undefined = undefined;
+  done = false;
+  index = 0;
+
+  constructor(
+    readonly taskid: string,
+    /** epoch ms by which it answers anyway */
+    readonly until: number,
+    readonly signal: AbortSignal | undefined,
+    readonly answer: (rec?: TaskRecordData) => void,
+    private readonly recheck: (wait: MemoryWait) => void,
+  ) {}
+
+  wake(): void {
+    this.recheck(this);
   }
 }
 

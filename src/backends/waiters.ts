@@ -1,15 +1,17 @@
-// Callers waiting for a task's record to change, woken by whoever changes it. Used by the backends
-// that learn of changes in this process (memory, and AMQP's record stream).
+// Callers waiting for a task's record to change, woken by whoever changes it, with what it changed
+// to when the waker has it (`T`). One map and one timer for every waiter of a backend.
 //
 // Tens of thousands may wait at once (every task issued and then awaited): rather than a timer
 // each, their deadlines sit in one binary heap behind a single timer set for the earliest.
 import { onAbort } from "../abort.js";
 
-interface Waiter {
-  taskid: string;
-  /** performance.now() by which it resolves anyway */
+/** A waiter; a caller may bring its own (a class of its own with these fields), so that waiting
+ *  costs one object. */
+export interface Waiter<T> {
+  readonly taskid: string;
+  /** performance.now() by which it resolves anyway (set by TaskWaiters) */
   deadline: number;
-  wake: () => void;
+  wake(value?: T): void;
   /** cancels its wake-up on the caller's signal */
   offAbort?: () => void;
   done: boolean;
@@ -17,22 +19,33 @@ interface Waiter {
   index: number;
 }
 
-export class TaskWaiters {
+export class TaskWaiters<T = void> {
   /** by taskid: one waiter, or several when more than one caller waits for the same task */
-  private waiting = new Map<string, Waiter | Waiter[]>();
+  private waiting = new Map<string, Waiter<T> | Waiter<T>[]>();
   /** min-heap on deadline */
-  private heap: Waiter[] = [];
+  private heap: Waiter<T>[] = [];
   private timer?: NodeJS.Timeout;
   private timerAt = Number.POSITIVE_INFINITY;
+  /** the map and heap have held many waiters: their storage is let go once they are empty */
+  private grown = false;
 
   /** Resolve after `ms`, when `signal` aborts, or when `wake(taskid)` is called, whichever comes first. */
   waitFor(taskid: string, ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => this.add(taskid, ms, signal, resolve));
+    return new Promise((resolve) => this.add(taskid, ms, signal, () => resolve()));
   }
 
-  /** As waitFor(), calling `onWake` instead: no promise for a caller that has one of its own to settle. */
-  add(taskid: string, ms: number, signal: AbortSignal | undefined, onWake: () => void): void {
-    const waiter: Waiter = { taskid, deadline: performance.now() + ms, wake: onWake, offAbort: undefined, done: false, index: 0 };
+  /** As waitFor(), calling `onWake` instead: no promise for a caller that has one of its own to settle.
+   *  It gets the value wake() was given; nothing when its time ran out or it was aborted. */
+  add(taskid: string, ms: number, signal: AbortSignal | undefined, onWake: (value?: T) => void): void {
+    this.addWaiter({ taskid, deadline: 0, wake: onWake, offAbort: undefined, done: false, index: 0 }, ms, signal);
+  }
+
+  /** As add(), with a waiter the caller made (again, after it was woken, if it waits on). */
+  addWaiter(waiter: Waiter<T>, ms: number, signal: AbortSignal | undefined): void {
+    const { taskid } = waiter;
+    waiter.deadline = performance.now() + ms;
+    waiter.done = false;
+    waiter.offAbort = undefined;
     const others = this.waiting.get(taskid);
     if (others === undefined) this.waiting.set(taskid, waiter);
     else if (Array.isArray(others)) others.push(waiter);
@@ -41,12 +54,22 @@ export class TaskWaiters {
     if (signal) waiter.offAbort = onAbort(signal, () => this.settle(waiter, true));
   }
 
-  wake(taskid: string): void {
+  /** Wake every waiter of the task, with `value`; false if none waited. */
+  wake(taskid: string, value?: T): boolean {
     const entry = this.waiting.get(taskid);
-    if (entry === undefined) return;
+    if (entry === undefined) return false;
     this.waiting.delete(taskid);
-    if (Array.isArray(entry)) for (const waiter of entry) this.settle(waiter, false);
-    else this.settle(entry, false);
+    if (Array.isArray(entry)) for (const waiter of entry) this.settle(waiter, false, value);
+    else this.settle(entry, false, value);
+    return true;
+  }
+
+  has(taskid: string): boolean {
+    return this.waiting.has(taskid);
+  }
+
+  get size(): number {
+    return this.waiting.size;
   }
 
   wakeAll(): void {
@@ -54,7 +77,7 @@ export class TaskWaiters {
   }
 
   /** Wake one waiter; `unlist` when it is still in `waiting` (its time ran out, or it was aborted). */
-  private settle(waiter: Waiter, unlist: boolean): void {
+  private settle(waiter: Waiter<T>, unlist: boolean, value?: T): void {
     if (waiter.done) return;
     waiter.done = true;
     if (unlist) {
@@ -67,17 +90,18 @@ export class TaskWaiters {
     }
     this.removeDeadline(waiter);
     waiter.offAbort?.();
-    waiter.wake();
+    waiter.wake(value);
   }
 
-  private pushDeadline(waiter: Waiter): void {
+  private pushDeadline(waiter: Waiter<T>): void {
     waiter.index = this.heap.length;
     this.heap.push(waiter);
+    if (waiter.index >= 1024) this.grown = true;
     this.siftUp(waiter.index);
     if (waiter.deadline < this.timerAt) this.arm(waiter.deadline);
   }
 
-  private removeDeadline(waiter: Waiter): void {
+  private removeDeadline(waiter: Waiter<T>): void {
     const heap = this.heap;
     const last = heap.pop()!;
     if (last !== waiter) {
@@ -90,6 +114,12 @@ export class TaskWaiters {
       clearTimeout(this.timer);
       this.timer = undefined;
       this.timerAt = Number.POSITIVE_INFINITY;
+      // Neither an array nor a map gives back the room it grew to: nothing of a crowd stays behind it.
+      if (this.grown) {
+        this.grown = false;
+        this.heap = [];
+        this.waiting = new Map();
+      }
     }
   }
 

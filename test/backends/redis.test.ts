@@ -110,6 +110,38 @@ async function idleWorkerAndProducer(label: string, jobs: string, url = redisUrl
   return { worker, producer, redis, p, me };
 }
 
+/** A worker of another process ends a task: its record, then its outcome on the ended channel. */
+async function endElsewhere(redis: Redis, p: string, taskid: string): Promise<void> {
+  const now = Date.now();
+  await redis.hset(`${p}task:${taskid}`, "status", "completed", "startedAt", now, "completedAt", now, "attempt", 1, "results", "[]");
+  await redis.publish(`${p}ended`, JSON.stringify(["elsewhere", [taskid, "completed", now, now, 1, [], ""]]));
+}
+
+/** The parts of a producer's Redis backend that waiting is made of, for tests that step between them. */
+interface WaitingParts {
+  records: {
+    listenForEnds(): Promise<void>;
+    outstanding: number;
+    inFlight: Set<unknown>;
+    waiters: { size: number };
+    fresh: Map<string, unknown>;
+  };
+  scripts: { readRecords(keys: string[], args: (string | number)[]): Promise<string> };
+}
+const partsOf = (js: JobShell) => js.backend as unknown as WaitingParts;
+
+/** Counts the read script calls of a backend from now on. */
+function countReads(js: JobShell): { calls: number } {
+  const { scripts } = partsOf(js);
+  const read = scripts.readRecords.bind(scripts);
+  const counter = { calls: 0 };
+  scripts.readRecords = (keys, args) => {
+    counter.calls += 1;
+    return read(keys, args);
+  };
+  return counter;
+}
+
 describe("Redis mode", () => {
   maybe("a database in the URL must be a number the server has: else one clear error, nothing written to database 0", async () => {
     const options = { namespace: newNamespace("db"), taskRecordTtl: 60, debugChannel: "db.debug" };
@@ -301,6 +333,60 @@ describe("Redis mode", () => {
     expect(await producer.waitfor(id, 5)).toMatchObject({ status: "expired", attempt: 0 });
   });
 
+  maybe("a batch of waiters, one of whose tasks ends between their subscription and their read, sees that end at once", async () => {
+    const { producer, namespace } = await producerOnly("end-before-read");
+    const redis = inspector();
+    const p = `{${namespace}}:`;
+    const ids = await Promise.all(Array.from({ length: 10 }, () => producer.task("nobody", {}, 60)));
+    const { records } = partsOf(producer);
+    const listen = records.listenForEnds.bind(records);
+    records.listenForEnds = async () => {
+      await listen();
+      await endElsewhere(redis, p, ids[3]);
+    };
+    const began = Date.now();
+    const outcomes = await Promise.all(ids.map((id) => producer.waitfor(id, 1.5).then((r) => [r.status, Date.now() - began], (err) => [err.code, err.lastStatus])));
+    expect(outcomes[3][0]).toBe("completed");
+    expect(outcomes[3][1]).toBeLessThan(1000); // the read saw it, not a later look
+    expect(outcomes.filter((_, i) => i !== 3)).toEqual(Array(9).fill(["TIMEOUT", "queued"]));
+    // Nothing of the waiters stays.
+    await expect.poll(() => [records.outstanding, records.waiters.size, records.inFlight.size], { timeout: 1000 }).toEqual([0, 0, 0]);
+  });
+
+  maybe("an end heard while the read is on its way answers the waiter, though the read saw the task queued", async () => {
+    const { producer, namespace } = await producerOnly("end-during-read");
+    const redis = inspector();
+    const p = `{${namespace}}:`;
+    const [target, other] = await Promise.all([producer.task("nobody", {}, 60), producer.task("nobody", {}, 60)]);
+    const { scripts } = partsOf(producer);
+    const read = scripts.readRecords.bind(scripts);
+    scripts.readRecords = async (keys, args) => {
+      const reply = await read(keys, args);
+      // The read has run; the end comes, and is heard, before its reply is looked at.
+      await endElsewhere(redis, p, target);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return reply;
+    };
+    const [ended, timedOut] = await Promise.allSettled([producer.waitfor(target, 1.5), producer.waitfor(other, 1)]);
+    expect(ended).toMatchObject({ status: "fulfilled", value: { status: "completed", attempt: 1 } });
+    expect(timedOut).toMatchObject({ status: "rejected", reason: { code: "TIMEOUT", lastStatus: "queued" } });
+  });
+
+  maybe("a task pushed while its process hears the ends needs no read, also when it ended before waitfor()", async () => {
+    const { worker, producer } = await idleWorkerAndProducer("fresh", `- {name: noop, topics: [noop], script: "return task.content.i"}`);
+    // Waiting once subscribes the producer to the ends.
+    await producer.waitfor(await producer.task("noop", { i: -1 }, 60), 10);
+    const reads = countReads(producer);
+    const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => producer.task("noop", { i }, 60)));
+    await expect.poll(() => worker.metrics.totals().completed, { timeout: 10_000 }).toBe(51);
+    const records = await Promise.all(ids.map((id) => producer.waitfor(id, 10)));
+    expect(records.map((r) => [r.status, r.results[0].value])).toEqual(ids.map((_, i) => ["completed", i]));
+    expect(records.every((r) => r.attempt === 1 && typeof r.startedAt === "string" && r.content.i >= 0)).toBe(true);
+    expect(reads.calls).toBe(0);
+    // Known to have ended, each was handed to its waiter and forgotten.
+    expect(partsOf(producer).records.fresh.size).toBe(0);
+  });
+
   maybe("a task pushed while a worker of another process waits is taken by it at once, and run", async () => {
     const { worker, producer, redis, p, me } = await idleWorkerAndProducer("wake", `- {name: noop, topics: [noop], script: "return 1"}`);
     const started = Date.now();
@@ -312,6 +398,18 @@ describe("Redis mode", () => {
     await expect.poll(() => redis.hexists(`${p}idle`, me), { timeout: 5000 }).toBe(1);
     await worker.close();
     expect(await redis.hexists(`${p}idle`, me)).toBe(0);
+  });
+
+  maybe("round trips to a worker of another process are never left to its once-a-second look", async () => {
+    const { producer } = await idleWorkerAndProducer("wake-race", `- {name: noop, topics: [noop], script: "return 1"}`);
+    // A push's wake-up may reach the worker before the answer of the take that listed it as idle.
+    const slow: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const began = Date.now();
+      await producer.waitfor(await producer.task("noop", {}, 60), 10);
+      if (Date.now() - began >= 900) slow.push(i);
+    }
+    expect(slow).toEqual([]);
   });
 
   maybe("tasks that end out of the order they were taken leave Backup each when it ends, the others stay", async () => {
@@ -343,7 +441,7 @@ describe("Redis mode", () => {
     expect(await producer.record(ran)).toMatchObject({ taskid: ran, status: "completed" });
   });
 
-  maybe("ends are published to whoever subscribes to the ended channel: one JSON message a batch", async () => {
+  maybe("ends are published to whoever subscribes to the ended channel: one JSON message a batch, with its worker", async () => {
     const { producer, p } = await idleWorkerAndProducer("ended-channel", `- {name: noop, topics: [noop], script: "return 1"}`);
     const listener = inspector();
     const messages: string[] = [];
@@ -352,8 +450,11 @@ describe("Redis mode", () => {
     const topic = 'odd "topic" / é';
     const [ran, unhandled] = await Promise.all([producer.task("noop", {}, 60), producer.task(topic, {}, 60)]);
     const records = [await producer.waitfor(ran, 10), await producer.waitfor(unhandled, 10)];
-    await expect.poll(() => messages.flatMap((m) => JSON.parse(m) as unknown[][]).length, { timeout: 2000 }).toBe(2);
-    const outcomes = messages.flatMap((m) => JSON.parse(m) as unknown[][]);
+    // [the worker's id, ...outcomes]
+    const outcomesIn = (m: string) => (JSON.parse(m) as [string, ...unknown[][]]).slice(1) as unknown[][];
+    await expect.poll(() => messages.flatMap(outcomesIn).length, { timeout: 2000 }).toBe(2);
+    for (const m of messages) expect(typeof (JSON.parse(m) as unknown[])[0]).toBe("string");
+    const outcomes = messages.flatMap(outcomesIn);
     // [taskid, status, completedAt, startedAt, attempt, results, warning], times in epoch ms
     expect(outcomes.map(([id, status, , , attempt, results, warning]) => [id, status, attempt, results, warning])).toEqual(
       records.map((r) => [r.taskid, r.status, r.attempt, r.results, r.warning ?? ""]),

@@ -199,17 +199,26 @@ export class RecordLog {
     return { ...rec, status: "expired", completedAt: deadline, results: [] };
   }
 
-  async waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
+  // Not async, and no loop of awaits: tens of thousands of these may be pending at once.
+  waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
     const deadline = nowMs() + timeoutMs;
-    if (!this.read(taskid)) await this.sync();
-    for (;;) {
-      const rec = this.read(taskid);
-      if (!rec || hasEnded(rec.status) || signal?.aborted) return rec;
-      const now = nowMs();
-      if (now >= deadline) return rec;
-      const until = rec.status === "queued" ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
-      await this.waiters.waitFor(taskid, until - now, signal);
+    const known = this.stored(taskid);
+    if (known && known.topic !== undefined) {
+      if (hasEnded(known.status)) return Promise.resolve(this.read(taskid));
+      return new Promise((resolve) => this.park(taskid, deadline, signal, resolve));
     }
+    // Not known here: read the stream up to now first.
+    return this.sync().then(() => new Promise((resolve) => this.park(taskid, deadline, signal, resolve)));
+  }
+
+  /** Answer with the record if it has ended or the wait is over; else wait for it to change, and again. */
+  private park(taskid: string, deadline: number, signal: AbortSignal | undefined, answer: (rec?: TaskRecordData) => void): void {
+    const rec = this.read(taskid);
+    const now = nowMs();
+    if (!rec || hasEnded(rec.status) || signal?.aborted || now >= deadline) return answer(rec);
+    // A queued task may expire with nobody touching it: wake up then to report it.
+    const until = rec.status === "queued" ? Math.min(deadline, expiresAt(rec) + 1) : deadline;
+    this.waiters.add(taskid, until - now, signal, () => this.park(taskid, deadline, signal, answer));
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@
 // worker of another process may have died since it listed itself.
 //
 //                 take finds nothing: listed as n, `free` = max slots
+//                 (ended at once if a wake-up [n] came before the take's answer)
 //     LOOKING ───────────────────────────────────────────────────────▶ LISTED n
 //        ▲                                                              │ a claim or handover under n:
 //        │   its slots filled, a wake-up [n], or idleLookMs passed      │ `handed` += tasks,
@@ -62,6 +63,9 @@ export class Handover {
    *  stale by a reclaim (which gave back the tasks of those before it). */
   private listings = 0;
   private staleBelow = 0;
+  /** the highest listing number a wake-up came for: it may come before the take that made that
+   *  listing has answered (the inbox is another connection), and then ends the listing at once */
+  private wokenFor = 0;
   private subscription?: Promise<unknown>;
   private closed = false;
 
@@ -91,7 +95,7 @@ export class Handover {
    *  a wake-up. Not all of their handovers came if `before` had not ended: a reclaim gives them back. */
   took(n: number, before: Listing | undefined, listed: number, found: number, max: number): void {
     if (before && !before.ended && listed === 0) this.needsReclaim = true;
-    this.listing = found === 0 ? { n, free: max, received: 0, ended: false } : undefined;
+    this.listing = found === 0 ? { n, free: max, received: 0, ended: this.wokenFor >= n } : undefined;
   }
 
   /** How many of the first tasks of a push this process's worker claims, idle as it is: as many as its
@@ -120,6 +124,7 @@ export class Handover {
   /** Tasks given to this worker under listing `n`: kept for take(), unless a reclaim gave them back. */
   private receive(n: number, rows: TakenRow[]): void {
     if (n < this.staleBelow) return;
+    if (rows.length === 0 && n > this.wokenFor) this.wokenFor = n;
     const listing = this.listing;
     if (listing?.n === n) {
       listing.received += rows.length;

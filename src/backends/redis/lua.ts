@@ -24,7 +24,7 @@ export const scriptNames = [
   "take-tasks",
   "finish-tasks",
   "give-back-tasks",
-  "read-record",
+  "read-records",
   "sweep-ended-records",
   "rescue-dead-worker",
   "release-orphans",

@@ -6,6 +6,7 @@ import { nowMs, type QueuedTask } from "../../record.js";
 import type { RedisConnection } from "./connection.js";
 import type { Handover } from "./handover.js";
 import type { Layout } from "./layout.js";
+import type { Records } from "./records.js";
 import type { Scripts } from "./scripts.js";
 import type { Sweeper } from "./sweeper.js";
 import type { StoredTask, TakenRow } from "./tasks.js";
@@ -29,6 +30,7 @@ export class Queue {
     private readonly layout: Layout,
     private readonly sweeper: Sweeper,
     private readonly handover: Handover,
+    private readonly records: Records,
     private readonly workerId: string,
   ) {}
 
@@ -68,6 +70,7 @@ export class Queue {
       args.push(task.taskid, JSON.stringify(stored), task.expire, task.createdAt);
       if (i < claimed) rows.push([task.taskid, 1, stored, task.expire, task.createdAt, now]);
     }
+    this.records.pushing(batch.map((p) => p.task));
     try {
       let resent = false;
       const replying = this.scripts.pushTasks([layout.normal, layout.idle, layout.deletions], args, () => (resent = true));

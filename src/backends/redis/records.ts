@@ -1,13 +1,24 @@
-// Task records and waiting for their end. A record is a hash (see ./lua.ts for its fields), read by
-// a script that ends it `expired` first if its time to start has passed. A waiter learns of an end in
-// one of two ways: from this process's worker, which tells waiters here with the whole record as it
-// finishes a task (no read, no message); or from the ended channel, which the finish script publishes
-// to while anybody subscribes, and this process subscribes to only while somebody in it waits for a
-// task run elsewhere (a busy queue publishes an end per task, which a producer that never waits should
-// not have to read).
+// Task records and waiting for their end. A record is a hash (see ./lua.ts for its fields). The reads
+// of one turn of the event loop, every waiter's and record()'s, go to Redis together in one script call
+// (lua/read-records.lua), which ends a queued task `expired` first if its time to start has passed.
+//
+// Every waiter of this process sits in one map behind one timer (TaskWaiters), and learns of its
+// task's end in one of two ways: from this process's worker, which tells waiters here with the whole
+// record as it finishes a task (no read, no message); or from the ended channel, which the finish
+// script publishes the outcomes to while anybody subscribes. A waiter whose task this process's worker
+// does not hold reads the record only once subscribed, so no end slips between the read and the
+// message: one published before the read is in what it reads, one after is heard, also while the read
+// is on its way (its outcome is kept for the reply). This process subscribes only while somebody in it
+// waits for a task run elsewhere (a busy queue publishes an end per task, which a producer that never
+// waits should not have to read).
+//
+// A task this process pushed while it heard the ends published needs no read at all: every end of it
+// comes after the subscription, so until one is told here it has not ended. Such tasks are kept a few
+// seconds (`fresh`), with their end if it comes before anybody waits for it; a reconnected subscriber
+// (ends may have been lost) or a waiter that comes later reads as above.
 import type { Lease } from "../../backend.js";
-import { onAbort } from "../../abort.js";
-import { expiresAt, hasEnded, nowMs, type Outcome, type TaskRecordData } from "../../record.js";
+import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
+import { TaskWaiters, type Waiter } from "../waiters.js";
 import type { RedisConnection } from "./connection.js";
 import type { Layout } from "./layout.js";
 import type { Scripts } from "./scripts.js";
@@ -18,13 +29,61 @@ import type { RedisLease, StoredTask } from "./tasks.js";
 const recheckMs = 2000;
 /** How long this process keeps listening to the ended channel once nobody waits. */
 const quietMs = 2000;
+/** Taskids per read script call at most: a turn's reads beyond that go in several calls, sent together. */
+const readChunk = 1000;
 
-/** Wakes a waiter: with a whole record (from this process's worker), an outcome to complete the record
- *  it read, or nothing (look again). */
-type Wake = (outcome?: Partial<TaskRecordData>) => void;
+/** What wakes a waiter: the whole record (from this process's worker), an outcome to complete the
+ *  record it read (from the ended channel), or nothing (look again). */
+type Ended = TaskRecordData | Outcome & { startedAt: number; attempt: number };
+
+/** One waitEnded() call, and its entry among the waiters while it waits: one object a waiter. */
+class Wait implements Waiter<Ended> {
+  /** the record as last read, or as pushed */
+  rec: TaskRecordData | QueuedTask | undefined = undefined;
+  answered = false;
+  // TaskWaiters' own
+  deadline = 0;
+  offAbort: (() => void) | undefined = undefined;
+  done = false;
+  index = 0;
+
+  constructor(
+    readonly taskid: string,
+    /** epoch ms by which it answers anyway, with the latest record */
+    readonly until: number,
+    readonly signal: AbortSignal | undefined,
+    readonly resolve: (rec: TaskRecordData | undefined) => void,
+    readonly reject: (err: unknown) => void,
+    private readonly woken: (wait: Wait, ended?: Ended) => void,
+  ) {}
+
+  wake(ended?: Ended): void {
+    this.woken(this, ended);
+  }
+}
+
+/** A fresh task's end is not known here yet, or was published without its record: read it. */
+const readIt = Symbol("read it");
+
+/** The reads of one turn, by taskid: the waiters' and record()'s. */
+interface Batch {
+  waits: Map<string, Wait[]>;
+  records: Map<string, { resolve: (rec: TaskRecordData | undefined) => void; reject: (err: unknown) => void }[]>;
+  /** ends heard for its taskids while it was on its way: the read may come from before them */
+  heard: Map<string, Ended | undefined>;
+  /** the subscriber reconnected while it was on its way: what it reads may be older than a lost end */
+  stale: boolean;
+}
 
 export class Records {
-  private readonly waiters = new Map<string, Set<Wake>>();
+  /** waiters that are not reading: until their task ends, or until they must read again */
+  private readonly waiters = new TaskWaiters<Ended>();
+  /** waitEnded() calls not answered yet */
+  private outstanding = 0;
+  /** the reads asked for in this turn, sent at its end */
+  private pending?: Batch;
+  /** reads sent, not answered yet */
+  private readonly inFlight = new Set<Batch>();
   /** records of claimed tasks that ended with nobody waiting yet, kept until the next turn of the
    *  event loop: the task() that issued one has likely not returned, and a waitfor() follows */
   private readonly justEnded = new Map<string, TaskRecordData>();
@@ -32,154 +91,277 @@ export class Records {
   /** subscribed to the ends published (endsSubscription has resolved) */
   private hearingEnds = false;
   private quietTimer?: NodeJS.Timeout;
+  /** tasks pushed while the ends were heard: the task as pushed until its end is told, then the
+   *  record (or readIt); kept from one turn of `freshTimer` to the next, then forgotten */
+  private fresh = new Map<string, QueuedTask | TaskRecordData | typeof readIt>();
+  private older = new Map<string, QueuedTask | TaskRecordData | typeof readIt>();
+  private freshTimer?: NodeJS.Timeout;
   private closed = false;
+  /** how the ends published by this process's worker begin (see lua/finish-tasks.lua) */
+  private readonly ownEnds: string;
 
   constructor(
     private readonly conn: RedisConnection,
     private readonly scripts: Scripts,
     private readonly layout: Layout,
     private readonly sweeper: Sweeper,
-    private readonly workerId: string,
+    workerId: string,
     /** whether this process's worker holds the task (or has it handed over): it tells its end here */
     private readonly runsHere: (taskid: string) => boolean,
     private readonly onError: (err: unknown) => void,
-  ) {}
-
-  async record(taskid: string): Promise<TaskRecordData | undefined> {
-    return (await this.readRecord(taskid)).rec;
+  ) {
+    this.ownEnds = `[${JSON.stringify(workerId)},`;
   }
 
-  /** The record, and the worker that started it (`owner`), if any. */
-  private async readRecord(taskid: string): Promise<{ rec?: TaskRecordData; worker?: string }> {
+  record(taskid: string): Promise<TaskRecordData | undefined> {
+    return new Promise((resolve, reject) => {
+      const records = this.batch().records;
+      const callers = records.get(taskid);
+      if (callers) callers.push({ resolve, reject });
+      else records.set(taskid, [{ resolve, reject }]);
+    });
+  }
+
+  // Not async, and no loop of awaits: tens of thousands of these may be pending at once.
+  waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
+    const justEnded = this.justEnded.get(taskid);
+    if (justEnded) return Promise.resolve(justEnded);
+    const fresh = this.takeFresh(taskid);
+    if (fresh !== undefined && fresh !== readIt && "status" in fresh) return Promise.resolve(fresh);
+    return new Promise((resolve, reject) => {
+      const now = nowMs();
+      const wait = new Wait(taskid, now + timeoutMs, signal, resolve, reject, this.woken);
+      this.outstanding += 1;
+      clearTimeout(this.quietTimer);
+      if (signal?.aborted || now >= wait.until || fresh === readIt) this.read(wait);
+      else if (fresh !== undefined) {
+        // Pushed while the ends were heard, and none told since: it has not ended.
+        wait.rec = fresh;
+        this.park(wait, Math.min(wait.until, expiresAt(fresh) + 1, now + recheckMs));
+      } else if (this.runsHere(taskid)) {
+        // Run by this process's worker, not yet finished: the end is told here (see finished), so the
+        // record need not be read first.
+        this.park(wait, Math.min(wait.until, now + recheckMs));
+      } else this.read(wait);
+    });
+  }
+
+  /** Tasks this process is about to push: fresh if the ends published are heard now. */
+  pushing(tasks: QueuedTask[]): void {
+    if (!this.hearingEnds) return;
+    for (const task of tasks) this.fresh.set(task.taskid, task);
+    this.freshTimer ??= setInterval(() => {
+      this.older = this.fresh;
+      this.fresh = new Map();
+      if (this.older.size === 0) this.forgetFresh();
+    }, recheckMs).unref();
+  }
+
+  private takeFresh(taskid: string): QueuedTask | TaskRecordData | typeof readIt | undefined {
+    const fresh = this.fresh.get(taskid) ?? this.older.get(taskid);
+    if (fresh !== undefined && !this.fresh.delete(taskid)) this.older.delete(taskid);
+    return fresh;
+  }
+
+  /** An end told with nobody waiting: kept for a fresh task's waiter to come. */
+  private keepFresh(taskid: string, ended: Ended | undefined): void {
+    const map = this.fresh.has(taskid) ? this.fresh : this.older.has(taskid) ? this.older : undefined;
+    if (!map) return;
+    const task = map.get(taskid)!;
+    if (ended === undefined || task === readIt) map.set(taskid, readIt);
+    else if ("topic" in ended) map.set(taskid, ended);
+    else map.set(taskid, "status" in task ? task : withOutcome(task, ended));
+  }
+
+  private forgetFresh(): void {
+    clearInterval(this.freshTimer);
+    this.freshTimer = undefined;
+    this.fresh = new Map();
+    this.older = new Map();
+  }
+
+  /** Wait until `until` (epoch ms), or until the task's end is told. */
+  private park(wait: Wait, until: number): void {
+    this.waiters.addWaiter(wait, until - nowMs(), wait.signal);
+  }
+
+  private readonly woken = (wait: Wait, ended?: Ended): void => {
+    if (ended === undefined) this.read(wait);
+    else if ("topic" in ended) this.answer(wait, ended);
+    else if (wait.rec) this.answer(wait, withOutcome(wait.rec, ended));
+    else this.read(wait);
+  };
+
+  private read(wait: Wait): void {
+    const waits = this.batch().waits;
+    const same = waits.get(wait.taskid);
+    if (same) same.push(wait);
+    else waits.set(wait.taskid, [wait]);
+  }
+
+  /** What the read found: the answer, or a reason to wait on. */
+  private got(wait: Wait, rec: TaskRecordData | undefined): void {
+    if (wait.answered) return;
+    const now = nowMs();
+    if (!rec || hasEnded(rec.status) || wait.signal?.aborted || now >= wait.until) return this.answer(wait, rec);
+    wait.rec = rec;
+    // A queued task may expire with nobody touching it: look again then, and every few seconds anyway.
+    const expiry = rec.status === "queued" && rec.attempt === 0 ? expiresAt(rec) + 1 : Infinity;
+    this.park(wait, Math.min(wait.until, expiry, now + recheckMs));
+  }
+
+  private answer(wait: Wait, rec: TaskRecordData | undefined): void {
+    if (wait.answered) return;
+    wait.answered = true;
+    wait.resolve(rec);
+    if (--this.outstanding === 0) this.stopListeningSoon();
+  }
+
+  private fail(wait: Wait, err: unknown): void {
+    if (wait.answered) return;
+    wait.answered = true;
+    wait.reject(err);
+    if (--this.outstanding === 0) this.stopListeningSoon();
+  }
+
+  /** This turn's reads, sent once the turn is over. */
+  private batch(): Batch {
+    if (!this.pending) {
+      this.pending = { waits: new Map(), records: new Map(), heard: new Map(), stale: false };
+      setImmediate(this.send);
+    }
+    return this.pending;
+  }
+
+  private readonly send = (): void => {
+    const batch = this.pending!;
+    this.pending = undefined;
+    this.inFlight.add(batch);
+    // A waiter reads only once the ends published are heard.
+    const heard = batch.waits.size > 0 && !this.hearingEnds ? this.listenForEnds() : undefined;
+    const sent = heard ? heard.then(() => this.readBatch(batch)) : this.readBatch(batch);
+    sent.catch((err) => this.failBatch(batch, err)).finally(() => this.inFlight.delete(batch));
+  };
+
+  private async readBatch(batch: Batch): Promise<void> {
+    clearTimeout(this.quietTimer);
+    const taskids = [...batch.waits.keys()];
+    for (const taskid of batch.records.keys()) if (!batch.waits.has(taskid)) taskids.push(taskid);
+    const chunks: Promise<void>[] = [];
+    for (let at = 0; at < taskids.length; at += readChunk) chunks.push(this.readChunk(batch, taskids.slice(at, at + readChunk)));
+    await Promise.all(chunks);
+  }
+
+  private async readChunk(batch: Batch, taskids: string[]): Promise<void> {
     const { layout } = this;
     const now = nowMs();
-    const flat = await this.scripts.readRecord([layout.task(taskid), layout.deletions], [now, layout.channels.ended, layout.prefix, this.sweeper.deletionDue(now), taskid]);
-    if (flat.length === 0) return {};
-    const f: Record<string, string> = {};
-    for (let i = 0; i < flat.length; i += 2) f[flat[i]] = flat[i + 1];
-    const stored = JSON.parse(f.task) as StoredTask;
-    const rec: TaskRecordData = {
-      taskid,
-      topic: stored.topic,
-      content: stored.content,
-      expire: Number(f.expire),
-      createdAt: Number(f.createdAt),
-      status: f.status as TaskRecordData["status"],
-      attempt: Number(f.attempt ?? 0), // none until first started
-      results: f.results ? JSON.parse(f.results) : [],
-    };
-    if (stored.job !== undefined) rec.job = stored.job;
-    if (f.startedAt) rec.startedAt = Number(f.startedAt);
-    if (f.completedAt) rec.completedAt = Number(f.completedAt);
-    if (f.warning) rec.warning = f.warning;
-    return { rec, worker: f.owner };
-  }
-
-  async waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined> {
-    const justEnded = this.justEnded.get(taskid);
-    if (justEnded) return justEnded;
-    const deadline = nowMs() + timeoutMs;
-    for (;;) {
-      let rec: TaskRecordData | undefined;
-      let ended: TaskRecordData | undefined;
-      let wake!: Wake;
-      const changed = new Promise<void>((resolve) => {
-        wake = (outcome) => {
-          if (outcome && "topic" in outcome) ended = outcome as TaskRecordData;
-          else if (outcome && rec) ended = { ...rec, ...outcome };
-          resolve();
-        };
-      });
-      let set = this.waiters.get(taskid);
-      if (!set) this.waiters.set(taskid, (set = new Set()));
-      set.add(wake);
-      try {
-        if (this.runsHere(taskid) && !signal?.aborted && nowMs() < deadline) {
-          // Run by this process's worker, not yet finished: the end is told here (see finished), so the
-          // record need not be read first. Waiting was registered before: the end cannot slip past.
-          await waitAtMost(changed, Math.min(deadline, nowMs() + recheckMs) - nowMs(), signal);
-          if (ended) return ended;
-          continue;
-        }
-        const reading = this.recordToWaitOn(taskid);
-        // The worker of this process may end the task during the read: then the read need not be awaited.
-        await Promise.race([reading, changed]);
-        if (ended) {
-          reading.catch(() => {}); // its answer, or its failure, does not matter any more
-          return ended;
-        }
-        rec = await reading;
-        const now = nowMs();
-        if (!rec || hasEnded(rec.status) || signal?.aborted || now >= deadline) return rec;
-        // A queued task may expire with nobody touching it: look again then, and every few seconds anyway.
-        const expiry = rec.status === "queued" && rec.attempt === 0 ? expiresAt(rec) + 1 : Infinity;
-        await waitAtMost(changed, Math.min(deadline, expiry, now + recheckMs) - now, signal);
-        if (ended) return ended;
-      } finally {
-        set.delete(wake);
-        if (set.size === 0 && this.waiters.get(taskid) === set) this.waiters.delete(taskid);
-        if (this.waiters.size === 0) this.stopListeningSoon();
+    let rows: (Row | null)[];
+    try {
+      const reply = await this.scripts.readRecords([layout.deletions], [layout.prefix, now, layout.channels.ended, this.sweeper.deletionDue(now), ...taskids]);
+      rows = JSON.parse(reply) as (Row | null)[];
+    } catch (err) {
+      this.failBatch(batch, err, taskids);
+      return;
+    }
+    for (let i = 0; i < taskids.length; i++) {
+      const taskid = taskids[i];
+      const rec = rows[i] ? toRecord(taskid, rows[i]!) : undefined;
+      for (const { resolve } of batch.records.get(taskid) ?? []) resolve(rec);
+      const waits = batch.waits.get(taskid);
+      if (!waits) continue;
+      const stillOn = rec && !hasEnded(rec.status);
+      const ended = stillOn ? batch.heard.get(taskid) : undefined;
+      for (const wait of waits) {
+        if (wait.answered) continue;
+        if (stillOn && (batch.stale || batch.heard.has(taskid))) {
+          // An end came while the read was on its way: what it read may be from before it.
+          if (ended && "topic" in ended) this.answer(wait, ended);
+          else if (ended) this.answer(wait, withOutcome(rec, ended));
+          else this.read(wait);
+        } else this.got(wait, rec);
       }
     }
   }
 
-  /** The record, read so that its end cannot be missed: after subscribing to the ends published,
-   *  unless the read shows the task started by this process's worker, which tells waiters here itself
-   *  (so a round trip within one process reads no pub/sub message). A waiter is registered before. */
-  private async recordToWaitOn(taskid: string): Promise<TaskRecordData | undefined> {
-    if (!this.hearingEnds) {
-      const { rec, worker } = await this.readRecord(taskid);
-      if (!rec || hasEnded(rec.status) || worker === this.workerId) return rec;
-      await this.listenForEnds();
+  private failBatch(batch: Batch, err: unknown, taskids?: string[]): void {
+    for (const taskid of taskids ?? [...batch.waits.keys(), ...batch.records.keys()]) {
+      for (const wait of batch.waits.get(taskid) ?? []) this.fail(wait, err);
+      for (const { reject } of batch.records.get(taskid) ?? []) reject(err);
+      batch.waits.delete(taskid);
+      batch.records.delete(taskid);
     }
-    clearTimeout(this.quietTimer);
-    return this.record(taskid);
   }
 
-  private async listenForEnds(): Promise<void> {
+  private listenForEnds(): Promise<void> {
     clearTimeout(this.quietTimer);
-    await (this.endsSubscription ??= this.conn.subscriber.subscribe(this.layout.channels.ended));
-    this.hearingEnds = true;
+    this.endsSubscription ??= this.conn.subscriber.subscribe(this.layout.channels.ended).catch((err: unknown) => {
+      this.endsSubscription = undefined;
+      throw err;
+    });
+    return this.endsSubscription.then(() => {
+      this.hearingEnds = true;
+    });
   }
 
   private stopListeningSoon(): void {
     clearTimeout(this.quietTimer);
     if (!this.endsSubscription) return;
     this.quietTimer = setTimeout(() => {
-      if (this.waiters.size > 0 || !this.endsSubscription || this.closed) return;
+      if (this.outstanding > 0 || !this.endsSubscription || this.closed) return;
       this.endsSubscription = undefined;
       this.hearingEnds = false;
+      this.forgetFresh();
       this.conn.subscriber.unsubscribe(this.layout.channels.ended).catch(this.onError);
     }, quietMs);
     this.quietTimer.unref();
   }
 
-  /** A message on the ended channel: a taskid (ended expired), or a batch of outcomes (see lua/finish-tasks.lua). */
+  /** A message on the ended channel: a taskid (ended expired), or a worker's batch of outcomes (see
+   *  lua/finish-tasks.lua). This process's own worker has told its waiters already. */
   heard(message: string): void {
-    if (!message.startsWith("[")) return this.wake(message);
-    // A batch of outcomes: read it only if somebody here waits for one of them.
-    if (this.waiters.size === 0) return;
-    for (const outcome of parseEnded(message)) this.wake(outcome.taskid, outcome);
+    if (!message.startsWith("[")) return void this.tell(message, undefined);
+    if ((this.outstanding === 0 && this.fresh.size + this.older.size === 0) || message.startsWith(this.ownEnds)) return;
+    const [, ...batch] = JSON.parse(message) as [string, ...EndedRow[]];
+    for (const [taskid, status, completedAt, startedAt, attempt, results, warning] of batch) {
+      const outcome: Ended = { status: status as Outcome["status"], completedAt, startedAt, attempt, results };
+      if (warning) outcome.warning = warning;
+      this.tell(taskid, outcome);
+    }
+  }
+
+  /** Tell the task's waiters of its end, or (`undefined`) to look again. False if nobody waits for it. */
+  private tell(taskid: string, ended: Ended | undefined): boolean {
+    let found = this.waiters.wake(taskid, ended);
+    const whole = ended !== undefined && "topic" in ended;
+    // Reads not sent yet will see the end; reads on their way may not.
+    for (const batch of whole && this.pending ? [this.pending, ...this.inFlight] : this.inFlight) {
+      const waits = batch.waits.get(taskid);
+      if (!waits) continue;
+      found = true;
+      if (whole) {
+        for (const wait of waits) this.answer(wait, ended);
+        batch.waits.delete(taskid);
+      } else if (batch !== this.pending) batch.heard.set(taskid, ended);
+    }
+    if (!found) this.keepFresh(taskid, ended);
+    return found;
   }
 
   /** Tasks this process's worker finished: waiters here are told with the whole record, as they may not
-   *  listen to the ends published (see recordToWaitOn), and need not read it back. If an outcome was
-   *  refused (`allWritten` false; which one is not said), they read the record again. A claimed task
-   *  may end before its task() has returned, so before anybody could wait for it: its record is kept
-   *  for the rest of this turn (justEnded). */
+   *  listen to the ends published, and need not read it back. If an outcome was refused (`allWritten`
+   *  false; which one is not said), they read the record again. A claimed task may end before its
+   *  task() has returned, so before anybody could wait for it: its record is kept for the rest of this
+   *  turn (justEnded). */
   finished(done: { lease: Lease; outcome: Outcome }[], allWritten: boolean, claimedHere: Set<string>): void {
-    if (this.waiters.size === 0 && claimedHere.size === 0) return;
-    if (!allWritten) {
-      for (const { lease } of done) {
-        claimedHere.delete(lease.task.taskid);
-        this.wake(lease.task.taskid);
-      }
-      return;
-    }
+    const freshOnes = this.fresh.size + this.older.size > 0;
+    if (this.outstanding === 0 && claimedHere.size === 0 && !freshOnes) return;
     for (const { lease, outcome } of done) {
       const claimed = claimedHere.delete(lease.task.taskid);
-      const waited = this.waiters.has(lease.task.taskid);
-      if (!waited && !claimed) continue;
+      if (!allWritten) {
+        this.tell(lease.task.taskid, undefined);
+        continue;
+      }
+      if (!claimed && this.outstanding === 0 && !freshOnes) continue;
       const { task, started, startedAt } = lease as RedisLease;
       const { status, completedAt, results, warning } = outcome;
       const { taskid, topic, content, expire, createdAt, job } = task;
@@ -188,8 +370,7 @@ export class Records {
       const rec: TaskRecordData = { taskid, topic, content, expire, createdAt, status, attempt: started.started ? started.attempt : 0, startedAt, completedAt, results };
       if (job !== undefined) rec.job = job;
       if (warning) rec.warning = warning;
-      if (waited) this.wake(task.taskid, rec);
-      else this.keepForThisTurn(task.taskid, rec);
+      if (!this.tell(taskid, rec) && claimed) this.keepForThisTurn(taskid, rec);
     }
   }
 
@@ -198,42 +379,54 @@ export class Records {
     this.justEnded.set(taskid, rec);
   }
 
-  private wake(taskid: string, outcome?: Partial<TaskRecordData>): void {
-    const set = this.waiters.get(taskid);
-    if (set) for (const wake of set) wake(outcome);
-  }
-
   /** Every waiter looks again: ends published while the subscriber was away are lost. */
   wakeAll(): void {
-    for (const set of this.waiters.values()) for (const wake of set) wake();
+    this.forgetFresh();
+    for (const batch of this.inFlight) batch.stale = true;
+    this.waiters.wakeAll();
   }
 
   close(): void {
     this.closed = true;
     clearTimeout(this.quietTimer);
+    this.forgetFresh();
     this.wakeAll();
   }
 }
 
-/** The outcomes the finish script publishes: [taskid, status, completedAt, startedAt, attempt, results, warning]. */
-function parseEnded(message: string): (Partial<TaskRecordData> & { taskid: string })[] {
-  const batch = JSON.parse(message) as [string, TaskRecordData["status"], number, number, number, TaskRecordData["results"], string][];
-  return batch.map(([taskid, status, completedAt, startedAt, attempt, results, warning]) => {
-    const outcome: Partial<TaskRecordData> & { taskid: string } = { taskid, status, completedAt, startedAt, attempt, results };
-    if (warning) outcome.warning = warning;
-    return outcome;
-  });
+/** A record as lua/read-records.lua returns it: [status, attempt, createdAt, expire, startedAt,
+ *  completedAt, task, results, warning]. */
+type Row = [TaskRecordData["status"], number, number, number, number | null, number | null, StoredTask | null, TaskRecordData["results"] | null, string | null];
+
+function toRecord(taskid: string, [status, attempt, createdAt, expire, startedAt, completedAt, stored, results, warning]: Row): TaskRecordData | undefined {
+  if (!stored) return undefined;
+  const rec: TaskRecordData = {
+    taskid,
+    topic: stored.topic,
+    content: stored.content,
+    expire,
+    createdAt,
+    status,
+    attempt,
+    results: results ?? [],
+    startedAt: startedAt ?? undefined,
+    completedAt: completedAt ?? undefined,
+  };
+  if (stored.job !== undefined) rec.job = stored.job;
+  if (warning !== null) rec.warning = warning;
+  return rec;
 }
 
-function waitAtMost(promise: Promise<void>, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, Math.max(0, ms));
-    const offAbort = signal && onAbort(signal, done);
-    promise.then(done);
-    function done() {
-      clearTimeout(timer);
-      offAbort?.();
-      resolve();
-    }
-  });
+/** An outcome the finish script publishes: [taskid, status, completedAt, startedAt, attempt, results, warning]. */
+type EndedRow = [string, string, number, number, number, TaskRecordData["results"], string];
+
+/** The record read (or the task as pushed) with its outcome. */
+function withOutcome(rec: TaskRecordData | QueuedTask, ended: Ended): TaskRecordData {
+  const { status, completedAt, startedAt, attempt, results, warning } = ended;
+  const { taskid, topic, content, expire, createdAt, job } = rec;
+  const whole: TaskRecordData = { taskid, topic, content, expire, createdAt, status, attempt, results, startedAt, completedAt };
+  if (job !== undefined) whole.job = job;
+  if (warning !== undefined) whole.warning = warning;
+  else if ("warning" in rec && rec.warning !== undefined) whole.warning = rec.warning;
+  return whole;
 }

@@ -70,8 +70,8 @@ export class Scripts {
     return this.run("give-back-tasks", keys, args) as Promise<number>;
   }
 
-  readRecord(keys: [record: string, deletions: string], args: Args): Promise<string[]> {
-    return this.run("read-record", keys, args) as Promise<string[]>;
+  readRecords(keys: [deletions: string], args: Args): Promise<string> {
+    return this.run("read-records", keys, args) as Promise<string>;
   }
 
   sweepEndedRecords(keys: [deletions: string], args: Args): Promise<number> {

@@ -60,7 +60,8 @@ export class Taker {
       this.drained = rows.length > 0 && rows.length < max;
       handover.lookNow = false;
       if (rows.length === 0) {
-        if (handover.handed.length === 0 && !handover.needsReclaim) handover.lookNow = await handover.idle(signal);
+        // Idle unless a wake-up for this listing came before the take's answer.
+        if (handover.handed.length === 0 && !handover.needsReclaim && !handover.mustLook) handover.lookNow = await handover.idle(signal);
         continue;
       }
       const leases = rows.map(([taskid, attempt, stored, expire, createdAt, startedAt]): RedisLease => {
@@ -103,7 +104,7 @@ export class Taker {
 
   async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
     const { layout } = this;
-    const args: (string | number)[] = [layout.prefix, layout.channels.ended, this.sweeper.deletionDue(nowMs())];
+    const args: (string | number)[] = [layout.prefix, layout.channels.ended, this.sweeper.deletionDue(nowMs()), this.workerId];
     for (const { lease, outcome } of done) {
       const { task, started, startedAt } = lease as RedisLease;
       const attempt = started.started ? started.attempt : 0;

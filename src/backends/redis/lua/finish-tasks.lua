@@ -2,7 +2,7 @@
 -- KEYS[1] this worker's Backup
 -- KEYS[2] the deletions set
 -- ARGV[1] key prefix; ARGV[2] the ended channel; ARGV[3] when records ended now are due for deletion
--- ARGV[4..] per task 7 values: taskid, status, completedAt, results (JSON), warning, startedAt, attempt
+-- ARGV[4] this worker's id; ARGV[5..] per task 7 values: taskid, status, completedAt, results (JSON), warning, startedAt, attempt
 -- Returns how many outcomes were written.
 -- Atomically: the lease is the Backup list itself: a task is in exactly one list, and a worker presumed
 -- dead loses its whole Backup to Recovery in one step. So an outcome is written only for a task that is
@@ -11,15 +11,15 @@
 -- would cost Redis a call per task, about a tenth of its time per task (bench/redis-scripts.js).
 -- The record keeps `owner`: the worker that ran it. A record that lapsed or was deleted meanwhile is
 -- not written back as a partial one. Waiters are told with one message for the whole batch on the
--- ended channel, a JSON array of the outcomes written, each
--- [taskid, status, completedAt, startedAt, attempt, results, warning], so they need not read the
--- records back; it is built only while somebody subscribes to the channel (a waiter subscribes before
--- it reads the record, so no end slips between the two).
+-- ended channel, a JSON array of this worker's id (its own process has told its waiters already), then
+-- the outcomes written, each [taskid, status, completedAt, startedAt, attempt, results, warning], so
+-- they need not read the records back; it is built only while somebody subscribes to the channel (a
+-- waiter subscribes before it reads the record, so no end slips between the two).
 local prefix, channel, due = ARGV[1], ARGV[2], ARGV[3]
 --@include for-deletion
 -- leaving: taskid -> the index of its values (a list holds a taskid once, as a take moves it)
 local leaving, n, written, ids = {}, 0, {}, {}
-for i = 4, #ARGV, 7 do
+for i = 5, #ARGV, 7 do
   leaving[ARGV[i]] = i
   n = n + 1
 end
@@ -63,6 +63,6 @@ if #written > 0 and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
     ended[j] = '[' .. cjson.encode(ARGV[i]) .. ',"' .. ARGV[i + 1] .. '",' .. ARGV[i + 2] .. ',' .. ARGV[i + 5] .. ',' ..
       ARGV[i + 6] .. ',' .. ARGV[i + 3] .. ',' .. cjson.encode(ARGV[i + 4]) .. ']'
   end
-  redis.call('PUBLISH', channel, '[' .. table.concat(ended, ',') .. ']')
+  redis.call('PUBLISH', channel, '[' .. cjson.encode(ARGV[4]) .. ',' .. table.concat(ended, ',') .. ']')
 end
 return #written
