@@ -61,8 +61,12 @@ async function producerOnly(label: string, taskRecordTtl = 60): Promise<{ produc
   const backend = await createRedisBackend(redisUrl, { namespace, taskRecordTtl, debugChannel: `${namespace}.debug` });
   const producer = await open({ backend, worker: false, log: () => {} });
   closers.push(backend, producer);
+  backendOf.set(producer, backend);
   return { producer, namespace };
 }
+
+/** The backend each producer of producerOnly() was opened on. */
+const backendOf = new WeakMap<JobShell, object>();
 
 /** A task that ended `expired` by being read after its expire: its record is listed for deletion. */
 async function endedByReading(producer: JobShell): Promise<string> {
@@ -101,6 +105,7 @@ async function idleWorkerAndProducer(label: string, jobs: string, url = redisUrl
   const producerBackend = await createRedisBackend(url, options);
   const producer = await open({ backend: producerBackend, worker: false, log: () => {} });
   closers.push(workerBackend, worker, producerBackend, producer);
+  backendOf.set(worker, workerBackend).set(producer, producerBackend);
   await worker.upload(jobs);
   const redis = inspector(url);
   const p = `{${namespace}}:`;
@@ -128,7 +133,7 @@ interface WaitingParts {
   };
   scripts: { readRecords(keys: string[], args: (string | number)[]): Promise<string> };
 }
-const partsOf = (js: JobShell) => js.backend as unknown as WaitingParts;
+const partsOf = (js: JobShell) => backendOf.get(js) as unknown as WaitingParts;
 
 /** Counts the read script calls of a backend from now on. */
 function countReads(js: JobShell): { calls: number } {
