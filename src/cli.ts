@@ -18,7 +18,7 @@ type Command = (typeof commands)[number];
 const commandUsage: Record<Command, { synopsis: string; help: string }> = {
   shell: { synopsis: "[shell] [options] [--redis URL | --amqp URL]", help: "the interactive >>> shell (the default command)" },
   worker: { synopsis: "worker [options] (--redis URL | --amqp URL)", help: "a worker with no shell; SIGTERM/SIGINT stop it gracefully" },
-  serve: { synopsis: "serve [options] [--redis URL | --amqp URL]", help: "the REST API and web console, and a worker unless --no-worker" },
+  serve: { synopsis: "serve [options] [--redis URL | --amqp URL]", help: "the REST API, and a worker unless --no-worker" },
   task: {
     synopsis: "task TOPIC [JSON] [options] [--redis URL | --amqp URL | --api-url URL]",
     help: "issue one task through the shared queue or, with --api-url or no queue URL, a running jobshell serve",
