@@ -194,7 +194,8 @@ for (const backend of backends) {
     });
 
     maybe("10,000 tasks issued at once with bulk 32 never run more than 32 at a time", async () => {
-      const { js } = await start({ jobQueueBulkReadSize: 32, yaml: false });
+      // In process: the scripts count in this process's globalThis.
+      const { js } = await start({ jobQueueBulkReadSize: 32, jobInProcess: true, yaml: false });
       const key = `conc_${Math.random().toString(36).slice(2)}`;
       await js.upload(`
 - name: counted

@@ -353,7 +353,9 @@ describe("Redis mode", () => {
     const [ran, unhandled] = await Promise.all([producer.task("noop", {}, 60), producer.task(topic, {}, 60)]);
     const records = [await producer.waitfor(ran, 10), await producer.waitfor(unhandled, 10)];
     await expect.poll(() => messages.flatMap((m) => JSON.parse(m) as unknown[][]).length, { timeout: 2000 }).toBe(2);
-    const outcomes = messages.flatMap((m) => JSON.parse(m) as unknown[][]);
+    // In the order the tasks were issued: the one without a job may end first.
+    const order = [ran, unhandled];
+    const outcomes = messages.flatMap((m) => JSON.parse(m) as unknown[][]).sort((a, b) => order.indexOf(a[0] as string) - order.indexOf(b[0] as string));
     // [taskid, status, completedAt, startedAt, attempt, results, warning], times in epoch ms
     expect(outcomes.map(([id, status, , , attempt, results, warning]) => [id, status, attempt, results, warning])).toEqual(
       records.map((r) => [r.taskid, r.status, r.attempt, r.results, r.warning ?? ""]),
