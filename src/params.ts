@@ -27,6 +27,11 @@ export const paramSpecs = {
   job_script_timeout: { kind: "seconds", default: 300, help: "a job script running longer than this fails with a timeout" },
   job_threads: { kind: "int", default: 2, help: "worker threads job scripts run in, each running many scripts at once; a thread a script ends or blocks is replaced" },
   job_memory_limit: { kind: "int", default: 512, help: "MB of heap a job scripts' thread may use: past it the thread is ended and its tasks are tried again (see max_attempts)" },
+  max_attempts: {
+    kind: "int",
+    default: 3,
+    help: "tries of a task whose worker died, or whose script's thread was ended, under it: after that many it ends failed, its warning saying how each try ended",
+  },
   job_in_process: {
     kind: "bool",
     default: false,

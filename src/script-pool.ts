@@ -307,7 +307,7 @@ export class ScriptPool {
       else run.done({ status: "lost", why });
     }
     if (!t.ending && !failedToStart) {
-      this.options.log({ level: "warning", message: `a job script thread ended (${why}); ${runs.length} runs lost with it, a new thread takes its place` });
+      this.options.log({ level: "warning", message: `a job script thread ended (${why}), and with it the ${runs.length} runs it had; a new thread takes its place` });
     }
   }
 

@@ -192,6 +192,11 @@ class ExitCalled extends Error {}
 function exitCalled(how: string): never {
   const run = scope.getStore();
   send(["exit", run && !run.ended ? run.id : -1, how]);
+  // Its end is the main thread's to tell now, whatever the script does with the throw.
+  if (run) {
+    run.ended = true;
+    runs.delete(run.id);
+  }
   flush();
   throw new ExitCalled(`${how} is not allowed in a job script`);
 }

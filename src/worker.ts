@@ -134,19 +134,23 @@ export class Worker {
     // In this thread, one MU for all the task's jobs.
     const taskMU = this.options.pool ? undefined : MU(fields);
     if (jobs.length === 0) return this.ended(task, lease, []);
-    if (jobs.length === 1) return this.runJob(jobs[0], fields, taskMU, (result) => this.ended(task, lease, [result]));
+    if (jobs.length === 1) return this.runJob(jobs[0], fields, taskMU, (result, lost) => this.ended(task, lease, [result], lost === undefined ? undefined : [lost]));
     const results: JobResult[] = new Array(jobs.length);
+    let lostRuns: string[] | undefined;
     let left = jobs.length;
     jobs.forEach((job, i) =>
-      this.runJob(job, fields, taskMU, (result) => {
+      this.runJob(job, fields, taskMU, (result, lost) => {
         results[i] = result;
-        if (--left === 0) this.ended(task, lease, results);
+        if (lost) (lostRuns ??= []).push(lost);
+        if (--left === 0) this.ended(task, lease, results, lostRuns);
       }),
     );
   }
 
-  /** Every job of the task has a result: queue the outcome to be written, free the slot. */
-  private ended(task: QueuedTask, lease: Lease, results: JobResult[]): void {
+  /** Every job of the task has a result: queue the outcome to be written, free the slot. A task some
+   *  of whose runs were lost with their thread is tried again instead (Backend.retry). */
+  private ended(task: QueuedTask, lease: Lease, results: JobResult[], lost?: string[]): void {
+    if (lost) return this.tryAgain(lease, lost.join("; "));
     let failed = false;
     for (const r of results) if (r.status === "failed") failed = true;
     const outcome: Outcome = { status: failed ? "failed" : "completed", results, completedAt: nowMs() };
@@ -163,8 +167,19 @@ export class Worker {
     if (this.running === 0) this.idle?.();
   }
 
-  /** One job on one task; `done` is called once, with a failure as a result. */
-  private runJob(job: RegisteredJob, fields: TaskFields, taskMU: MU | undefined, done: (result: JobResult) => void): void {
+  /** Free the slot of a task whose try ended before its scripts did, and give it back to be tried again. */
+  private tryAgain(lease: Lease, why: string): void {
+    this.running -= 1;
+    this.slotFreed?.();
+    this.slotFreed = undefined;
+    this.writing += 1;
+    void this.write(() => this.backend.retry([{ lease, why }])).then(this.batchWritten);
+    if (this.running === 0) this.idle?.();
+  }
+
+  /** One job on one task; `done` is called once, with a failure as a result, and with how the run was
+   *  lost when its thread was ended under it. */
+  private runJob(job: RegisteredJob, fields: TaskFields, taskMU: MU | undefined, done: (result: JobResult, lost?: string) => void): void {
     const name = job.definition.name;
     const began = performance.now();
     const pool = this.options.pool;
@@ -175,7 +190,7 @@ export class Worker {
             ? end.value === undefined ? { job: name, status: "completed" } : { job: name, status: "completed", value: end.value }
             : { job: name, status: "failed", error: end.status === "failed" ? end.error : end.why };
         this.options.metrics.countJobRun(name, result.status === "completed", (performance.now() - began) / 1000);
-        done(result);
+        done(result, end.status === "lost" ? `job ${name}: ${end.why}` : undefined);
       });
     }
     const task = taskMU ?? MU(fields);
@@ -254,17 +269,18 @@ export class Worker {
     const batch = this.toFinish;
     this.toFinish = [];
     this.writing += 1;
-    void this.writeOutcomes(batch).then(this.batchWritten);
+    void this.write(() => this.backend.finish(batch)).then(this.batchWritten);
   };
 
   private readonly batchWritten = (): void => {
     if (--this.writing === 0) this.written?.();
   };
 
-  private async writeOutcomes(batch: { lease: Lease; outcome: Outcome }[]): Promise<void> {
+  /** A write to the queue (outcomes, or tasks to try again), retried a while if the queue fails. */
+  private async write(call: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.backend.finish(batch);
+        await call();
         return;
       } catch (err) {
         this.options.onError(err);

@@ -87,7 +87,8 @@ async function rescueFrom(redis: Redis, p: string, dead: string): Promise<number
   const [, [, rescued]] = (await redis
     .multi()
     .del(`${p}alive:${dead}`)
-    .eval(scriptText("rescue-dead-worker"), 5, `${p}backup:${dead}`, `${p}recovery`, `${p}alive:${dead}`, `${p}workers`, `${p}idle`, p, dead)
+    .eval(scriptText("rescue-dead-worker"), 6, `${p}backup:${dead}`, `${p}recovery`, `${p}alive:${dead}`, `${p}workers`, `${p}idle`, `${p}deletions`,
+      p, dead, `${p}ended`, Date.now(), Date.now() + 60_000, 3)
     .exec())!;
   return rescued as number;
 }
@@ -454,8 +455,8 @@ describe("Redis mode", () => {
       .rpush(`${p}backup:${me}`, id)
       .exec();
     // The worker's next look finds its listing taken with nothing received: it gives the task back to
-    // Recovery, then takes it from there.
-    expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 2, results: [{ value: 1 }] });
+    // Recovery, its start undone (it never ran), then takes it from there.
+    expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 1, results: [{ value: 1 }] });
     expect(await redis.llen(`${p}backup:${me}`)).toBe(0);
   });
 });
