@@ -306,7 +306,7 @@ export class ScriptPool {
       else if (failedToStart) run.done({ status: "failed", error: why });
       else run.done({ status: "lost", why });
     }
-    if (!t.ending && !failedToStart) {
+    if (!this.closed && !failedToStart) {
       this.options.log({ level: "warning", message: `a job script thread ended (${why}), and with it the ${runs.length} runs it had; a new thread takes its place` });
     }
   }
