@@ -419,6 +419,26 @@ describe("Redis mode", () => {
     expect(await redis.exists(`${p}backup:${rescuer.workerId}`, `${p}backup:${dead}`, `${p}recovery`, `${p}normal`)).toBe(0);
   });
 
+  maybe("a task whose workers died under it max_attempts times ends failed, its warning naming each try", async () => {
+    const { backends: [a, b], redis, p } = await twoBackends("poison");
+    const signal = new AbortController().signal;
+    const task = newTask("noop", {}, 60);
+    await a.push(task, 100);
+    // Taken three times, each worker presumed dead with it: the first two go back to Recovery.
+    for (const [i, worker] of [a, b, a].entries()) {
+      const [lease] = await worker.take(32, signal);
+      expect(lease.task.taskid).toBe(task.taskid);
+      expect(await rescueFrom(redis, p, worker.workerId)).toBe(i < 2 ? 1 : 0);
+    }
+    const record = await b.record(task.taskid);
+    expect(record).toMatchObject({ status: "failed", attempt: 3, results: [] });
+    expect(record?.warning).toBe(
+      "tried 3 times (max_attempts 3), each try ended before its scripts did: " +
+        [a, b, a].map((w, i) => `attempt ${i + 1}: its worker ${w.workerId} stopped answering (its heartbeat lapsed)`).join("; "),
+    );
+    expect(await redis.exists(`${p}recovery`, `${p}normal`, `${p}backup:${a.workerId}`, `${p}backup:${b.workerId}`)).toBe(0);
+  });
+
   maybe("tasks given back go to the head of Normal, in order, their start undone: the attempt not counted", async () => {
     const { backends: [first, second], redis, p } = await twoBackends("give-back");
     const signal = new AbortController().signal;
