@@ -121,10 +121,11 @@ export class Taker {
     const args: (string | number)[] = [layout.prefix, layout.channels.ended, now, this.sweeper.deletionDue(now), this.maxAttempts];
     for (const { lease, why } of tries) args.push(lease.task.taskid, why);
     await this.scripts.retryTasks([layout.backup, layout.recovery, layout.idle, layout.deletions], args);
-    for (const { lease } of tries) {
-      this.held.delete(lease.task.taskid);
-      this.handover.claimedHere.delete(lease.task.taskid);
-    }
+    for (const { lease } of tries) this.held.delete(lease.task.taskid);
+    // Waiters here take this worker's tasks' ends from it, not from the channel: they read the record
+    // again (queued to be tried again, or failed after max_attempts).
+    const outcome: Outcome = { status: "failed", results: [], completedAt: now };
+    this.records.finished(tries.map(({ lease }) => ({ lease, outcome })), false, this.handover.claimedHere);
   }
 
   async giveBack(leases: Lease[]): Promise<void> {
