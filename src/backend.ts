@@ -29,6 +29,11 @@ export interface Backend {
   finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void>;
   /** Put tasks that were taken but not started back at the head of the queue. */
   giveBack(leases: Lease[]): Promise<void>;
+  /** The tries of started tasks ended before their scripts did (the thread a script ran in was
+   *  ended), `why` saying how: each task goes back to the head of the queue to be tried again, its
+   *  attempt counted; one tried `maxAttempts` times ends `failed` instead, its warning listing how
+   *  each try ended (see triedWarning). Fenced by the lease, as finish() is. */
+  retry(tries: { lease: Lease; why: string }[]): Promise<void>;
   /** Tasks waiting to be taken. */
   depth(): Promise<number>;
 
@@ -80,4 +85,17 @@ export interface BackendOptions {
   debugChannel: string;
   /** a prefix or namespace for every key, queue and channel, so that tests and tenants never meet */
   namespace?: string;
+  /** tries after which a task whose worker died, or whose script's thread was ended, under it ends
+   *  `failed` (max_attempts; default 3) */
+  maxAttempts?: number;
+}
+
+/** The warning of a task that ended `failed` after `attempt` tries, each ended as `tries` says. */
+export function triedWarning(attempt: number, maxAttempts: number, tries: string[]): string {
+  return `tried ${attempt} times (max_attempts ${maxAttempts}), each try ended before its scripts did: ${tries.join("; ")}`;
+}
+
+/** One try in that warning. */
+export function tryLine(attempt: number, why: string): string {
+  return `attempt ${attempt}: ${why}`;
 }

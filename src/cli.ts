@@ -10,6 +10,8 @@ import { decimalNumber, kebabName, maskUrl, paramNames, paramSpecs, paramsHelp, 
 import { unhandledTopic } from "./registry.js";
 import { newTask } from "./task.js";
 import { transactionEventsOff } from "./transaction.js";
+import { stderrLogSink } from "./builtins.js";
+import { describeScriptError } from "./script.js";
 
 const commands = ["shell", "worker", "serve", "task", "check", "help"] as const;
 type Command = (typeof commands)[number];
@@ -252,6 +254,24 @@ function stopOnSignals(js: JobShell, what: string, first?: () => Promise<void>):
   });
 }
 
+/**
+ * A rejection nobody handled or an exception nobody caught is logged, once, and the process goes on:
+ * a worker or a server that exits loses what it holds. Job scripts run in threads that report their
+ * own (script-thread.ts); what reaches here is a script's with job_in_process (named by its job, from
+ * the stack) or a fault of jobshell's. The shell reports its own while a session runs.
+ */
+function logStrayErrors(what: string): void {
+  const report = (event: "uncaughtException" | "unhandledRejection", kind: string) => (err: unknown) => {
+    if (process.listenerCount(event) > 1) return;
+    const job = err instanceof Error ? /\(?job:([^\s:()]+):\d+:\d+/.exec(err.stack ?? "")?.[1] : undefined;
+    const where = !job && err instanceof Error ? err.stack?.split("\n").find((l) => l.trimStart().startsWith("at "))?.trim() : undefined;
+    const message = `jobshell ${what}: ${kind}: ${describeScriptError(job ?? "", err)}${where ? ` (${where})` : ""}`;
+    stderrLogSink({ level: "error", message, job });
+  };
+  process.on("uncaughtException", report("uncaughtException", "an exception nobody caught"));
+  process.on("unhandledRejection", report("unhandledRejection", "a rejected promise nobody handled"));
+}
+
 async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
   if (parsed.command === "help") {
@@ -270,6 +290,7 @@ async function main(argv: string[]): Promise<number> {
   if (parsed.command === "check") return check(parsed.positional);
   const params = resolveParams({ given: parsed.given, givenFrom: parsed.givenFrom, env: process.env, configFile: parsed.flags.get("config")?.at(-1) });
   const noWorker = switchOn(parsed, "no-worker");
+  if (parsed.command === "shell" || parsed.command === "worker" || parsed.command === "serve") logStrayErrors(parsed.command);
   switch (parsed.command) {
     case "shell": {
       const { runShell } = await import("./shell/repl.js");

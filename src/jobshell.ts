@@ -16,6 +16,7 @@ import { MU } from "./mu.js";
 import { resolveParams, type Params } from "./params.js";
 import { expiresAt, formatTimestamp, hasEnded, type QueuedTask, type TaskRecordData } from "./record.js";
 import { Registry } from "./registry.js";
+import { ScriptPool } from "./script-pool.js";
 import type { SlackBots } from "./slack/index.js";
 import { describe, newTask, type ExpireArgument } from "./task.js";
 import { Transactions, type Transaction } from "./transaction.js";
@@ -325,6 +326,16 @@ export class JobShell {
       bulk: this.params.jobQueueBulkReadSize,
       scriptTimeout: this.params.jobScriptTimeout,
       shared: this.#shared,
+      pool: this.params.jobInProcess
+        ? undefined
+        : new ScriptPool({
+            threads: this.params.jobThreads,
+            memoryLimitMb: this.params.jobMemoryLimit,
+            scriptTimeout: this.params.jobScriptTimeout,
+            shared: this.#shared,
+            log: this.#options.log,
+            thread: { apiUrl: this.params.apiUrl, apiToken: this.#options.apiToken },
+          }),
       log: this.#options.log,
       refreshJobs: () => this.refreshJobs(),
       metrics: this.metrics,

@@ -25,6 +25,18 @@ export const paramSpecs = {
   amqp_url: { kind: "url", default: undefined, help: "AMQP mode: the RabbitMQ server (amqp://user:pass@host:5672[/vhost])", env: ["AMQP_URL"], flag: "amqp" },
   job_transaction_event: { kind: "bool", default: false, help: "issue a Transaction.<Status> task on every transaction status change" },
   job_script_timeout: { kind: "seconds", default: 300, help: "a job script running longer than this fails with a timeout" },
+  job_threads: { kind: "int", default: 2, help: "worker threads job scripts run in, each running many scripts at once; a thread a script ends or blocks is replaced" },
+  job_memory_limit: { kind: "int", default: 512, help: "MB of heap a job scripts' thread may use: past it the thread is ended and its tasks are tried again (see max_attempts)" },
+  max_attempts: {
+    kind: "int",
+    default: 3,
+    help: "tries of a task whose worker died, or whose script's thread was ended, under it: after that many it ends failed, its warning saying how each try ended",
+  },
+  job_in_process: {
+    kind: "bool",
+    default: false,
+    help: "run job scripts in the worker's own thread: faster, but a script can then end (process.exit), block (an endless loop) or bloat the whole process, and its stray errors are only logged",
+  },
   task_record_ttl: { kind: "seconds", default: 3600, help: "how long a task's record is kept for waitfor() and GET /tasks/{id}" },
   debug_channel: { kind: "string", default: "xaas.hotspot.channel", help: "the pub/sub channel qprint() publishes to and debug() shows" },
   api_url: { kind: "url", default: "http://127.0.0.1:8080", help: "the REST API of `jobshell serve`, for callout(path=...) and `jobshell task`" },

@@ -1,5 +1,6 @@
-// The in-process worker: takes tasks from the backend in batches of job_queue_bulk_read_size,
-// runs every job on each task's topic, and records the outcome. At most that many tasks run at once.
+// The worker: takes tasks from the backend in batches of job_queue_bulk_read_size, runs every job on
+// each task's topic, and records the outcome. At most that many tasks run at once. Scripts run in the
+// script pool's threads (script-pool.ts), or in this thread with job_in_process.
 import type { Backend, Lease } from "./backend.js";
 import { TaskLogger, type LogSink, type ScriptBuiltins, type SharedBuiltins } from "./builtins.js";
 import { ScriptTimeoutError } from "./errors.js";
@@ -8,6 +9,7 @@ import { MU } from "./mu.js";
 import { nowMs, type JobResult, type Outcome, type QueuedTask } from "./record.js";
 import type { RegisteredJob, Registry } from "./registry.js";
 import { describeScriptError } from "./script.js";
+import type { RunEnd, ScriptPool, TaskFields } from "./script-pool.js";
 import { onAbort } from "./abort.js";
 
 export interface WorkerOptions {
@@ -17,6 +19,8 @@ export interface WorkerOptions {
   scriptTimeout: number;
   /** the builtins every script shares */
   shared: SharedBuiltins;
+  /** the threads scripts run in; without it they run in this thread (job_in_process) */
+  pool?: ScriptPool;
   /** where scripts' logger lines go */
   log: LogSink;
   /** runs a job that has no script of its own (a Slack job with code_injection) */
@@ -76,6 +80,7 @@ export class Worker {
     this.flush();
     if (this.writing > 0) await new Promise<void>((resolve) => (this.written = resolve));
     clearInterval(this.watchdog);
+    await this.options.pool?.close();
   }
 
   private async loop(): Promise<void> {
@@ -125,21 +130,27 @@ export class Worker {
     const { taskid, topic, content, expire, createdAt } = task;
     // createdAt in epoch milliseconds, for arithmetic: formatting it as the record shows it would be a
     // noticeable share of a no-op task's time (bench/memory.js measures it).
-    const taskMU = MU({ taskid, topic, content, expire, createdAt, attempt });
+    const fields: TaskFields = { taskid, topic, content, expire, createdAt, attempt };
+    // In this thread, one MU for all the task's jobs.
+    const taskMU = this.options.pool ? undefined : MU(fields);
     if (jobs.length === 0) return this.ended(task, lease, []);
-    if (jobs.length === 1) return this.runJob(jobs[0], taskMU, taskid, (result) => this.ended(task, lease, [result]));
+    if (jobs.length === 1) return this.runJob(jobs[0], fields, taskMU, (result, lost) => this.ended(task, lease, [result], lost === undefined ? undefined : [lost]));
     const results: JobResult[] = new Array(jobs.length);
+    let lostRuns: string[] | undefined;
     let left = jobs.length;
     jobs.forEach((job, i) =>
-      this.runJob(job, taskMU, taskid, (result) => {
+      this.runJob(job, fields, taskMU, (result, lost) => {
         results[i] = result;
-        if (--left === 0) this.ended(task, lease, results);
+        if (lost) (lostRuns ??= []).push(lost);
+        if (--left === 0) this.ended(task, lease, results, lostRuns);
       }),
     );
   }
 
-  /** Every job of the task has a result: queue the outcome to be written, free the slot. */
-  private ended(task: QueuedTask, lease: Lease, results: JobResult[]): void {
+  /** Every job of the task has a result: queue the outcome to be written, free the slot. A task some
+   *  of whose runs were lost with their thread is tried again instead (Backend.retry). */
+  private ended(task: QueuedTask, lease: Lease, results: JobResult[], lost?: string[]): void {
+    if (lost) return this.tryAgain(lease, lost.join("; "));
     let failed = false;
     for (const r of results) if (r.status === "failed") failed = true;
     const outcome: Outcome = { status: failed ? "failed" : "completed", results, completedAt: nowMs() };
@@ -156,10 +167,34 @@ export class Worker {
     if (this.running === 0) this.idle?.();
   }
 
-  /** One job on one task; `done` is called once, with a failure as a result. */
-  private runJob(job: RegisteredJob, task: MU, taskid: string, done: (result: JobResult) => void): void {
+  /** Free the slot of a task whose try ended before its scripts did, and give it back to be tried again. */
+  private tryAgain(lease: Lease, why: string): void {
+    this.running -= 1;
+    this.slotFreed?.();
+    this.slotFreed = undefined;
+    this.writing += 1;
+    void this.write(() => this.backend.retry([{ lease, why }])).then(this.batchWritten);
+    if (this.running === 0) this.idle?.();
+  }
+
+  /** One job on one task; `done` is called once, with a failure as a result, and with how the run was
+   *  lost when its thread was ended under it. */
+  private runJob(job: RegisteredJob, fields: TaskFields, taskMU: MU | undefined, done: (result: JobResult, lost?: string) => void): void {
     const name = job.definition.name;
     const began = performance.now();
+    const pool = this.options.pool;
+    if (pool && job.run) {
+      return pool.run(job, fields, (end: RunEnd) => {
+        const result: JobResult =
+          end.status === "completed"
+            ? end.value === undefined ? { job: name, status: "completed" } : { job: name, status: "completed", value: end.value }
+            : { job: name, status: "failed", error: end.status === "failed" ? end.error : end.why };
+        this.options.metrics.countJobRun(name, result.status === "completed", (performance.now() - began) / 1000);
+        done(result, end.status === "lost" ? `job ${name}: ${end.why}` : undefined);
+      });
+    }
+    const task = taskMU ?? MU(fields);
+    const taskid = fields.taskid;
     const settle = (result: JobResult) => {
       if (!this.endRun(run)) return; // the watchdog ended it already
       this.options.metrics.countJobRun(name, result.status === "completed", (performance.now() - began) / 1000);
@@ -206,8 +241,9 @@ export class Worker {
     return this.options.runWithoutScript(job, { ...this.options.shared, task, logger });
   }
 
-  /** Fails the runs past job_script_timeout. A script stuck in a synchronous loop blocks the whole
-   *  process and cannot be stopped this way; an awaiting one is left behind and its result ignored. */
+  /** Fails the in-process runs past job_script_timeout (the pool times its own). A script stuck in a
+   *  synchronous loop blocks the whole process and cannot be stopped this way; an awaiting one is left
+   *  behind and its result ignored. */
   private armWatchdog(): void {
     if (this.watchdog) return;
     const every = Math.min(1000, Math.max(10, (this.options.scriptTimeout * 1000) / 10));
@@ -233,17 +269,18 @@ export class Worker {
     const batch = this.toFinish;
     this.toFinish = [];
     this.writing += 1;
-    void this.writeOutcomes(batch).then(this.batchWritten);
+    void this.write(() => this.backend.finish(batch)).then(this.batchWritten);
   };
 
   private readonly batchWritten = (): void => {
     if (--this.writing === 0) this.written?.();
   };
 
-  private async writeOutcomes(batch: { lease: Lease; outcome: Outcome }[]): Promise<void> {
+  /** A write to the queue (outcomes, or tasks to try again), retried a while if the queue fails. */
+  private async write(call: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.backend.finish(batch);
+        await call();
         return;
       } catch (err) {
         this.options.onError(err);

@@ -5,7 +5,7 @@ import type { Params } from "../params.js";
 import { MemoryBackend } from "./memory.js";
 
 export async function openBackend(params: Params, namespace?: string): Promise<Backend> {
-  const options: BackendOptions = { taskRecordTtl: params.taskRecordTtl, debugChannel: params.debugChannel, namespace };
+  const options: BackendOptions = { taskRecordTtl: params.taskRecordTtl, debugChannel: params.debugChannel, namespace, maxAttempts: params.maxAttempts };
   if (params.amqpUrl) {
     const { createAmqpBackend } = await import("./amqp/index.js");
     return createAmqpBackend(params.amqpUrl, options);

@@ -1,6 +1,6 @@
 // The embedded default: the queue, the records and the debug channel in this process's memory.
 // Nothing survives the process; everything else behaves as in the server-backed modes.
-import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../backend.js";
+import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type StartResult } from "../backend.js";
 import type { JobDefinition } from "../definitions.js";
 import { mergeDefinitions } from "../definitions.js";
 import { QueueFullError } from "../errors.js";
@@ -27,9 +27,13 @@ export class MemoryBackend implements Backend {
   private listeners = new Set<(line: string) => void>();
   private sweeper: NodeJS.Timeout;
   private readonly ttlMs: number;
+  private readonly maxAttempts: number;
+  /** how each try of a task tried again ended, by taskid, until the task ends */
+  private tries = new Map<string, string[]>();
 
   constructor(options: BackendOptions) {
     this.ttlMs = options.taskRecordTtl * 1000;
+    this.maxAttempts = options.maxAttempts ?? 3;
     this.sweeper = setInterval(() => this.dropOldRecords(), Math.min(this.ttlMs, 1000)).unref();
   }
 
@@ -120,6 +124,24 @@ export class MemoryBackend implements Backend {
     }
   }
 
+  async retry(tries: { lease: Lease; why: string }[]): Promise<void> {
+    const again: QueuedTask[] = [];
+    for (const { lease, why } of tries) {
+      const rec = this.records.get(lease.task.taskid);
+      if (!rec || rec.status !== "started") continue;
+      const list = this.tries.get(rec.taskid) ?? [];
+      list.push(tryLine(rec.attempt, why));
+      if (rec.attempt >= this.maxAttempts) {
+        this.end(rec, { status: "failed", results: [], completedAt: nowMs(), warning: triedWarning(rec.attempt, this.maxAttempts, list) });
+        continue;
+      }
+      this.tries.set(rec.taskid, list);
+      rec.status = "queued";
+      again.push(lease.task);
+    }
+    if (again.length > 0) await this.giveBack(again.map((task) => ({ task })));
+  }
+
   async giveBack(leases: Lease[]): Promise<void> {
     const tasks = leases.map((l) => l.task);
     this.queue = [...tasks, ...this.queue.slice(this.head)];
@@ -207,6 +229,7 @@ export class MemoryBackend implements Backend {
     rec.completedAt = outcome.completedAt;
     if ("results" in outcome) rec.results = outcome.results;
     if ("warning" in outcome && outcome.warning !== undefined) rec.warning = outcome.warning;
+    if (this.tries.size > 0) this.tries.delete(rec.taskid);
     this.waiters.wake(rec.taskid);
   }
 

@@ -28,7 +28,7 @@ afterAll(async () => {
 
 const maybe = itWhen(() => available);
 
-async function connect(namespace: string, extra: { connectionName?: string; taskRecordTtl?: number } = {}): Promise<AmqpBackend> {
+async function connect(namespace: string, extra: { connectionName?: string; taskRecordTtl?: number; maxAttempts?: number } = {}): Promise<AmqpBackend> {
   if (!namespaces.includes(namespace)) namespaces.push(namespace);
   const b = (await createAmqpBackend(amqpUrl, { namespace, taskRecordTtl: 600, debugChannel: `${namespace}.debug`, ...extra })) as AmqpBackend;
   opened.push(b);
@@ -233,6 +233,27 @@ describe("AMQP mode", () => {
     await second.finish([{ lease: again, outcome: { status: "completed", results: [], completedAt: nowMs() } }]);
     const reader = await connect(ns);
     expect(await reader.waitEnded(t.taskid, 5000)).toMatchObject({ status: "completed", attempt: 2 });
+  });
+
+  maybe("a task whose workers died under it max_attempts times ends failed, its warning naming each try", async () => {
+    const ns = uniqueNamespace("poison");
+    const producer = await connect(ns);
+    const t = task();
+    await producer.push(t, 100);
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const worker = await connect(ns, { maxAttempts: 2 });
+      const [lease] = await worker.take(1, withTimeout(5000));
+      expect(await worker.start([lease])).toEqual([{ started: true, attempt }]);
+      await worker.close(); // without finishing: the broker hands the task to the next worker
+    }
+    const last = await connect(ns, { maxAttempts: 2 });
+    const [again] = await last.take(1, withTimeout(5000));
+    expect(await last.start([again])).toEqual([{ started: false, why: "gone" }]);
+    const record = await producer.waitEnded(t.taskid, 5000);
+    expect(record).toMatchObject({ status: "failed", attempt: 2, results: [] });
+    const lost = "its delivery came back unacknowledged (its worker died or lost its connection)";
+    expect(record?.warning).toBe(`tried 2 times (max_attempts 2), each try ended before its scripts did: attempt 1: ${lost}; attempt 2: ${lost}`);
+    expect(await producer.depth()).toBe(0);
   });
 
   maybe("a connection that hangs, neither answering nor closing, is found dead by its heartbeat: a task() on it goes through a new one", async () => {

@@ -74,6 +74,7 @@ for (const backend of backends) {
         namespace,
         taskRecordTtl: rest.taskRecordTtl ?? 3600,
         debugChannel: rest.debugChannel ?? `${namespace}.debug`,
+        maxAttempts: rest.maxAttempts,
       });
       connections.push(b);
       const logs: { level: string; message: string; job?: string; taskid?: string }[] = [];
@@ -193,8 +194,39 @@ for (const backend of backends) {
       expect((await js.stats()).queueDepth).toBe(1);
     });
 
+    maybe("a script's stray rejection or throw in a timer fails its job, saying which it was; the worker goes on", async () => {
+      const { js } = await start({ yaml: false });
+      await js.upload(`
+- {name: stray, topics: [stray], script: "Promise.reject(new Error('nobody awaits me')); return 1"}
+- {name: timer, topics: [timer], script: "setTimeout(() => { throw new Error('thrown in a timer') }, 0); await sleep(1)"}
+- {name: fine, topics: [fine], script: "return 'fine'"}
+`);
+      const [stray, timer] = await Promise.all([js.task("stray"), js.task("timer")].map(async (id) => js.waitfor(await id, 20)));
+      expect(stray.results).toEqual([{ job: "stray", status: "failed", error: "a rejected promise nobody handled: nobody awaits me (line 1:16)" }]);
+      expect(timer.results[0].error).toMatch(/^an exception thrown outside the script's await chain \(in a timer or callback\): thrown in a timer \(line 1:/);
+      expect((await js.waitfor(await js.task("fine"), 20)).results[0].value).toBe("fine");
+    });
+
+    maybe("a task whose script calls process.exit() is tried again, then ends failed after max_attempts saying how each try ended", async () => {
+      const { js } = await start({ yaml: false, maxAttempts: 2 });
+      await js.upload(`
+- {name: exits, topics: [exits], script: "process.exit(3)"}
+- {name: fine, topics: [fine], script: "return task.attempt"}
+`);
+      const record = await js.waitfor(await js.task("exits"), 30);
+      expect(record.status).toBe("failed");
+      expect(record.attempt).toBe(2);
+      expect(record.results).toEqual([]);
+      expect(record.warning).toBe(
+        "tried 2 times (max_attempts 2), each try ended before its scripts did: " +
+          "attempt 1: job exits: the script called process.exit(3); attempt 2: job exits: the script called process.exit(3)",
+      );
+      expect((await js.waitfor(await js.task("fine"), 20)).results[0].value).toBe(1);
+    });
+
     maybe("10,000 tasks issued at once with bulk 32 never run more than 32 at a time", async () => {
-      const { js } = await start({ jobQueueBulkReadSize: 32, yaml: false });
+      // In process: the scripts count in this process's globalThis.
+      const { js } = await start({ jobQueueBulkReadSize: 32, jobInProcess: true, yaml: false });
       const key = `conc_${Math.random().toString(36).slice(2)}`;
       await js.upload(`
 - name: counted

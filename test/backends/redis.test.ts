@@ -91,7 +91,8 @@ async function rescueFrom(redis: Redis, p: string, dead: string): Promise<number
   const [, [, rescued]] = (await redis
     .multi()
     .del(`${p}alive:${dead}`)
-    .eval(scriptText("rescue-dead-worker"), 5, `${p}backup:${dead}`, `${p}recovery`, `${p}alive:${dead}`, `${p}workers`, `${p}idle`, p, dead)
+    .eval(scriptText("rescue-dead-worker"), 6, `${p}backup:${dead}`, `${p}recovery`, `${p}alive:${dead}`, `${p}workers`, `${p}idle`, `${p}deletions`,
+      p, dead, `${p}ended`, Date.now(), Date.now() + 60_000, 3)
     .exec())!;
   return rescued as number;
 }
@@ -459,7 +460,9 @@ describe("Redis mode", () => {
     const outcomesIn = (m: string) => (JSON.parse(m) as [string, ...unknown[][]]).slice(1) as unknown[][];
     await expect.poll(() => messages.flatMap(outcomesIn).length, { timeout: 2000 }).toBe(2);
     for (const m of messages) expect(typeof (JSON.parse(m) as unknown[])[0]).toBe("string");
-    const outcomes = messages.flatMap(outcomesIn);
+    // In the order the tasks were issued: the one without a job may end first.
+    const order = [ran, unhandled];
+    const outcomes = messages.flatMap(outcomesIn).sort((a, b) => order.indexOf(a[0] as string) - order.indexOf(b[0] as string));
     // [taskid, status, completedAt, startedAt, attempt, results, warning], times in epoch ms
     expect(outcomes.map(([id, status, , , attempt, results, warning]) => [id, status, attempt, results, warning])).toEqual(
       records.map((r) => [r.taskid, r.status, r.attempt, r.results, r.warning ?? ""]),
@@ -522,6 +525,26 @@ describe("Redis mode", () => {
     expect(await redis.exists(`${p}backup:${rescuer.workerId}`, `${p}backup:${dead}`, `${p}recovery`, `${p}normal`)).toBe(0);
   });
 
+  maybe("a task whose workers died under it max_attempts times ends failed, its warning naming each try", async () => {
+    const { backends: [a, b], redis, p } = await twoBackends("poison");
+    const signal = new AbortController().signal;
+    const task = newTask("noop", {}, 60);
+    await a.push(task, 100);
+    // Taken three times, each worker presumed dead with it: the first two go back to Recovery.
+    for (const [i, worker] of [a, b, a].entries()) {
+      const [lease] = await worker.take(32, signal);
+      expect(lease.task.taskid).toBe(task.taskid);
+      expect(await rescueFrom(redis, p, worker.workerId)).toBe(i < 2 ? 1 : 0);
+    }
+    const record = await b.record(task.taskid);
+    expect(record).toMatchObject({ status: "failed", attempt: 3, results: [] });
+    expect(record?.warning).toBe(
+      "tried 3 times (max_attempts 3), each try ended before its scripts did: " +
+        [a, b, a].map((w, i) => `attempt ${i + 1}: its worker ${w.workerId} stopped answering (its heartbeat lapsed)`).join("; "),
+    );
+    expect(await redis.exists(`${p}recovery`, `${p}normal`, `${p}backup:${a.workerId}`, `${p}backup:${b.workerId}`)).toBe(0);
+  });
+
   maybe("tasks given back go to the head of Normal, in order, their start undone: the attempt not counted", async () => {
     const { backends: [first, second], redis, p } = await twoBackends("give-back");
     const signal = new AbortController().signal;
@@ -558,8 +581,8 @@ describe("Redis mode", () => {
       .rpush(`${p}backup:${me}`, id)
       .exec();
     // The worker's next look finds its listing taken with nothing received: it gives the task back to
-    // Recovery, then takes it from there.
-    expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 2, results: [{ value: 1 }] });
+    // Recovery, its start undone (it never ran), then takes it from there.
+    expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 1, results: [{ value: 1 }] });
     expect(await redis.llen(`${p}backup:${me}`)).toBe(0);
   });
 });

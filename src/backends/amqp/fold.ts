@@ -4,16 +4,24 @@
 //   the whole task; a record known only from a started event is not shown until one of them comes);
 // - `started` raises the attempt; an end is accepted only for the attempt that was started last,
 //   and only the first end counts, so a task is never finished twice in its record;
+// - a try that ended before its scripts did is noted in `tries`: `tried` (its script's thread was
+//   ended) puts the task back to queued; a start over a start that never ended notes a lost delivery;
 // - a queued task past its expire *is* expired: readers derive it, with no worker needed; a worker
 //   or a full queue that discards one appends `expired`, so that nobody counts it as waiting still;
 // - a snapshot sums up a record appended again to outlive the stream's retention (./records.ts).
+import { tryLine } from "../../backend.js";
 import { expiresAt, hasEnded, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
+
+/** How a try ended whose delivery the broker handed out again while it was started. */
+export const lostDelivery = "its delivery came back unacknowledged (its worker died or lost its connection)";
 
 export type RecordEvent =
   | { t: "queued"; task: QueuedTask; at: number }
   /** the task itself is in its queued event: started events are many and small */
   | { t: "started"; taskid: string; attempt: number; at: number }
   | { t: "ended"; task: QueuedTask; attempt: number; outcome: Outcome; at: number }
+  /** the try `attempt` ended before its scripts did, as `why` says: the task is queued again */
+  | { t: "tried"; taskid: string; attempt: number; why: string; at: number }
   /** the record as it stands, appended again so that it outlives the stream's retention */
   | { t: "snapshot"; task: QueuedTask; attempt: number; startedAt?: number; at: number }
   /** the queue refused the task: it never existed */
@@ -26,6 +34,8 @@ export type RecordEvent =
 export interface StoredRecord extends TaskRecordData {
   /** the time of its latest event: the record is dropped task_record_ttl after it */
   touchedAt: number;
+  /** how each try that ended before its scripts did ended (not carried by snapshots) */
+  tries?: string[];
 }
 
 /** Kept while its task waits or runs; dropped task_record_ttl after it ended (or expired). */
@@ -71,9 +81,14 @@ export function fold(rec: StoredRecord | undefined, ev: RecordEvent): StoredReco
     }
   } else if (ev.t === "started") {
     if (ev.attempt <= rec.attempt) return rec;
+    if (rec.status === "started") (rec.tries ??= []).push(tryLine(rec.attempt, lostDelivery));
     rec.status = "started";
     rec.attempt = ev.attempt;
     rec.startedAt = ev.at;
+  } else if (ev.t === "tried") {
+    if (rec.status !== "started" || ev.attempt !== rec.attempt) return rec;
+    (rec.tries ??= []).push(tryLine(ev.attempt, ev.why));
+    rec.status = "queued";
   } else if (ev.t === "expired") {
     // A discard decided on a record that was queued: a start it did not know of wins.
     if (rec.status !== "queued") return rec;

@@ -10,7 +10,7 @@
 // - records live in a stream every process reads (./records.ts); job definitions in a shared
 //   document (./document.ts); the debug channel is a fanout exchange (./debug.ts).
 import { hostname } from "node:os";
-import type { Backend, BackendOptions, JobStore, Lease, StartResult } from "../../backend.js";
+import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type StartResult } from "../../backend.js";
 import type { JobDefinition } from "../../definitions.js";
 import { ConnectionError, QueueFullError } from "../../errors.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
@@ -20,7 +20,7 @@ import { SharedDocument } from "./document.js";
 import { AmqpJobStore } from "./jobs.js";
 import { Layout, taskQueueOptions } from "./layout.js";
 import { PublishWindow } from "./publish-window.js";
-import type { RecordEvent } from "./fold.js";
+import { lostDelivery, type RecordEvent, type StoredRecord } from "./fold.js";
 import { isNack, RecordLog } from "./records.js";
 import { taskIn, Taker, type AmqpLease } from "./taker.js";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
@@ -86,6 +86,11 @@ export class AmqpBackend implements Backend {
     this.jobs = new AmqpJobStore(() => this.definitions);
   }
 
+  /** max_attempts */
+  private get maxAttempts(): number {
+    return this.options.maxAttempts ?? 3;
+  }
+
   async open(): Promise<void> {
     const name = this.options.connectionName ?? `jobshell ${this.layout.namespace} ${hostname()} pid ${process.pid}`;
     this.conn = await AmqpConnection.open(this.url, name, this.onError);
@@ -148,6 +153,7 @@ export class AmqpBackend implements Backend {
     if (held.some((l) => l.message.fields.redelivered)) await this.records.sync();
     const now = nowMs();
     const events: RecordEvent[] = [];
+    const exhausted: { lease: Lease; outcome: Outcome }[] = [];
     const results = held.map((lease): StartResult => {
       const { task } = lease;
       const rec = this.records.stored(task.taskid);
@@ -168,6 +174,14 @@ export class AmqpBackend implements Backend {
           this.taker?.ack(lease);
           return { started: false, why: "gone" };
         }
+        if (rec.attempt >= this.maxAttempts) {
+          // Tried max_attempts times: it ends failed, acknowledged once its end is written.
+          const tries = [...((rec as StoredRecord).tries ?? []), tryLine(rec.attempt, lostDelivery)];
+          lease.attempt = rec.attempt;
+          this.running.set(task.taskid, lease);
+          exhausted.push({ lease, outcome: { status: "failed", results: [], completedAt: now, warning: triedWarning(rec.attempt, this.maxAttempts, tries) } });
+          return { started: false, why: "gone" };
+        }
         attempt = rec.attempt + 1;
       } else if (now > expiresAt(task)) {
         this.taker?.ack(lease);
@@ -183,6 +197,7 @@ export class AmqpBackend implements Backend {
     });
     // Not awaited: the task's end is written on the same channel after it, and acknowledged only then.
     if (events.length > 0) this.records.append(events).catch(this.onError);
+    if (exhausted.length > 0) this.finish(exhausted).catch(this.onError);
     return results;
   }
 
@@ -209,6 +224,36 @@ export class AmqpBackend implements Backend {
 
   async giveBack(leases: Lease[]): Promise<void> {
     for (const lease of leases) this.taker?.requeue(lease as AmqpLease);
+  }
+
+  async retry(tries: { lease: Lease; why: string }[]): Promise<void> {
+    const now = nowMs();
+    const ended: { lease: Lease; outcome: Outcome }[] = [];
+    const again: AmqpLease[] = [];
+    const events: RecordEvent[] = [];
+    for (const { lease, why } of tries) {
+      const held = lease as AmqpLease;
+      const attempt = held.attempt ?? 1;
+      if (attempt >= this.maxAttempts) {
+        const list = [...((this.records.stored(held.task.taskid) as StoredRecord | undefined)?.tries ?? []), tryLine(attempt, why)];
+        ended.push({ lease, outcome: { status: "failed", results: [], completedAt: now, warning: triedWarning(attempt, this.maxAttempts, list) } });
+      } else {
+        events.push({ t: "tried", taskid: held.task.taskid, attempt, why, at: now });
+        if (this.running.get(held.task.taskid) === held) this.running.delete(held.task.taskid);
+        again.push(held);
+      }
+    }
+    if (ended.length > 0) await this.finish(ended);
+    if (again.length === 0) return;
+    // Back to the queue right after the event that says so, on the same channel.
+    await new Promise<void>((resolve, reject) => {
+      this.records
+        .appendNow(events, () => {
+          for (const lease of again) this.taker?.requeue(lease);
+          resolve();
+        })
+        .catch(reject);
+    });
   }
 
   async depth(): Promise<number> {

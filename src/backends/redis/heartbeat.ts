@@ -5,6 +5,8 @@
 import type { RedisConnection } from "./connection.js";
 import type { Layout } from "./layout.js";
 import type { Scripts } from "./scripts.js";
+import type { Sweeper } from "./sweeper.js";
+import { nowMs } from "../../record.js";
 
 export class Heartbeat {
   private timer?: NodeJS.Timeout;
@@ -15,6 +17,8 @@ export class Heartbeat {
     private readonly layout: Layout,
     private readonly workerId: string,
     readonly ttlMs: number,
+    private readonly sweeper: Sweeper,
+    private readonly maxAttempts: number,
     private readonly onError: (err: unknown) => void,
   ) {}
 
@@ -48,8 +52,9 @@ export class Heartbeat {
     const workers = await this.conn.client.smembers(layout.workers);
     for (const worker of workers) {
       if (worker === this.workerId) continue;
-      const keys: [string, string, string, string, string] = [layout.backupOf(worker), layout.recovery, layout.aliveOf(worker), layout.workers, layout.idle];
-      await this.scripts.rescueDeadWorker(keys, [layout.prefix, worker]);
+      const keys: Parameters<Scripts["rescueDeadWorker"]>[0] = [layout.backupOf(worker), layout.recovery, layout.aliveOf(worker), layout.workers, layout.idle, layout.deletions];
+      const now = nowMs();
+      await this.scripts.rescueDeadWorker(keys, [layout.prefix, worker, layout.channels.ended, now, this.sweeper.deletionDue(now), this.maxAttempts]);
     }
   }
 }

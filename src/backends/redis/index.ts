@@ -80,11 +80,12 @@ export class RedisBackend implements Backend {
     const layout = (this.layout = new Layout(options.namespace ?? "jobshell", workerId, options.debugChannel));
     const scripts = (this.scripts = new Scripts(conn));
     const sweeper = (this.sweeper = new Sweeper(scripts, layout, Math.round(options.taskRecordTtl * 1000), onError));
-    const heartbeat = (this.heartbeat = new Heartbeat(conn, scripts, layout, workerId, (options.heartbeatTtl ?? 10) * 1000, onError));
+    const maxAttempts = options.maxAttempts ?? 3;
+    const heartbeat = (this.heartbeat = new Heartbeat(conn, scripts, layout, workerId, (options.heartbeatTtl ?? 10) * 1000, sweeper, maxAttempts, onError));
     const handover = (this.handover = new Handover(conn.subscriber, layout.channels.inbox));
     const records = (this.records = new Records(conn, scripts, layout, sweeper, workerId, (taskid) => this.taker.runsHere(taskid), onError));
     this.queue = new Queue(conn, scripts, layout, sweeper, handover, records, workerId);
-    this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records);
+    this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records, maxAttempts);
     this.jobs = new RedisJobStore(conn, scripts, layout);
     this.debug = new DebugChannel(conn, layout.channels.debug);
   }
@@ -134,6 +135,10 @@ export class RedisBackend implements Backend {
 
   giveBack(leases: Lease[]): Promise<void> {
     return this.taker.giveBack(leases);
+  }
+
+  retry(tries: { lease: Lease; why: string }[]): Promise<void> {
+    return this.taker.retry(tries);
   }
 
   depth(): Promise<number> {

@@ -5,13 +5,14 @@
 //
 // Every key shares the hash tag of the namespace (`{jobshell}:...`), so a script may build any key from
 // the prefix it is given (a record's, another worker's Backup) and still touch one cluster slot only.
-// Record hash fields: task expire createdAt status attempt startedAt completedAt results warning owner
+// Record hash fields: task expire createdAt status attempt startedAt completedAt results warning owner tries
 // (the taskid is the key's last part). `task` is what a worker needs of the task besides its times, as
 // JSON: {topic, content, job?}. `owner` is the id of the worker that started it, for operators (the
 // lease that fences finishing is the taskid's place in that worker's Backup list, see
 // finish-tasks.lua). `warning` is there only if the outcome has one. Every field a script touches per
 // task costs Redis time, the bottleneck of a busy queue: hence no taskid field, no empty warning, and no
-// attempt until the task is first started (absent means 0).
+// attempt until the task is first started (absent means 0). `tries` is there only for a task tried again:
+// how each try that ended before its scripts did ended (include/end-try.lua).
 //
 // A script's whole text, for reading or for redis-cli (after `npm run build`):
 //   node -e 'import("./dist/backends/redis/lua.js").then((m) => process.stdout.write(m.scriptText("take-tasks")))' > take.lua
@@ -28,6 +29,7 @@ export const scriptNames = [
   "sweep-ended-records",
   "rescue-dead-worker",
   "release-orphans",
+  "retry-tasks",
   "put-jobs",
   "claim-lease",
   "release-lease",

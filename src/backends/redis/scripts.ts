@@ -78,8 +78,15 @@ export class Scripts {
     return this.run("sweep-ended-records", keys, args) as Promise<number>;
   }
 
-  rescueDeadWorker(keys: [backup: string, recovery: string, alive: string, workers: string, idle: string], args: Args): Promise<number> {
+  rescueDeadWorker(
+    keys: [backup: string, recovery: string, alive: string, workers: string, idle: string, deletions: string],
+    args: Args,
+  ): Promise<number> {
     return this.run("rescue-dead-worker", keys, args) as Promise<number>;
+  }
+
+  retryTasks(keys: [backup: string, recovery: string, idle: string, deletions: string], args: Args): Promise<number> {
+    return this.run("retry-tasks", keys, args) as Promise<number>;
   }
 
   releaseOrphans(keys: [backup: string, recovery: string, idle: string], args: Args): Promise<number> {

@@ -28,6 +28,7 @@ export class Taker {
     private readonly heartbeat: Heartbeat,
     private readonly sweeper: Sweeper,
     private readonly records: Records,
+    private readonly maxAttempts: number,
   ) {}
 
   async take(max: number, signal: AbortSignal): Promise<Lease[]> {
@@ -113,6 +114,19 @@ export class Taker {
     const written = await this.scripts.finishTasks([layout.backup, layout.deletions], args);
     for (const { lease } of done) this.held.delete(lease.task.taskid);
     this.records.finished(done, written === done.length, this.handover.claimedHere);
+  }
+
+  async retry(tries: { lease: Lease; why: string }[]): Promise<void> {
+    const { layout } = this;
+    const now = nowMs();
+    const args: (string | number)[] = [layout.prefix, layout.channels.ended, now, this.sweeper.deletionDue(now), this.maxAttempts];
+    for (const { lease, why } of tries) args.push(lease.task.taskid, why);
+    await this.scripts.retryTasks([layout.backup, layout.recovery, layout.idle, layout.deletions], args);
+    for (const { lease } of tries) this.held.delete(lease.task.taskid);
+    // Waiters here take this worker's tasks' ends from it, not from the channel: they read the record
+    // again (queued to be tried again, or failed after max_attempts).
+    const outcome: Outcome = { status: "failed", results: [], completedAt: now };
+    this.records.finished(tries.map(({ lease }) => ({ lease, outcome })), false, this.handover.claimedHere);
   }
 
   async giveBack(leases: Lease[]): Promise<void> {

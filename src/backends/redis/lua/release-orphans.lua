@@ -7,7 +7,7 @@
 -- Atomically: after a lost connection a reply or a handover may have been lost with it, and on a stop
 -- nothing more is taken: a taskid in Backup that the worker does not hold was never run here, so it
 -- goes to the head of Recovery (its record, if started by that lost take or handover, goes back to
--- queued); the worker is unlisted as idle.
+-- queued, the attempt not counted); the worker is unlisted as idle.
 local prefix, held = ARGV[1], {}
 --@include to-recovery
 for i = 3, #ARGV do held[ARGV[i]] = true end
