@@ -125,10 +125,11 @@ export class ScriptPool {
       resourceLimits: { maxOldGenerationSizeMb: this.options.memoryLimitMb },
     });
     const t = new ScriptThread(thread);
-    thread.unref();
     thread.on("message", (batch: FromThread[]) => this.received(t, batch));
     thread.on("error", (err) => (t.error = err));
     thread.on("exit", () => this.died(t));
+    // After the listeners: adding a "message" listener refs the thread's port again.
+    thread.unref();
     return t;
   }
 
