@@ -362,8 +362,9 @@ describe.skipIf(tmuxMissing)("the shell in a terminal", { timeout: 90_000 }, () 
     ]);
     // The jobs run while the block runs: their lines and the block's value may come in either order.
     const after = rows.slice(from + 6);
-    expect(after).toContain("Hello, amuro");
-    expect(after).toContain("Bye, amuro");
+    const screen = rows.join("\n");
+    expect(after, screen).toContain("Hello, amuro");
+    expect(after, screen).toContain("Bye, amuro");
     expect(after.some((row) => /^'[0-9a-f]{32}'$/.test(row))).toBe(true);
     expect(after.at(-1)).toBe(">>>");
   });
