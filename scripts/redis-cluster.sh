@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# A local Redis Cluster for tests and benchmarks: 3 masters with 1 replica each, on 127.0.0.1, on six
+# free ports, in a folder of its own. It starts in seconds and is stopped by the pids it started.
+#   scripts/redis-cluster.sh start [DIR]   prints the URL (redis+cluster://127.0.0.1:p1,...); DIR holds
+#                                          the nodes' files, `url`, `pids` and `ports` (default: a new temp dir)
+#   scripts/redis-cluster.sh stop DIR      kills the pids in DIR/pids and removes DIR
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=scripts/redis-local.sh
+. "$here/redis-local.sh"
+
+case "${1:-}" in
+  start)
+    dir="${2:-$(mktemp -d -t jobshell-redis-cluster.XXXXXX)}"
+    mkdir -p "$dir"
+    ports=()
+    for _ in 1 2 3 4 5 6; do ports+=("$(free_port "${ports[@]}")"); done
+    for port in "${ports[@]}"; do
+      mkdir -p "$dir/$port"
+      start_redis "$dir" "$port" --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" \
+        --cluster-node-timeout 2000 --appendonly no
+    done
+    for port in "${ports[@]}"; do wait_ping "$port"; done
+    nodes=()
+    for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 ||
+      { cat "$dir/create.log" >&2; exit 1; }
+    # Ready once every node agrees that all slots are served and each master has its replica in sync.
+    for _ in $(seq 1 100); do
+      ok=1
+      for port in "${ports[@]}"; do
+        redis-cli -p "$port" cluster info | grep -q '^cluster_state:ok' || ok=0
+      done
+      synced=$(for port in "${ports[@]}"; do redis-cli -p "$port" info replication; done | grep -c 'master_link_status:up' || true)
+      [ "$ok" = 1 ] && [ "$synced" = 3 ] && break
+      sleep 0.1
+    done
+    [ "$ok" = 1 ] || { echo "redis cluster in $dir did not come up" >&2; exit 1; }
+    echo "${ports[*]}" >"$dir/ports"
+    url="redis+cluster://$(IFS=,; echo "${nodes[*]}")"
+    echo "$url" >"$dir/url"
+    echo "$url"
+    ;;
+  stop)
+    stop_pids "${2:?usage: $0 stop DIR}"
+    ;;
+  *)
+    echo "usage: $0 start [DIR] | stop DIR" >&2
+    exit 2
+    ;;
+esac
