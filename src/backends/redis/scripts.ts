@@ -121,18 +121,19 @@ export class Scripts {
     const sent = client.sendCommand(new ScriptCall("evalsha", sha, keys, args, slot));
     // WAIT goes right after, in order on the same connection.
     const confirmed = replicas > 0 ? conn.confirmWrites(replicas, slot, generation) : undefined;
+    confirmed?.catch(() => {}); // awaited below, once the reply has come
     try {
       const reply = await sent;
       this.known.add(name);
       await confirmed;
       return reply;
     } catch (err) {
-      confirmed?.catch(() => {}); // it followed a script that did not run
       if (!(err as Error).message?.startsWith("NOSCRIPT")) throw conn.unanswered(err);
       this.known.delete(name);
       onResend?.();
       const resent = conn.answered(client.sendCommand(new ScriptCall("eval", lua, keys, args, slot)) as Promise<unknown>);
       const reconfirmed = replicas > 0 ? conn.confirmWrites(replicas, slot, generation) : undefined;
+      reconfirmed?.catch(() => {});
       const reply = await resent;
       await reconfirmed;
       return reply;
