@@ -2,7 +2,9 @@
 // one call each, concurrency 32, producer and worker in one process, with Redis's CPU time per task; then
 // task()→waitfor() round trips.
 // Run: npm run build && node bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, TRIPS=1000,
-//      WARM_TRIPS=3000, WARMUPS=3, SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order)
+//      WARM_TRIPS=3000, WARMUPS=3, SYSTEMS=jobshell,bullmq,beeQueue: which ones, in that order,
+//      REDIS_WAIT_REPLICAS=0: jobshell's redis_wait_replicas). On a cluster or under Sentinel
+//      (REDIS_URL=redis+cluster://... or redis+sentinel://..., see scripts/), run SYSTEMS=jobshell.
 // Round trips are measured twice: the first TRIPS right after the throughput runs (cold), and TRIPS more
 // after WARM_TRIPS unmeasured ones (warm, the steady state, as the throughput is). The ratios are of the
 // warm ones.
@@ -20,8 +22,12 @@ const tasks = Number(process.env.TASKS ?? 20_000);
 const trips = Number(process.env.TRIPS ?? 1_000);
 const warmTrips = Number(process.env.WARM_TRIPS ?? 3_000);
 const warmups = Number(process.env.WARMUPS ?? 3);
-const { hostname: host, port } = new URL(url);
-const connection = { host, port: Number(port || 6379) };
+const waitReplicas = Number(process.env.REDIS_WAIT_REPLICAS ?? 0);
+/** BullMQ's and bee-queue's connection: one server */
+const connection = () => {
+  const { hostname: host, port } = new URL(url);
+  return { host, port: Number(port || 6379) };
+};
 const unique = (label) => `bench-${label}-${randomBytes(3).toString("hex")}`;
 
 function until(check) {
@@ -38,7 +44,7 @@ function until(check) {
 const systems = {
   async jobshell() {
     const namespace = unique("jobshell");
-    const js = await open({ redisUrl: url, namespace, jobQueueBulkReadSize: 32, log: () => {} });
+    const js = await open({ redisUrl: url, redisWaitReplicas: waitReplicas, namespace, jobQueueBulkReadSize: 32, log: () => {} });
     await js.upload(`- {name: noop, topics: [noop], script: "return"}`);
     return {
       async throughput(n) {
@@ -62,10 +68,10 @@ const systems = {
 
   async bullmq() {
     const name = unique("bullmq");
-    const queue = new BullQueue(name, { connection, defaultJobOptions: { removeOnComplete: true } });
-    const events = new QueueEvents(name, { connection });
+    const queue = new BullQueue(name, { connection: connection(), defaultJobOptions: { removeOnComplete: true } });
+    const events = new QueueEvents(name, { connection: connection() });
     let completed = 0;
-    const worker = new BullWorker(name, async () => undefined, { connection, concurrency: 32 });
+    const worker = new BullWorker(name, async () => undefined, { connection: connection(), concurrency: 32 });
     worker.on("completed", () => completed++);
     await Promise.all([worker.waitUntilReady(), events.waitUntilReady()]);
     return {
@@ -93,7 +99,7 @@ const systems = {
 
   async beeQueue() {
     const name = unique("bee");
-    const queue = new BeeQueue(name, { redis: connection, removeOnSuccess: true, getEvents: true, sendEvents: true });
+    const queue = new BeeQueue(name, { redis: connection(), removeOnSuccess: true, getEvents: true, sendEvents: true });
     let completed = 0;
     queue.on("succeeded", () => completed++);
     queue.process(32, async () => undefined);
@@ -135,8 +141,11 @@ for (const label of chosen) opened[label] = await systems[label]();
 for (let i = 0; i < warmups; i++) for (const label of chosen) await opened[label].throughput(tasks);
 // Redis's own CPU time per task in each run (INFO cpu): what a system costs the server. The machine's
 // slow spells raise it too, which is why the table shows the median and every round.
-const monitor = new Redis(url);
+// One server only: a cluster's or a Sentinel set's CPU is spread over several.
+const single = /^rediss?:\/\//.test(url);
+const monitor = single ? new Redis(url) : undefined;
 async function redisCpuSeconds() {
+  if (!monitor) return NaN;
   const info = await monitor.info("cpu");
   return Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)[1]);
 }
@@ -149,7 +158,7 @@ for (let i = 0; i < repeat; i++) {
     redisCpu[label].push(((await redisCpuSeconds()) - before) * 1e6 / tasks);
   }
 }
-monitor.disconnect();
+monitor?.disconnect();
 // Round trips are taken in turns, by blocks of 100, so that no system has its trips all first (coldest).
 async function roundTrips(count, into) {
   const block = 100;
@@ -175,10 +184,10 @@ const ratio = (a, b, series = rates) => {
   return `${median(rounds).toFixed(2)} (rounds ${rounds.map((r) => r.toFixed(2)).join(" ")})`;
 };
 const has = (label) => chosen.includes(label);
-printTable(`Redis at ${url}: ${tasks} no-op tasks, concurrency 32, ${repeat} rounds; ${trips} sequential round trips, warm (after ${warmTrips} more) and cold`, [
+printTable(`Redis at ${url}${waitReplicas > 0 ? ` (redis_wait_replicas ${waitReplicas})` : ""}: ${tasks} no-op tasks, concurrency 32, ${repeat} rounds; ${trips} sequential round trips, warm (after ${warmTrips} more) and cold`, [
   ...chosen.map((label) => [
     label,
-    `${Math.round(median(rates[label]))} tasks/s (runs ${rates[label].map((x) => Math.round(x)).join(" ")}), Redis CPU ${median(redisCpu[label]).toFixed(1)} µs a task, round trip p50 ${p(label, warm, 50).toFixed(2)} ms, p99 ${p(label, warm, 99).toFixed(2)} ms (cold ${p(label, cold, 50).toFixed(2)}, ${p(label, cold, 99).toFixed(2)})`,
+    `${Math.round(median(rates[label]))} tasks/s (runs ${rates[label].map((x) => Math.round(x)).join(" ")}), ${single ? `Redis CPU ${median(redisCpu[label]).toFixed(1)} µs a task, ` : ""}round trip p50 ${p(label, warm, 50).toFixed(2)} ms, p99 ${p(label, warm, 99).toFixed(2)} ms (cold ${p(label, cold, 50).toFixed(2)}, ${p(label, cold, 99).toFixed(2)})`,
   ]),
   ...(has("jobshell") && has("beeQueue") ? [["jobshell / bee-queue throughput", ratio("jobshell", "beeQueue")]] : []),
   ...(has("jobshell") && has("bullmq") ? [["jobshell / BullMQ throughput", ratio("jobshell", "bullmq")]] : []),
