@@ -89,6 +89,12 @@ export class RedisConnection {
     }
   }
 
+  /** PUBLISH through the node serving `slot` (on a cluster): the messages a queue publishes, by script
+   *  or by command, reach subscribers from one node, in the order they were sent. */
+  async publish(channel: string, message: string, slot: number): Promise<void> {
+    await this.answered(this.client.sendCommand(new SlotCommand("publish", [channel, message], slot)) as Promise<number>);
+  }
+
   /** Connects both, or throws a ConnectionError saying why; later errors go to `onError`. */
   async connect(onError: (err: unknown) => void): Promise<void> {
     // ioredis tells the cause of a failed connection (refused, unknown host) only on its error event.

@@ -80,7 +80,8 @@ export class RedisBackend implements Backend {
     const conn = (this.conn = new RedisConnection(url, `jobshell:${workerId}`));
     this.location = conn.location;
     const layout = (this.layout = new Layout(options.namespace ?? "jobshell", workerId, options.debugChannel));
-    const scripts = (this.scripts = new Scripts(conn, slotOf(layout.prefix), options.waitReplicas ?? 0));
+    const slot = slotOf(layout.prefix);
+    const scripts = (this.scripts = new Scripts(conn, slot, options.waitReplicas ?? 0));
     const sweeper = (this.sweeper = new Sweeper(scripts, layout, Math.round(options.taskRecordTtl * 1000), onError));
     const heartbeat = (this.heartbeat = new Heartbeat(conn, scripts, layout, workerId, (options.heartbeatTtl ?? 10) * 1000, onError));
     const handover = (this.handover = new Handover(conn.subscriber, layout.channels.inbox));
@@ -88,7 +89,7 @@ export class RedisBackend implements Backend {
     this.queue = new Queue(conn, scripts, layout, sweeper, handover, workerId);
     this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records);
     this.jobs = new RedisJobStore(conn, scripts, layout);
-    this.debug = new DebugChannel(conn, layout.channels.debug);
+    this.debug = new DebugChannel(conn, layout.channels.debug, slot);
   }
 
   async connect(): Promise<void> {
