@@ -38,9 +38,13 @@ export class RedisConnection {
       const auth = { username: target.username, password: target.password, tls: target.tls ? {} : undefined };
       if (target.kind === "server") return new Redis(url, options);
       if (target.kind === "sentinel") {
-        // failoverDetector: a switch of master announced by the Sentinels moves the connection at once.
+        // A dead master closes the connection, and the reconnection asks the Sentinels for the new one.
+        // A master demoted while alive answers writes with READONLY: that reconnects too, and the
+        // command is sent again. (ioredis's failoverDetector would also drop a connection that has just
+        // come back, and its resubscription, unanswered then, becomes an unhandled rejection.)
         const tls = target.tls ? { enableTLSForSentinelMode: true } : {};
-        return new Redis({ ...options, ...auth, ...tls, sentinels: target.nodes, name: target.masterName!, db: target.db ?? 0, failoverDetector: true });
+        const reconnectOnError = (err: Error) => (err.message.startsWith("READONLY") ? 2 : false);
+        return new Redis({ ...options, ...auth, ...tls, sentinels: target.nodes, name: target.masterName!, db: target.db ?? 0, reconnectOnError });
       }
       // A failover takes a few seconds (cluster-node-timeout and an election): a command is retried
       // on the new master meanwhile rather than failed after ioredis's default 1.6 s.
