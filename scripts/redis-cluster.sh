@@ -24,13 +24,13 @@ case "${1:-}" in
     ports=()
     for _ in 1 2 3 4 5 6; do ports+=("$(free_port "${ports[@]}")"); done
     for port in "${ports[@]}"; do start_node "$dir" "$port"; done
-    for port in "${ports[@]}"; do wait_ping "$port"; done
+    for port in "${ports[@]}"; do wait_ping "$port" "$dir"; done
     nodes=()
     for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
     redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 ||
       { cat "$dir/create.log" >&2; exit 1; }
     # Ready once every node agrees that all slots are served and each master has its replica in sync.
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
       ok=1
       for port in "${ports[@]}"; do
         redis-cli -p "$port" cluster info | grep -q '^cluster_state:ok' || ok=0
@@ -47,7 +47,7 @@ case "${1:-}" in
     ;;
   restart)
     start_node "${2:?usage: $0 restart DIR PORT}" "${3:?usage: $0 restart DIR PORT}"
-    wait_ping "$3"
+    wait_ping "$3" "$2"
     ;;
   stop)
     stop_pids "${2:?usage: $0 stop DIR}"

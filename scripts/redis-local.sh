@@ -1,10 +1,11 @@
 # What scripts/redis-cluster.sh and scripts/redis-sentinel.sh share (sourced, not run).
 
 # A free TCP port on 127.0.0.1 whose cluster bus port (+10000) is free too, and not among the arguments.
+# Both stay below 32768, where Linux's ephemeral ports (those of outgoing connections) begin.
 free_port() {
   local port taken
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 20000))
+    port=$((20000 + RANDOM % 2700))
     taken=0
     for p in "$@"; do [ "$p" = "$port" ] && taken=1; done
     [ "$taken" = 1 ] && continue
@@ -26,12 +27,14 @@ start_redis() {
   echo $! >>"$dir/pids"
 }
 
+# wait_ping PORT [DIR]: until the server on PORT answers (a loaded machine may take seconds).
 wait_ping() {
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0
     sleep 0.05
   done
   echo "redis on port $1 did not start" >&2
+  [ -n "${2:-}" ] && tail -5 "$2/$1/log" >&2
   return 1
 }
 

@@ -19,7 +19,7 @@ case "${1:-}" in
     for _ in 1 2 3; do ports+=("$(free_port "${ports[@]}")"); done
     master="${ports[0]}"
     start_redis "$dir" "$master" --appendonly no
-    wait_ping "$master"
+    wait_ping "$master" "$dir"
     for port in "${ports[@]:1}"; do
       start_redis "$dir" "$port" --appendonly no --replicaof 127.0.0.1 "$master"
     done
@@ -41,9 +41,9 @@ CONF
       redis-server "$dir/$port/sentinel.conf" --sentinel </dev/null >/dev/null 2>&1 &
       echo $! >>"$dir/pids"
     done
-    for port in "${ports[@]:1}" "${sentinels[@]}"; do wait_ping "$port"; done
+    for port in "${ports[@]:1}" "${sentinels[@]}"; do wait_ping "$port" "$dir"; done
     # Ready once both replicas are in sync and every sentinel knows the other two and both replicas.
-    for _ in $(seq 1 200); do
+    for _ in $(seq 1 400); do
       synced=$(redis-cli -p "$master" info replication | grep -c 'state=online' || true)
       known=0
       for port in "${sentinels[@]}"; do
