@@ -7,7 +7,8 @@
 // Last, with --expose-gc, what 100,000 outstanding waitfor()s cost in Redis mode.
 // Run: npm run build && node --expose-gc bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, BLOCK=1000,
 //      TRIPS=1000, WARM_TRIPS=3000, WARMUPS=2, SYSTEMS=jobshell,jobshellCross,beeQueue,bullmq: which, in
-//      that order)
+//      that order, REDIS_WAIT_REPLICAS=0: jobshell's redis_wait_replicas). On a cluster or under Sentinel
+//      (REDIS_URL=redis+cluster://... or redis+sentinel://..., see scripts/), run SYSTEMS=jobshell.
 // Round trips are measured twice: the first TRIPS right after the throughput runs (cold), and TRIPS more
 // after WARM_TRIPS unmeasured ones (warm, the steady state, as the throughput is).
 import { randomBytes } from "node:crypto";
@@ -25,8 +26,12 @@ const block = Number(process.env.BLOCK ?? 1000);
 const trips = Number(process.env.TRIPS ?? 1_000);
 const warmTrips = Number(process.env.WARM_TRIPS ?? 3_000);
 const warmups = Number(process.env.WARMUPS ?? 2);
-const { hostname: host, port } = new URL(url);
-const connection = { host, port: Number(port || 6379) };
+const waitReplicas = Number(process.env.REDIS_WAIT_REPLICAS ?? 0);
+/** BullMQ's and bee-queue's connection: one server */
+const connection = () => {
+  const { hostname: host, port } = new URL(url);
+  return { host, port: Number(port || 6379) };
+};
 const unique = (label) => `bench-${label}-${randomBytes(3).toString("hex")}`;
 const noop = `- {name: noop, topics: [noop], script: "return"}`;
 
@@ -49,7 +54,7 @@ function completed(record) {
 const systems = {
   async jobshell() {
     const namespace = unique("jobshell");
-    const js = await open({ redisUrl: url, namespace, jobQueueBulkReadSize: 32, taskRecordTtl: 600, log: () => {} });
+    const js = await open({ redisUrl: url, redisWaitReplicas: waitReplicas, namespace, jobQueueBulkReadSize: 32, taskRecordTtl: 600, log: () => {} });
     await js.upload(noop);
     return {
       issueAndWait: (n) => issueAndWait(n, block, () => js.task("noop", {}, 60), (id) => js.waitfor(id, 60).then(completed)),
@@ -75,7 +80,7 @@ const systems = {
   /** A producer that runs no worker, and a worker process. */
   async jobshellCross() {
     const namespace = unique("jobshell-cross");
-    const js = await open({ redisUrl: url, namespace, worker: false, taskRecordTtl: 600, log: () => {} });
+    const js = await open({ redisUrl: url, redisWaitReplicas: waitReplicas, namespace, worker: false, taskRecordTtl: 600, log: () => {} });
     await js.upload(noop);
     const worker = await startWorkerProcess("redis", url, namespace);
     return {
@@ -95,7 +100,7 @@ const systems = {
 
   async beeQueue() {
     const name = unique("bee");
-    const queue = new BeeQueue(name, { redis: connection, removeOnSuccess: true, getEvents: true, sendEvents: true });
+    const queue = new BeeQueue(name, { redis: connection(), removeOnSuccess: true, getEvents: true, sendEvents: true });
     let count = 0;
     queue.on("succeeded", () => count++);
     queue.process(32, async () => undefined);
@@ -131,13 +136,13 @@ const systems = {
 
   async bullmq() {
     const name = unique("bullmq");
-    const queue = new BullQueue(name, { connection, defaultJobOptions: { removeOnComplete: true } });
-    const events = new QueueEvents(name, { connection });
+    const queue = new BullQueue(name, { connection: connection(), defaultJobOptions: { removeOnComplete: true } });
+    const events = new QueueEvents(name, { connection: connection() });
     // Each waitUntilFinished() listens on both for a while: thousands at once are what this measures.
     queue.setMaxListeners(0);
     events.setMaxListeners(0);
     let count = 0;
-    const worker = new BullWorker(name, async () => undefined, { connection, concurrency: 32 });
+    const worker = new BullWorker(name, async () => undefined, { connection: connection(), concurrency: 32 });
     worker.on("completed", () => count++);
     await Promise.all([worker.waitUntilReady(), events.waitUntilReady()]);
     // A job awaited is kept a while once completed: waitUntilFinished() reads it if it ended first.
@@ -182,8 +187,10 @@ for (let i = 0; i < warmups; i++) {
   }
 }
 // Redis's own CPU time per task in each run (INFO cpu): what a system costs the server.
-const monitor = new Redis(url);
+// One server only: a cluster's or a Sentinel set's CPU is spread over several.
+const monitor = /^rediss?:\/\//.test(url) ? new Redis(url) : undefined;
 async function redisCpuSeconds() {
+  if (!monitor) return NaN;
   const info = await monitor.info("cpu");
   return Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)[1]);
 }
@@ -203,7 +210,7 @@ for (let i = 0; i < repeat; i++) {
     if (opened[label].fireAndForget) fired[label].push(await opened[label].fireAndForget(tasks));
   }
 }
-monitor.disconnect();
+monitor?.disconnect();
 // Round trips are taken in turns, by blocks of 100, so that no system has its trips all first (coldest).
 async function roundTrips(count, into) {
   const turn = 100;

@@ -5,24 +5,28 @@ import { existsSync, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { ParameterError } from "./errors.js";
 
-type Kind = "int" | "seconds" | "bool" | "string" | "url";
+type Kind = "int" | "count" | "seconds" | "bool" | "string" | "url";
 
 interface ParamSpec<K extends Kind = Kind> {
   kind: K;
-  default: K extends "bool" ? boolean : K extends "int" | "seconds" ? number : string | undefined;
+  default: K extends "bool" ? boolean : K extends "int" | "count" | "seconds" ? number : string | undefined;
   help: string;
   /** extra environment variables read after JOBSHELL_<NAME> */
   env?: string[];
   /** extra short flags */
   flag?: string;
+  /** the only values a string may take */
+  choices?: readonly string[];
 }
 
 export const paramSpecs = {
   job_queue_size: { kind: "int", default: 65535, help: "tasks that may wait in the queue; past it task() throws QueueFullError" },
   job_queue_bulk_read_size: { kind: "int", default: 32, help: "tasks a worker takes per read, and the most it runs at once" },
-  redis_url: { kind: "url", default: undefined, help: "Redis mode: the server (redis://[:password@]host:port[/db])", env: ["REDIS_URL"], flag: "redis" },
+  redis_url: { kind: "url", default: undefined, help: "Redis mode: redis://[:password@]host:port[/db], a cluster redis+cluster://h:p,h:p, or Sentinels redis+sentinel://h:p,h:p/master", env: ["REDIS_URL"], flag: "redis" },
   redis_prefix: { kind: "string", default: "jobshell", help: "Redis mode: the prefix (and cluster hash tag) of every key, so that several queues can share a server" },
+  redis_wait_replicas: { kind: "count", default: 0, help: "Redis mode: task() returns, and a task ends, only once that many replicas have it (WAIT)" },
   amqp_url: { kind: "url", default: undefined, help: "AMQP mode: the RabbitMQ server (amqp://user:pass@host:5672[/vhost])", env: ["AMQP_URL"], flag: "amqp" },
+  amqp_queue_type: { kind: "string", default: "classic", choices: ["classic", "quorum"], help: "AMQP mode: the task queues' type; quorum ones survive a cluster node's loss" },
   job_transaction_event: { kind: "bool", default: false, help: "issue a Transaction.<Status> task on every transaction status change" },
   job_script_timeout: { kind: "seconds", default: 300, help: "a job script running longer than this fails with a timeout" },
   job_threads: { kind: "int", default: 2, help: "worker threads job scripts run in, each running many scripts at once; a thread a script ends or blocks is replaced" },
@@ -48,7 +52,7 @@ export type ParamName = keyof typeof paramSpecs;
 type CamelCase<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
 type ValueOf<N extends ParamName> = (typeof paramSpecs)[N]["kind"] extends "bool"
   ? boolean
-  : (typeof paramSpecs)[N]["kind"] extends "int" | "seconds"
+  : (typeof paramSpecs)[N]["kind"] extends "int" | "count" | "seconds"
     ? number
     : undefined extends (typeof paramSpecs)[N]["default"]
       ? string | undefined
@@ -89,6 +93,11 @@ export function convertParam(name: ParamName, raw: unknown, from: string): unkno
       if (typeof n !== "number" || !Number.isInteger(n) || n < 1) throw bad("a positive integer");
       return n;
     }
+    case "count": {
+      const n = typeof raw === "string" ? decimalNumber(raw) ?? raw : raw;
+      if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw bad("a whole number (0 or more)");
+      return n;
+    }
     case "seconds": {
       const n = typeof raw === "string" ? decimalNumber(raw) ?? raw : raw;
       if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) throw bad("a positive number of seconds");
@@ -102,11 +111,12 @@ export function convertParam(name: ParamName, raw: unknown, from: string): unkno
     }
     case "string":
       if (typeof raw !== "string" || raw === "") throw bad("a non-empty string");
+      if (spec.choices && !spec.choices.includes(raw)) throw bad(`one of ${spec.choices.join(", ")}`);
       return raw;
     case "url": {
       if (typeof raw !== "string") throw bad("a URL");
       try {
-        new URL(raw);
+        new URL(firstHost(raw));
       } catch {
         throw new ParameterError(`${name} (from ${from}) is not a valid URL: ${maskUrl(raw)}`);
       }
@@ -213,12 +223,18 @@ export function maskUrl(url: string): string {
   }
 }
 
-/** A queue server's URL parsed, or a ParameterError naming the parameter: not a URL, or not of one of
+/** The URL with only the first of a comma-separated list of hosts (a cluster's seed nodes, Sentinels),
+ *  which new URL() refuses. */
+export function firstHost(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?[^,/?#]*),[^/?#]*/i, "$1");
+}
+
+/** A queue server's URL parsed (of its first host, if it lists several), or a ParameterError naming the parameter: not a URL, or not of one of
  *  `schemes` (given without `:`). */
 export function queueServerUrl(url: string, param: string, schemes: readonly string[]): URL {
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    parsed = new URL(firstHost(url));
   } catch {
     throw new ParameterError(`${param} is not a valid URL: ${maskUrl(url)}`);
   }

@@ -18,6 +18,32 @@ export interface BackendUnderTest {
 /** RabbitMQ for the AMQP mode: AMQP_URL, or the local broker. */
 export const amqpUrl = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+/** A Redis Cluster and a Sentinel set of the test run's own: no default, they are started for it. */
+export const redisClusterUrl = process.env.REDIS_CLUSTER_URL;
+export const redisSentinelUrl = process.env.REDIS_SENTINEL_URL;
+
+/** A Redis deployment at `url`; `variable` says where the URL comes from when it is not set. */
+function redisEntry(name: string, url: string | undefined, variable?: string): BackendUnderTest {
+  return {
+    name,
+    unavailable: async () => {
+      if (url === undefined) return `no ${variable}`;
+      const { RedisConnection } = await import("../src/backends/redis/connection.js");
+      const probe = new RedisConnection(url, "jobshell test probe");
+      try {
+        await probe.connect(() => {});
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      } finally {
+        probe.client.disconnect();
+        probe.subscriber.disconnect();
+      }
+    },
+    connect: async (options) => (await import("../src/backends/redis/index.js")).createRedisBackend(url!, options),
+    cleanup: async (namespace) => (await import("../src/backends/redis/index.js")).deleteRedisNamespace(url!, namespace),
+  };
+}
 
 const memoryQueues = new Map<string, MemoryBackend>();
 
@@ -50,23 +76,16 @@ export const backends: BackendUnderTest[] = [
       (await import("../src/backends/amqp/index.js")).deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`),
   },
   {
-    name: "redis",
-    unavailable: async () => {
-      const { Redis } = await import("ioredis");
-      const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      try {
-        await probe.connect();
-        await probe.ping();
-        return undefined;
-      } catch (err) {
-        return `Redis at ${redisUrl}: ${(err as Error).message}`;
-      } finally {
-        probe.disconnect();
-      }
-    },
-    connect: async (options) => (await import("../src/backends/redis/index.js")).createRedisBackend(redisUrl, options),
-    cleanup: async (namespace) => deleteRedisNamespace(namespace),
+    name: "amqp-quorum",
+    unavailable: async () => backends.find((b) => b.name === "amqp")!.unavailable(),
+    connect: async (options) => (await import("../src/backends/amqp/index.js")).createAmqpBackend(amqpUrl, { ...options, queueType: "quorum" }),
+    cleanup: async (namespace) =>
+      (await import("../src/backends/amqp/index.js")).deleteAmqpNamespace(amqpUrl, namespace, `${namespace}.debug`),
   },
+  redisEntry("redis", redisUrl),
+  // Started by scripts/redis-cluster.sh and scripts/redis-sentinel.sh (.ci/run does).
+  redisEntry("redis-cluster", redisClusterUrl, "REDIS_CLUSTER_URL (scripts/redis-cluster.sh start)"),
+  redisEntry("redis-sentinel", redisSentinelUrl, "REDIS_SENTINEL_URL (scripts/redis-sentinel.sh start)"),
 ];
 
 /** Delete the keys a test's namespace left in Redis (never the whole database: it is shared). */

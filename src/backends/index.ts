@@ -8,11 +8,11 @@ export async function openBackend(params: Params, namespace?: string): Promise<B
   const options: BackendOptions = { taskRecordTtl: params.taskRecordTtl, debugChannel: params.debugChannel, namespace, maxAttempts: params.maxAttempts };
   if (params.amqpUrl) {
     const { createAmqpBackend } = await import("./amqp/index.js");
-    return createAmqpBackend(params.amqpUrl, options);
+    return createAmqpBackend(params.amqpUrl, { ...options, queueType: params.amqpQueueType as "classic" | "quorum" });
   }
   if (params.redisUrl) {
     const { createRedisBackend } = await import("./redis/index.js");
-    return createRedisBackend(params.redisUrl, { ...options, namespace: namespace ?? params.redisPrefix });
+    return createRedisBackend(params.redisUrl, { ...options, namespace: namespace ?? params.redisPrefix, waitReplicas: params.redisWaitReplicas });
   }
   return new MemoryBackend(options);
 }

@@ -6,7 +6,7 @@
 import type { Channel, ChannelModel, ConfirmChannel, GetMessage } from "amqplib";
 import { ConnectionError } from "../../errors.js";
 import { AmqpConnection } from "./connection.js";
-import { documentQueueOptions, type Layout } from "./layout.js";
+import { documentQueueOptions, queueTypeMismatch, type Layout, type QueueType } from "./layout.js";
 
 interface Stored<T> {
   version: number;
@@ -17,6 +17,7 @@ export class SharedDocument<T> {
   private readonly queue: string;
   private readonly lock: string;
   private readonly changed: string;
+  private readonly queueType: QueueType;
   private watchers = new Map<() => void, { queue?: string; tag?: string }>();
   private watchChannel?: Channel;
   /** one change at a time from this connection: the broker's lock cannot tell our own callers apart */
@@ -31,12 +32,15 @@ export class SharedDocument<T> {
     this.queue = layout.documentQueue(name);
     this.lock = layout.documentLock(name);
     this.changed = layout.documentChanged(name);
+    this.queueType = layout.queueType;
   }
 
   /** Declares the queue and exchange; after a reconnect, watches again and reports a possible change. */
   readonly setup = async (model: ChannelModel): Promise<void> => {
     const ch = await this.conn.channel(model, false);
-    await ch.assertQueue(this.queue, documentQueueOptions);
+    await ch.assertQueue(this.queue, documentQueueOptions(this.queueType)).catch((err: unknown) => {
+      throw queueTypeMismatch(err, this.queue, this.queueType);
+    });
     await ch.assertExchange(this.changed, "fanout", { durable: true });
     this.watchChannel = ch;
     for (const [onChange, w] of this.watchers) {

@@ -12,13 +12,13 @@
 import { hostname } from "node:os";
 import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type StartResult } from "../../backend.js";
 import type { JobDefinition } from "../../definitions.js";
-import { ConnectionError, QueueFullError } from "../../errors.js";
+import { ConnectionError, ParameterError, QueueFullError } from "../../errors.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
 import { AmqpConnection } from "./connection.js";
 import { DebugChannel } from "./debug.js";
 import { SharedDocument } from "./document.js";
 import { AmqpJobStore } from "./jobs.js";
-import { Layout, taskQueueOptions } from "./layout.js";
+import { Layout, queueTypeMismatch, taskQueueOptions, type QueueType } from "./layout.js";
 import { PublishWindow } from "./publish-window.js";
 import { lostDelivery, type RecordEvent, type StoredRecord } from "./fold.js";
 import { isNack, RecordLog } from "./records.js";
@@ -34,6 +34,8 @@ export interface AmqpBackendOptions extends BackendOptions {
   onError?: (err: unknown) => void;
   /** how long task() keeps trying through a lost connection before it throws ConnectionError; 30 s */
   publishPatienceMs?: number;
+  /** amqp_queue_type: the type of the task queues and shared documents (default classic) */
+  queueType?: QueueType;
 }
 
 export async function createAmqpBackend(url: string, options: AmqpBackendOptions): Promise<Backend> {
@@ -80,7 +82,7 @@ export class AmqpBackend implements Backend {
     private readonly url: string,
     private readonly options: AmqpBackendOptions,
   ) {
-    this.layout = new Layout(options.namespace ?? "jobshell", options.debugChannel);
+    this.layout = new Layout(options.namespace ?? "jobshell", options.debugChannel, options.queueType);
     this.location = url;
     this.onError = options.onError ?? (() => {});
     this.jobs = new AmqpJobStore(() => this.definitions);
@@ -109,7 +111,7 @@ export class AmqpBackend implements Backend {
       await this.records.sync();
     } catch (err) {
       await this.conn.close();
-      throw err instanceof ConnectionError ? err : new ConnectionError(`RabbitMQ at ${this.location}: ${(err as Error).message}`, { cause: err });
+      throw err instanceof ConnectionError || err instanceof ParameterError ? err : new ConnectionError(`RabbitMQ at ${this.location}: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -119,7 +121,7 @@ export class AmqpBackend implements Backend {
       if (this.publisher === ch) this.publisher = undefined;
     });
     // Queues may have been deleted while we were away: declare them again.
-    for (const size of this.declared.keys()) await ch.assertQueue(this.layout.taskQueue(size), taskQueueOptions(size));
+    for (const size of this.declared.keys()) await ch.assertQueue(this.layout.taskQueue(size), taskQueueOptions(size, this.layout.queueType));
     this.publisher = ch;
   };
 
@@ -330,7 +332,11 @@ export class AmqpBackend implements Backend {
     if (!declaring) {
       declaring = (async () => {
         const model = await this.conn.currentBy(giveUp);
-        await this.conn.scratch((ch) => ch.assertQueue(this.layout.taskQueue(size), taskQueueOptions(size)), model);
+        const queue = this.layout.taskQueue(size);
+        const type = this.layout.queueType;
+        await this.conn.scratch((ch) => ch.assertQueue(queue, taskQueueOptions(size, type)), model).catch((err: unknown) => {
+          throw queueTypeMismatch(err, queue, type);
+        });
         await this.sizes.update((known) => (known.includes(size) ? undefined : [...known, size]));
         await this.taker?.add(size);
       })();

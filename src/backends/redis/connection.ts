@@ -1,38 +1,102 @@
 // The two connections of a Redis-mode process: `client` for commands and scripts, `subscriber` for
-// pub/sub (a subscribed connection can do nothing else). Failures become the errors callers know:
-// a server that cannot be used is a ConnectionError when the backend opens, and a server that stops
-// answering is a ConnectionError for the call that waited (the REST API answers 503 `unavailable`).
-import { Redis, type RedisOptions } from "ioredis";
-import { ConnectionError, ParameterError } from "../../errors.js";
-import { maskUrl, queueServerUrl } from "../../params.js";
+// pub/sub (a subscribed connection can do nothing else), to one server, a Redis Cluster or the master
+// a set of Sentinels names (./url.ts). Failures become the errors callers know: a server that cannot
+// be used is a ConnectionError when the backend opens, and a server that stops answering is a
+// ConnectionError for the call that waited (the REST API answers 503 `unavailable`).
+import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
+import { ConnectionError } from "../../errors.js";
+import { maskUrl } from "../../params.js";
+import { redisTarget, type RedisTarget } from "./url.js";
 
 /** A command with no answer by then is presumed lost with its connection. */
 const commandTimeoutMs = 10_000;
 /** How long close() may spend saying goodbye (Backup to Recovery, heartbeat removed, QUIT) before it
  *  drops the connections: what a worker leaves behind is rescued by the others all the same. */
 const goodbyeMs = 5000;
+/** How long a write waits for redis_wait_replicas replicas before its call fails. */
+const replicasTimeoutMs = 5000;
+
+export type RedisClient = Redis | Cluster;
 
 export class RedisConnection {
   /** the URL with its password masked, for messages */
   readonly location: string;
-  readonly client: Redis;
-  readonly subscriber: Redis;
-  /** the database the URL names (its path), if any */
-  private readonly database?: number;
+  readonly target: RedisTarget;
+  readonly client: RedisClient;
+  readonly subscriber: RedisClient;
+  /** Counts the client's lost connections (to any node): a WAIT answered on another connection than
+   *  the write it follows says nothing of that write. */
+  #generation = 0;
 
   constructor(url: string, connectionName: string) {
-    const parsed = queueServerUrl(url, "redis_url", ["redis", "rediss"]);
-    const db = parsed.pathname.replace(/^\//, "");
-    if (db !== "" && !/^\d+$/.test(db)) {
-      throw new ParameterError(`redis_url's database (after the port) must be a number, got ${JSON.stringify(decodeURIComponent(db))}`);
-    }
-    this.database = db === "" ? undefined : Number(db);
+    const target = (this.target = redisTarget(url));
     this.location = maskUrl(url);
     const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 20, connectionName };
     // No auto-pipelining: the hot paths already send one script call per batch, and holding every
     // command for the next tick costs more in latency than it saves (bench/redis.js).
-    this.client = new Redis(url, { ...common, commandTimeout: commandTimeoutMs });
-    this.subscriber = new Redis(url, common);
+    const make = (options: RedisOptions): RedisClient => {
+      const auth = { username: target.username, password: target.password, tls: target.tls ? {} : undefined };
+      if (target.kind === "server") return new Redis(url, options);
+      if (target.kind === "sentinel") {
+        // A dead master closes the connection, and the reconnection asks the Sentinels for the new one.
+        // A master demoted while alive answers writes with READONLY: that reconnects too, and the
+        // command is sent again. (ioredis's failoverDetector would also drop a connection that has just
+        // come back, and its resubscription, unanswered then, becomes an unhandled rejection.)
+        const tls = target.tls ? { enableTLSForSentinelMode: true } : {};
+        const reconnectOnError = (err: Error) => (err.message.startsWith("READONLY") ? 2 : false);
+        return new Redis({ ...options, ...auth, ...tls, sentinels: target.nodes, name: target.masterName!, db: target.db ?? 0, reconnectOnError });
+      }
+      // A failover takes a few seconds (cluster-node-timeout and an election): a command is retried
+      // on the new master meanwhile rather than failed after ioredis's default 1.6 s.
+      const cluster: ClusterOptions = { lazyConnect: true, retryDelayOnFailover: 300, retryDelayOnClusterDown: 300, maxRedirections: 64, redisOptions: { ...options, ...auth, lazyConnect: undefined } };
+      return new Cluster(target.nodes, cluster);
+    };
+    this.client = make({ ...common, commandTimeout: commandTimeoutMs });
+    this.subscriber = make(common);
+    const lost = () => this.#generation++;
+    if (this.client instanceof Cluster) {
+      this.client.on("-node", lost);
+      this.client.on("node error", lost);
+    } else this.client.on("close", lost);
+  }
+
+  /** Calls `renewed` when commands may have been lost with a connection: the client reconnected (to
+   *  any node of a cluster). */
+  onClientRenewed(renewed: () => void): void {
+    this.client.on("ready", renewed);
+    if (this.client instanceof Cluster) this.client.on("-node", renewed);
+  }
+
+  /** Calls `renewed` when messages may have been missed: the subscriber reconnected (or, on a
+   *  cluster, a node left, perhaps the one it listened on: it listens on another then). */
+  onSubscriberRenewed(renewed: () => void): void {
+    this.subscriber.on("ready", renewed);
+    if (this.subscriber instanceof Cluster) this.subscriber.on("-node", renewed);
+  }
+
+  /** The client's lost connections so far: see confirmWrites. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Sends WAIT right after a write (on the connection it went over, in order) and resolves once
+   *  `replicas` replicas have it. Fails with a ConnectionError when the WAIT times out short of them,
+   *  or when a connection was lost since `generation` (taken before the write was sent): the WAIT may
+   *  then have gone over another connection, and the write may or may not survive a failover. */
+  async confirmWrites(replicas: number, slot: number, generation: number): Promise<void> {
+    const count = (await this.answered(this.client.sendCommand(new SlotCommand("wait", [replicas, replicasTimeoutMs], slot)) as Promise<number>));
+    if (this.#generation !== generation) {
+      throw new ConnectionError(`Redis at ${this.location}: the connection was lost before ${replicas} replica(s) confirmed a write`);
+    }
+    if (count < replicas) {
+      throw new ConnectionError(`Redis at ${this.location}: a write reached ${count} of the ${replicas} replica(s) redis_wait_replicas asks for within ${replicasTimeoutMs / 1000} s`);
+    }
+  }
+
+  /** PUBLISH through the node serving `slot` (on a cluster): the messages a queue publishes, by script
+   *  or by command, reach subscribers from one node, in the order they were sent. */
+  async publish(channel: string, message: string, slot: number): Promise<void> {
+    await this.answered(this.client.sendCommand(new SlotCommand("publish", [channel, message], slot)) as Promise<number>);
   }
 
   /** Connects both, or throws a ConnectionError saying why; later errors go to `onError`. */
@@ -46,7 +110,8 @@ export class RedisConnection {
       await this.client.connect();
       await this.client.ping();
       // ioredis reports a database it could not select only as an error event, and goes on in database 0.
-      if (this.database !== undefined) await this.client.select(this.database);
+      const { db, kind } = this.target;
+      if (db !== undefined && kind === "server") await (this.client as Redis).select(db);
       await this.subscriber.connect();
     } catch (err) {
       this.client.disconnect();
@@ -91,4 +156,24 @@ export class RedisConnection {
     // disconnectTimeout (2 s) on a stream that closes no more, and keep the process alive that long.
     for (const connection of [this.client, this.subscriber]) if (connection.status !== "end") connection.disconnect();
   }
+}
+
+/** A command sent to the node serving `slot` of a cluster (any command goes to the one server otherwise). */
+export class SlotCommand extends Command {
+  constructor(
+    name: string,
+    args: (string | number)[],
+    private readonly servingSlot: number,
+  ) {
+    super(name, args, { replyEncoding: "utf8" });
+  }
+
+  override getSlot(): number {
+    return this.servingSlot;
+  }
+}
+
+/** The cluster slot of a key (of its hash tag). */
+export function slotOf(key: string): number {
+  return new Command("get", [key]).getSlot();
 }

@@ -9,10 +9,12 @@ export class DebugChannel {
   constructor(
     private readonly conn: RedisConnection,
     readonly channel: string,
+    /** the queue's cluster slot: its lines go out in order with its ends (see RedisConnection.publish) */
+    private readonly slot: number,
   ) {}
 
   async publish(line: string): Promise<void> {
-    await this.conn.answered(this.conn.client.publish(this.channel, line));
+    await this.conn.publish(this.channel, line, this.slot);
   }
 
   async subscribe(onLine: (line: string) => void): Promise<() => Promise<void>> {

@@ -26,9 +26,9 @@
 // unheld tasks to Recovery and unlists the worker in one step, so no push hands over under an older
 // listing after it, and whatever arrives late under a number below `staleBelow` is ignored: those
 // tasks are in Recovery already.
-import type { Redis } from "ioredis";
 import { expiresAt, type QueuedTask } from "../../record.js";
 import { untilWoken } from "../waiters.js";
+import type { RedisClient } from "./connection.js";
 import { takenRows, type TakenRow } from "./tasks.js";
 
 /** How long an idle worker waits for a handover before it looks again (ms): a wake-up lost with a
@@ -70,7 +70,7 @@ export class Handover {
   private closed = false;
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly inbox: string,
   ) {}
 

@@ -22,10 +22,10 @@
 // reading it or running it with `redis-cli --eval`, is scriptText(name): see lua.ts.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { Redis } from "ioredis";
+import { Cluster } from "ioredis";
 import type { Backend, BackendOptions, Lease, StartResult } from "../../backend.js";
 import type { Outcome, QueuedTask, TaskRecordData } from "../../record.js";
-import { RedisConnection } from "./connection.js";
+import { RedisConnection, slotOf } from "./connection.js";
 import { DebugChannel } from "./debug.js";
 import { Handover } from "./handover.js";
 import { Heartbeat } from "./heartbeat.js";
@@ -42,6 +42,8 @@ export { scriptText } from "./lua.js";
 export interface RedisBackendOptions extends BackendOptions {
   /** seconds without a heartbeat after which a worker is presumed dead and its tasks rescued (default 10) */
   heartbeatTtl?: number;
+  /** redis_wait_replicas: a push and a finish resolve once that many replicas have them (default 0) */
+  waitReplicas?: number;
   /** reports errors handled by retrying (a lost connection, say) */
   onError?: (err: unknown) => void;
 }
@@ -78,7 +80,8 @@ export class RedisBackend implements Backend {
     const conn = (this.conn = new RedisConnection(url, `jobshell:${workerId}`));
     this.location = conn.location;
     const layout = (this.layout = new Layout(options.namespace ?? "jobshell", workerId, options.debugChannel));
-    const scripts = (this.scripts = new Scripts(conn));
+    const slot = slotOf(layout.prefix);
+    const scripts = (this.scripts = new Scripts(conn, slot, options.waitReplicas ?? 0));
     const sweeper = (this.sweeper = new Sweeper(scripts, layout, Math.round(options.taskRecordTtl * 1000), onError));
     const maxAttempts = options.maxAttempts ?? 3;
     const heartbeat = (this.heartbeat = new Heartbeat(conn, scripts, layout, workerId, (options.heartbeatTtl ?? 10) * 1000, sweeper, maxAttempts, onError));
@@ -87,19 +90,19 @@ export class RedisBackend implements Backend {
     this.queue = new Queue(conn, scripts, layout, sweeper, handover, records, workerId);
     this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records, maxAttempts);
     this.jobs = new RedisJobStore(conn, scripts, layout);
-    this.debug = new DebugChannel(conn, layout.channels.debug);
+    this.debug = new DebugChannel(conn, layout.channels.debug, slot);
   }
 
   async connect(): Promise<void> {
     const { conn, layout } = this;
     await conn.connect(this.onError);
-    conn.client.on("ready", () => {
+    conn.onClientRenewed(() => {
       this.handover.needsReclaim = true;
-      this.scripts.known.clear(); // the server may have restarted without them
+      this.scripts.known.clear(); // the server may have restarted without them (or be another)
     });
     // Messages published while the subscriber was away are lost: waiters look again, watchers reload,
     // and the worker gives back what was handed over in the meantime.
-    conn.subscriber.on("ready", () => {
+    conn.onSubscriberRenewed(() => {
       this.records.wakeAll();
       this.jobs.changed();
       this.handover.requestReclaim();
@@ -195,15 +198,21 @@ export class RedisBackend implements Backend {
 
 /** Delete every key of a namespace (a test run's, a benchmark's): the server may be shared, so never more. */
 export async function deleteRedisNamespace(url: string, namespace: string): Promise<void> {
-  const redis = new Redis(url);
+  const conn = new RedisConnection(url, "jobshell:cleanup");
+  await conn.connect(() => {});
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `{${namespace}}:*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
+    // On a cluster the namespace's keys are on the master of its slot: each master is asked.
+    const servers = conn.client instanceof Cluster ? conn.client.nodes("master") : [conn.client];
+    for (const redis of servers) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `{${namespace}}:*`, "COUNT", 1000);
+        if (keys.length > 0) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== "0");
+    }
   } finally {
-    redis.disconnect();
+    conn.client.disconnect();
+    conn.subscriber.disconnect();
   }
 }

@@ -1,7 +1,8 @@
 // Calling the Lua scripts of ./lua/: one typed method per command, whose key list is a tuple as long
 // as the script's header declares (test/backends/redis-scripts.test.ts holds the two together). A
 // script goes by its SHA1, and by its text when the server does not know it yet (a new server, or one
-// restarted since).
+// restarted since). With redis_wait_replicas, the calls that queue or end tasks resolve only once that
+// many replicas have their writes (see RedisConnection.confirmWrites).
 import { createHash } from "node:crypto";
 import { Command } from "ioredis";
 import type { RedisConnection } from "./connection.js";
@@ -26,8 +27,14 @@ class ScriptCall extends Command {
     private readonly script: string,
     private readonly keyNames: string[],
     private readonly values: Args,
+    private readonly servingSlot: number,
   ) {
     super(name, [], { replyEncoding: "utf8" });
+  }
+
+  /** On a cluster: the node of the queue's slot (every key of a queue is in it). */
+  override getSlot(): number {
+    return this.servingSlot;
   }
 
   override toWritable(): Buffer {
@@ -49,10 +56,16 @@ export class Scripts {
    *  script is known (so its finishes cannot overtake it). */
   readonly known = new Set<ScriptName>();
 
-  constructor(private readonly conn: RedisConnection) {}
+  constructor(
+    private readonly conn: RedisConnection,
+    /** the queue's cluster slot */
+    private readonly slot: number,
+    /** redis_wait_replicas */
+    private readonly replicas: number,
+  ) {}
 
   pushTasks(keys: [normal: string, idle: string, deletions: string], args: Args, onResend: () => void): Promise<number | [number, string]> {
-    return this.run("push-tasks", keys, args, onResend) as Promise<number | [number, string]>;
+    return this.run("push-tasks", keys, args, onResend, this.replicas) as Promise<number | [number, string]>;
   }
 
   takeTasks(
@@ -63,7 +76,7 @@ export class Scripts {
   }
 
   finishTasks(keys: [backup: string, deletions: string], args: Args): Promise<number> {
-    return this.run("finish-tasks", keys, args) as Promise<number>;
+    return this.run("finish-tasks", keys, args, undefined, this.replicas) as Promise<number>;
   }
 
   giveBackTasks(keys: [backup: string, normal: string, idle: string], args: Args): Promise<number> {
@@ -105,19 +118,32 @@ export class Scripts {
     return this.run("release-lease", keys, args) as Promise<number>;
   }
 
-  /** The arguments go in one array, never spread into a call: a push carries thousands. */
-  private async run(name: ScriptName, keys: string[], args: Args, onResend?: () => void): Promise<unknown> {
+  /** The arguments go in one array, never spread into a call: a push carries thousands. With
+   *  `replicas`, the reply waits for WAIT, sent after the call that ran the script. */
+  private async run(name: ScriptName, keys: string[], args: Args, onResend?: () => void, replicas = 0): Promise<unknown> {
     const { lua, sha } = sources[name];
-    const client = this.conn.client;
+    const { conn, slot } = this;
+    const client = conn.client;
+    const generation = conn.generation;
+    const sent = client.sendCommand(new ScriptCall("evalsha", sha, keys, args, slot));
+    // WAIT goes right after, in order on the same connection.
+    const confirmed = replicas > 0 ? conn.confirmWrites(replicas, slot, generation) : undefined;
+    confirmed?.catch(() => {}); // awaited below, once the reply has come
     try {
-      const reply = await client.sendCommand(new ScriptCall("evalsha", sha, keys, args));
+      const reply = await sent;
       this.known.add(name);
+      await confirmed;
       return reply;
     } catch (err) {
-      if (!(err as Error).message?.startsWith("NOSCRIPT")) throw this.conn.unanswered(err);
+      if (!(err as Error).message?.startsWith("NOSCRIPT")) throw conn.unanswered(err);
       this.known.delete(name);
       onResend?.();
-      return this.conn.answered(client.sendCommand(new ScriptCall("eval", lua, keys, args)) as Promise<unknown>);
+      const resent = conn.answered(client.sendCommand(new ScriptCall("eval", lua, keys, args, slot)) as Promise<unknown>);
+      const reconfirmed = replicas > 0 ? conn.confirmWrites(replicas, slot, generation) : undefined;
+      reconfirmed?.catch(() => {});
+      const reply = await resent;
+      await reconfirmed;
+      return reply;
     }
   }
 }
