@@ -432,10 +432,10 @@ describe("REST API binding", () => {
 });
 
 describe("REST API documentation", () => {
-  it("the README lists every error word the server can answer with", () => {
+  it("docs/rest-api.md lists every error word the server can answer with", () => {
     const words = Object.keys(errorReplies);
     expect(words.length).toBeGreaterThan(10);
-    const docs = readFileSync("README.md", "utf8");
+    const docs = readFileSync("docs/rest-api.md", "utf8");
     for (const word of words) expect(docs, word).toContain(`\`${word}\``);
   });
 
