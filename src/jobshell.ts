@@ -4,6 +4,7 @@
 // @internal are what the rest of the package uses from inside (see internals.ts); the published
 // types leave them out (tsconfig's stripInternal). Private state is in #fields, so that the
 // published class names nothing of it.
+// One file past 400 lines: JobShell is one class, the API, whose members share its state.
 import { format } from "node:util";
 import type { Backend } from "./backend.js";
 import { openBackend } from "./backends/index.js";

@@ -9,6 +9,8 @@
 //   task and its record, so a started task given back by a dead worker is never dropped;
 // - records live in a stream every process reads (./records.ts); job definitions in a shared
 //   document (./document.ts); the debug channel is a fanout exchange (./debug.ts).
+// One file past 400 lines: publishing (declare, confirm, shed a full queue's head) and starting tasks
+// share the queue sizes, the record log and the publisher channel this class holds.
 import { hostname } from "node:os";
 import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type StartResult } from "../../backend.js";
 import type { JobDefinition } from "../../definitions.js";

@@ -16,6 +16,7 @@
 // comes after the subscription, so until one is told here it has not ended. Such tasks are kept a few
 // seconds (`fresh`), with their end if it comes before anybody waits for it; a reconnected subscriber
 // (ends may have been lost) or a waiter that comes later reads as above.
+// One file past 400 lines: the batched reads, the ended channel and the waiters share one state.
 import type { Lease } from "../../backend.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
 import { TaskWaiters, type Waiter } from "../waiters.js";
