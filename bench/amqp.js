@@ -3,7 +3,9 @@
 // users take, both issue TASKS tasks BLOCK at a time and wait for each block to be done (jobshell: task()
 // then waitfor(); raw: each publish confirmed, then each message consumed and acknowledged); beside it,
 // fire-and-forget (every task issued at once, completions counted), jobshell with its worker in a process
-// of its own, and task()→waitfor() round trips one at a time. All in turns, REPEAT rounds.
+// of its own, and task()→waitfor() round trips one at a time. All in turns, REPEAT rounds. jobshell runs
+// scripts isolated in its script pool's threads (the default); jobshellInProcess is the same with
+// job_in_process, so that what the isolation costs prints as a ratio.
 // Run: npm run build && node bench/amqp.js   (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672;
 //      REPEAT=5, TASKS=20000, BLOCK=1000, TRIPS=1000)
 import { randomBytes } from "node:crypto";
@@ -71,11 +73,12 @@ async function rawQueue() {
   };
 }
 
-/** jobshell's AMQP mode: a worker in the same process, or (`cross`) in a process of its own. */
-async function jobshellQueue(cross) {
+/** jobshell's AMQP mode: a worker in the same process, or (`cross`) in a process of its own; `options`
+ *  on top (job_in_process). */
+async function jobshellQueue(cross, options = {}) {
   const namespace = `bench-${randomBytes(4).toString("hex")}`;
   const debugChannel = `${namespace}.debug`;
-  const js = await open({ amqpUrl: url, namespace, debugChannel, jobQueueBulkReadSize: prefetch, taskRecordTtl: 600, worker: !cross, log: () => {} });
+  const js = await open({ amqpUrl: url, namespace, debugChannel, jobQueueBulkReadSize: prefetch, taskRecordTtl: 600, worker: !cross, log: () => {}, ...options });
   await js.upload(noop);
   const worker = cross ? await startWorkerProcess("amqp", url, namespace) : undefined;
   const completed = (record) => {
@@ -110,7 +113,12 @@ async function jobshellQueue(cross) {
 }
 
 const loadBefore = loadavg()[0];
-const systems = { raw: await rawQueue(), jobshell: await jobshellQueue(false), jobshellCross: await jobshellQueue(true) };
+const systems = {
+  raw: await rawQueue(),
+  jobshell: await jobshellQueue(false),
+  jobshellInProcess: await jobshellQueue(false, { jobInProcess: true }),
+  jobshellCross: await jobshellQueue(true),
+};
 const labels = Object.keys(systems);
 // One warm-up of each, not counted.
 for (const label of labels) {
@@ -126,20 +134,25 @@ for (let i = 0; i < repeat; i++) {
   }
 }
 const times = await systems.jobshell.roundTrips(trips);
+const inProcessTimes = await systems.jobshellInProcess.roundTrips(trips);
 const crossTimes = await systems.jobshellCross.roundTrips(trips);
 for (const label of labels) await systems[label].close();
 
 printTable(`AMQP mode vs raw amqplib, ${count} no-op tasks issued ${block} at a time then awaited, prefetch ${prefetch}, ${repeat} rounds: median (range)`, [
   ["raw amqplib (persistent, confirms, manual ack), issued and awaited, tasks/s", spread(waited.raw)],
   ["jobshell, task() then waitfor(), tasks/s", spread(waited.jobshell)],
+  ["jobshell with job_in_process, tasks/s", spread(waited.jobshellInProcess)],
   ["jobshell, worker in another process, tasks/s", spread(waited.jobshellCross)],
   ["raw amqplib, fire-and-forget, tasks/s", spread(fired.raw)],
   ["jobshell, fire-and-forget, tasks/s", spread(fired.jobshell)],
+  ["jobshell with job_in_process, fire-and-forget, tasks/s", spread(fired.jobshellInProcess)],
   ["issued and awaited: jobshell / raw", ratio(waited.jobshell, waited.raw)],
   ["jobshell issued and awaited / raw fire-and-forget", ratio(waited.jobshell, fired.raw)],
   ["jobshell: issued and awaited / fire-and-forget", ratio(waited.jobshell, fired.jobshell)],
+  ["jobshell issued and awaited: isolated / job_in_process", ratio(waited.jobshell, waited.jobshellInProcess)],
   ["jobshell issued and awaited: worker in another process / in the same", ratio(waited.jobshellCross, waited.jobshell)],
   [`round trip task()→waitfor(), ${trips} sequential, p50 / p99 ms`, `${percentile(times, 50).toFixed(2)} / ${percentile(times, 99).toFixed(2)}`],
+  ["  with job_in_process, p50 / p99 ms", `${percentile(inProcessTimes, 50).toFixed(2)} / ${percentile(inProcessTimes, 99).toFixed(2)}`],
   ["  worker in another process, p50 / p99 ms", `${percentile(crossTimes, 50).toFixed(2)} / ${percentile(crossTimes, 99).toFixed(2)}`],
   ["machine load average (1 min) before / after", `${loadBefore.toFixed(1)} / ${loadavg()[0].toFixed(1)}`],
 ]);

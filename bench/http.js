@@ -2,7 +2,9 @@
 // running in the server's process; then the same client against a bare http server that answers
 // 201 at once, as the ceiling. Checks that no answer was a 5xx and that every issued task ended.
 // With --wait, each connection follows each POST with GET /tasks/{id}/wait, the path users take (the
-// bare server answers that GET at once too), and a request is the pair.
+// bare server answers that GET at once too), and a request is the pair. jobshell runs its job scripts
+// isolated in its script pool's threads (the default), and again with job_in_process in the same turns,
+// so that what the isolation costs prints as a ratio.
 //
 // Run: npm run build && node bench/http.js [--seconds 10] [--connections 32] [--repeat 3] [--wait] [--redis URL | --amqp URL]
 import { fork } from "node:child_process";
@@ -85,6 +87,7 @@ async function main() {
   // Alternate the two so that a noisy neighbour on the machine weighs on both alike.
   const ceilings = [];
   const loads = [];
+  const loadsInProcess = [];
   let mode = "";
   let ok = true;
   for (let i = 0; i < repeat; i++) {
@@ -92,9 +95,11 @@ async function main() {
     const run = await jobshellRun(seconds, connections, { redisUrl, amqpUrl });
     mode = run.mode;
     loads.push(run);
-    ok &&= run.ok;
+    const inProcess = await jobshellRun(seconds, connections, { redisUrl, amqpUrl, jobInProcess: true });
+    loadsInProcess.push(inProcess);
+    ok &&= run.ok && inProcess.ok;
     console.log(
-      `run ${i + 1}: jobshell ${Math.round(rate(run))} req/s p99 ${run.p99.toFixed(1)} ms; bare ${Math.round(rate(ceilings[i]))} req/s p99 ${ceilings[i].p99.toFixed(1)} ms; ` +
+      `run ${i + 1}: jobshell ${Math.round(rate(run))} req/s p99 ${run.p99.toFixed(1)} ms; job_in_process ${Math.round(rate(inProcess))} req/s; bare ${Math.round(rate(ceilings[i]))} req/s p99 ${ceilings[i].p99.toFixed(1)} ms; ` +
         `answers ${JSON.stringify(run.statuses)}, client errors ${run.errors}, issued ${run.created}/${run.issued} ended ${run.ended}, ` +
         `backlog drained in ${run.drainSeconds.toFixed(1)} s`,
     );
@@ -103,6 +108,8 @@ async function main() {
   const what = args.includes("--wait") ? "POST /tasks then GET /tasks/{id}/wait" : "POST /tasks";
   printTable(`${what} for ${seconds} s, ${connections} keep-alive connections, ${mode} mode: medians of ${repeat} runs`, [
     ["jobshell serve (worker running)", `${Math.round(med(loads, rate))} req/s, p50 ${med(loads, (r) => r.p50).toFixed(2)} ms, p99 ${med(loads, (r) => r.p99).toFixed(2)} ms`],
+    ["jobshell serve, job_in_process", `${Math.round(med(loadsInProcess, rate))} req/s, p50 ${med(loadsInProcess, (r) => r.p50).toFixed(2)} ms, p99 ${med(loadsInProcess, (r) => r.p99).toFixed(2)} ms`],
+    ["isolated / job_in_process, median of runs", `${med(loads.map((r, i) => rate(r) / rate(loadsInProcess[i])), (x) => x).toFixed(2)}`],
     ["bare http server answering at once", `${Math.round(med(ceilings, rate))} req/s, p50 ${med(ceilings, (r) => r.p50).toFixed(2)} ms, p99 ${med(ceilings, (r) => r.p99).toFixed(2)} ms`],
   ]);
   console.log(ok ? "\nOK: no 5xx, no client errors, issued = ended in every run" : "\nFAILED: see the runs above");
@@ -131,9 +138,11 @@ async function bareRun(seconds, connections) {
   return result;
 }
 
-async function jobshellRun(seconds, connections, urls) {
+/** `options`: the queue's URLs, and job_in_process. */
+async function jobshellRun(seconds, connections, options) {
+  const { jobInProcess, ...urls } = options;
   const namespace = `bench-http-${process.pid}-${Date.now()}`;
-  const js = await open({ ...urls, namespace, debugChannel: `${namespace}.debug`, jobQueueSize: 1_000_000, taskRecordTtl: 600, log: () => {} });
+  const js = await open({ ...urls, namespace, debugChannel: `${namespace}.debug`, jobQueueSize: 1_000_000, taskRecordTtl: 600, jobInProcess, log: () => {} });
   await js.upload(`- {name: bench-http, topics: [bench.http], script: "return task.content.n"}`, { replace: true });
   const server = await serve(js, { port: 0, host: "127.0.0.1" });
   const load = await runClient(server.url, seconds, connections);

@@ -4,11 +4,13 @@
 // producer and worker in one process. Beside it: jobshell with its worker in a process of its own (the
 // producer runs none), fire-and-forget (every task issued at once, completions counted) with Redis's CPU
 // time per task, then task()→waitfor() round trips one at a time.
-// Last, with --expose-gc, what 100,000 outstanding waitfor()s cost in Redis mode.
+// Last, with --expose-gc, what 100,000 outstanding waitfor()s cost in Redis mode. jobshell runs scripts
+// isolated in its script pool's threads (the default); jobshellInProcess is the same with job_in_process,
+// so that what the isolation costs prints as a ratio.
 // Run: npm run build && node --expose-gc bench/redis.js   (REDIS_URL, REPEAT=5, TASKS=20000, BLOCK=1000,
-//      TRIPS=1000, WARM_TRIPS=3000, WARMUPS=2, SYSTEMS=jobshell,jobshellCross,beeQueue,bullmq: which, in
-//      that order, REDIS_WAIT_REPLICAS=0: jobshell's redis_wait_replicas). On a cluster or under Sentinel
-//      (REDIS_URL=redis+cluster://... or redis+sentinel://..., see scripts/), run SYSTEMS=jobshell.
+//      TRIPS=1000, WARM_TRIPS=3000, WARMUPS=2, SYSTEMS=jobshell,jobshellInProcess,jobshellCross,beeQueue,bullmq:
+//      which, in that order, REDIS_WAIT_REPLICAS=0: jobshell's redis_wait_replicas). On a cluster or under
+//      Sentinel (REDIS_URL=redis+cluster://... or redis+sentinel://..., see scripts/), run SYSTEMS=jobshell.
 // Round trips are measured twice: the first TRIPS right after the throughput runs (cold), and TRIPS more
 // after WARM_TRIPS unmeasured ones (warm, the steady state, as the throughput is).
 import { randomBytes } from "node:crypto";
@@ -51,10 +53,10 @@ function completed(record) {
   if (record.status !== "completed") throw new Error(`task ${record.taskid} ended ${record.status}`);
 }
 
-const systems = {
-  async jobshell() {
+/** jobshell with its worker in this process; `options` on top (job_in_process). */
+async function jobshell(options = {}) {
     const namespace = unique("jobshell");
-    const js = await open({ redisUrl: url, redisWaitReplicas: waitReplicas, namespace, jobQueueBulkReadSize: 32, taskRecordTtl: 600, log: () => {} });
+    const js = await open({ redisUrl: url, redisWaitReplicas: waitReplicas, namespace, jobQueueBulkReadSize: 32, taskRecordTtl: 600, log: () => {}, ...options });
     await js.upload(noop);
     return {
       issueAndWait: (n) => issueAndWait(n, block, () => js.task("noop", {}, 60), (id) => js.waitfor(id, 60).then(completed)),
@@ -75,7 +77,12 @@ const systems = {
         await deleteRedisNamespace(url, namespace);
       },
     };
-  },
+}
+
+const systems = {
+  jobshell: () => jobshell(),
+
+  jobshellInProcess: () => jobshell({ jobInProcess: true }),
 
   /** A producer that runs no worker, and a worker process. */
   async jobshellCross() {
@@ -271,6 +278,12 @@ printTable(
     ...(has("jobshell", "beeQueue") ? [["issued and awaited: jobshell / bee-queue", ratio(waited.jobshell, waited.beeQueue)]] : []),
     ...(has("jobshell", "bullmq") ? [["issued and awaited: jobshell / BullMQ", ratio(waited.jobshell, waited.bullmq)]] : []),
     ...(has("jobshell") ? [["jobshell: issued and awaited / fire-and-forget", ratio(waited.jobshell, fired.jobshell)]] : []),
+    ...(has("jobshell", "jobshellInProcess")
+      ? [
+          ["jobshell issued and awaited: isolated / job_in_process", ratio(waited.jobshell, waited.jobshellInProcess)],
+          ["jobshell fire-and-forget: isolated / job_in_process", ratio(fired.jobshell, fired.jobshellInProcess)],
+        ]
+      : []),
     ...(has("jobshell", "jobshellCross") ? [["jobshell issued and awaited: worker in another process / in the same", ratio(waited.jobshellCross, waited.jobshell)]] : []),
     ...(has("jobshell", "beeQueue") ? [["fire-and-forget: jobshell / bee-queue", ratio(fired.jobshell, fired.beeQueue)]] : []),
     ...(has("jobshell", "bullmq") ? [["fire-and-forget: jobshell / BullMQ", ratio(fired.jobshell, fired.bullmq)]] : []),

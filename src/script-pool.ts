@@ -1,6 +1,6 @@
 // The pool of worker_threads that job scripts run in, so that no script can end, block or bloat the
-// process that runs it. Each thread runs many scripts at once (they mostly await); a run goes to the
-// thread with the fewest. A thread is limited to job_memory_limit of heap (resourceLimits), and is
+// process that runs it. Each thread runs many scripts at once (they mostly await); the runs of one
+// turn go to the thread with the fewest. A thread is limited to job_memory_limit of heap (resourceLimits), and is
 // ended (terminate()) when a script blocks it past job_script_timeout or calls process.exit(); its
 // runs then end `lost` (the task may be tried again, see Worker) and a new thread takes its place.
 // The builtins that belong to this process (qprint, logger, issue, waitfor, transaction) answer the
@@ -77,7 +77,9 @@ export class ScriptPool {
   private watchdog?: NodeJS.Timeout;
   private readonly transactions = new Map<string, Transaction>();
   private closed = false;
-  private flushing = false;
+  private flushQueued = false;
+  /** the thread the runs of this turn go to, until the flush */
+  private turnThread?: ScriptThread;
   private readonly file = threadFile();
 
   constructor(private readonly options: ScriptPoolOptions) {}
@@ -85,7 +87,9 @@ export class ScriptPool {
   /** Run the job's script on the task in a thread; `done` is called once. */
   run(job: RegisteredJob, task: TaskFields, done: (end: RunEnd) => void): void {
     if (this.closed) return done({ status: "failed", error: "the worker is stopping" });
-    const t = this.pick();
+    // Every run of a turn goes to one thread: each thread woken costs a postMessage and, on a busy
+    // machine, the core it wakes on; runs spread over the threads as they stay busy across turns.
+    const t = (this.turnThread ??= this.pick());
     const name = job.definition.name;
     const script = job.definition.script!;
     if (t.scripts.get(name) !== script) {
@@ -133,15 +137,19 @@ export class ScriptPool {
     return t;
   }
 
+  /** Messages go as the turn ends, with whatever else the turn brings. A thread busy with runs
+   *  answers with their ends, and the worker takes again for each answer: posting every take at once
+   *  (in a microtask) would keep the runs split into as many messages, each waking the thread. */
   private post(t: ScriptThread, message: ToThread): void {
     t.outbox.push(message);
-    if (this.flushing) return;
-    this.flushing = true;
-    queueMicrotask(this.flush);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(this.flush);
   }
 
   private readonly flush = (): void => {
-    this.flushing = false;
+    this.flushQueued = false;
+    this.turnThread = undefined;
     for (const t of this.threads) {
       if (t.outbox.length === 0) continue;
       const batch = t.outbox;
