@@ -1,42 +1,11 @@
 // How a piped shell ends: never silently. A block that can never finish is reported in one line
 // and the shell exits 1; exit() takes only an exit status a process can have.
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { pipeToShell, requireBuild } from "./pipe.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const cli = path.join(root, "dist", "cli.js");
+const jobshell = (input: string, env: NodeJS.ProcessEnv = {}) => pipeToShell(input, [], env);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-}
-
-function jobshell(input: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const began = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli], {
-      cwd: root,
-      env: { ...process.env, JOBSHELL_HISTORY: "", NO_COLOR: "", REDIS_URL: "", AMQP_URL: "", ...env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - began) / 1000 }));
-    child.stdin.end(input);
-  });
-}
-
-beforeAll(() => {
-  if (!existsSync(cli)) throw new Error("dist/cli.js is missing: build first (npm test runs tsc before vitest)");
-});
+beforeAll(requireBuild);
 
 const neverLine = "Error: this block can never finish, nothing is left that could settle what it awaits:";
 

@@ -2,39 +2,15 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { cli, pipeToShell, requireBuild, root } from "./pipe.js";
 import { backends, deleteRedisNamespace, redisUrl, requireServer, uniqueNamespace } from "../each-backend.js";
 
 const redis = backends.find((b) => b.name === "redis")!;
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const cli = path.join(root, "dist", "cli.js");
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function jobshell(input: string, args: string[] = ["--jobs", "samples/jobs"], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      cwd: root,
-      env: { ...process.env, JOBSHELL_HISTORY: "", NO_COLOR: "", REDIS_URL: "", AMQP_URL: "", ...env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const jobshell = (input: string, args: string[] = ["--jobs", "samples/jobs"], env: NodeJS.ProcessEnv = {}) => pipeToShell(input, args, env);
 
 const slowJob = `
 - name: slow
@@ -44,9 +20,7 @@ const slowJob = `
     qprint("slow job done", task.content.n)
 `;
 
-beforeAll(() => {
-  if (!existsSync(cli)) throw new Error("dist/cli.js is missing: build first (npm test runs tsc before vitest)");
-});
+beforeAll(requireBuild);
 
 describe("the shell with piped input", { timeout: 60_000 }, () => {
   it("runs the source's tutorial: Hello, amuro and Bye, amuro, exit code 0", async () => {
