@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import { ParameterError } from "../errors.js";
 import type { JobShell } from "../jobshell.js";
+import { grant } from "./access.js";
 import { healthRoutes } from "./health.js";
 import { HttpError, parserRefusal, refusalOf, refuseOnSocket, requestTarget, sendError, type RequestTarget, type Route } from "./http.js";
 import { jobRoutes } from "./jobs.js";
@@ -159,7 +160,7 @@ function allowedMethods(route: Route): string[] {
 
 /** Refuse the request unless it carries the token (when one is set). */
 function authenticate(req: IncomingMessage, tokenDigest: Buffer | undefined): void {
-  if (!tokenDigest || authorized(req, tokenDigest)) return;
+  if (!tokenDigest || authorized(req, tokenDigest)) return grant(req, "write");
   const given = req.headers.authorization === undefined ? "missing" : "wrong";
   throw new HttpError("unauthorized", `${given} bearer token: send Authorization: Bearer <JOBSHELL_API_TOKEN>`);
 }
