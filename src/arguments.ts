@@ -9,7 +9,10 @@ export type Command = (typeof commands)[number];
 
 /** Each command: its arguments and queue, and a line on what it does (for --help). */
 const commandUsage: Record<Command, { synopsis: string; help: string }> = {
-  shell: { synopsis: "[shell] [options] [--redis URL | --amqp URL]", help: "the interactive >>> shell (the default command)" },
+  shell: {
+    synopsis: "[shell] [options] [--redis URL | --amqp URL]",
+    help: "the interactive >>> shell (the default command), serving the REST API and console at api_url",
+  },
   worker: { synopsis: "worker [options] (--redis URL | --amqp URL)", help: "a worker with no shell; SIGTERM/SIGINT stop it gracefully" },
   serve: { synopsis: "serve [options] [--redis URL | --amqp URL]", help: "the REST API, and a worker unless --no-worker" },
   task: {
@@ -38,6 +41,8 @@ const commandFlags: Record<string, CommandFlag> = {
   jobs: { value: "PATH", help: "a job YAML file or a folder of them; may repeat", commands: ["shell", "worker", "serve"], everywhere: true },
   "replace-jobs": { help: "replace the queue's jobs of the same names where the files differ (else refused)", commands: ["shell", "worker", "serve"] },
   "no-worker": { help: "do not run a worker in this process", commands: ["shell", "serve"] },
+  "no-serve": { help: "do not serve the REST API and console at api_url from the shell", commands: ["shell"] },
+  "read-only": { help: "every write (POST, DELETE) answers 403 read_only, for the API and the console alike", commands: ["serve"] },
   port: { value: "N", help: "the port to listen on (default 8080; 0: any free port)", commands: ["serve"] },
   host: { value: "ADDRESS", help: "the address to listen on (default 127.0.0.1; beyond loopback JOBSHELL_API_TOKEN is required)", commands: ["serve"] },
   expire: { value: "S", help: "seconds within which a job must start the task, else it ends expired (default 10)", commands: ["task"] },

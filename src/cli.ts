@@ -93,7 +93,15 @@ async function main(argv: string[]): Promise<number> {
     case "shell": {
       const { runShell } = await import("./shell/repl.js");
       const js = await openFrom(parsed, params, !noWorker);
-      return runShell(js, { color: process.stdout.isTTY === true, worker: !noWorker });
+      const served = switchOn(parsed, "no-serve") ? undefined : await serveFromShell(js, params.apiUrl);
+      // Piped input shows no banner: a server that could not start is told on a terminal's stderr only.
+      const terminal = process.stdin.isTTY === true && process.stdout.isTTY === true;
+      if (served && !served.server && !terminal && process.stderr.isTTY) process.stderr.write(`jobshell: ${served.line}\n`);
+      try {
+        return await runShell(js, { color: process.stdout.isTTY === true, worker: !noWorker, serving: served?.line });
+      } finally {
+        await served?.server?.close();
+      }
     }
     case "worker": {
       requireServerMode(params, "worker");
@@ -108,19 +116,22 @@ async function main(argv: string[]): Promise<number> {
     case "serve": {
       const { serve } = await import("./server/index.js");
       const token = process.env.JOBSHELL_API_TOKEN || undefined;
+      const readToken = process.env.JOBSHELL_API_READ_TOKEN || undefined;
+      const readOnly = switchOn(parsed, "read-only");
       const host = parsed.flags.get("host")?.at(-1) ?? "127.0.0.1";
       const port = numberFlag(parsed, "port", 8080, portRule); // a bad port is refused before connecting
       const js = await openFrom(parsed, params, !noWorker);
       let server: Awaited<ReturnType<typeof serve>>;
       try {
-        server = await serve(js, { port, host, token });
+        server = await serve(js, { port, host, token, readToken, readOnly });
       } catch (err) {
         await js.close();
         throw err;
       }
       process.stderr.write(
         `jobshell serve: ${server.url} (${js.location}, ${js.jobs().length} jobs, ` +
-          `${noWorker ? "no worker" : "worker in this process"}${token ? ", bearer token required" : ""})\n`,
+          `${noWorker ? "no worker" : "worker in this process"}${token || readToken ? ", bearer token required" : ""}` +
+          `${readOnly ? ", read-only" : ""}; console: ${server.url}/console)\n`,
       );
       warnTransactionEventsOff(js, params, "serve");
       await stopOnSignals(js, "serve", () => server.close());
@@ -128,6 +139,30 @@ async function main(argv: string[]): Promise<number> {
     }
     case "task":
       return issueOne(parsed, params);
+  }
+}
+
+/**
+ * The shell serves the REST API and the console at api_url's address, so that callout(path=...) and
+ * a browser reach this very process. It never fails the shell: a port in use, or an address this
+ * machine does not have, is one line instead (under the banner). The server does not keep the
+ * process alive (a piped shell ends when its input and tasks do).
+ */
+async function serveFromShell(js: JobShell, apiUrl: string): Promise<{ line: string; server?: { close(): Promise<void> } }> {
+  const { serve } = await import("./server/index.js");
+  const url = new URL(apiUrl);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+  const token = process.env.JOBSHELL_API_TOKEN || undefined;
+  const readToken = process.env.JOBSHELL_API_READ_TOKEN || undefined;
+  if (url.protocol !== "http:") return { line: `not serving the REST API: api_url ${maskUrl(apiUrl)} is not http:// (--no-serve hides this line)` };
+  try {
+    const server = await serve(js, { port, host, token, readToken, unref: true });
+    return { line: `console: ${server.url}/console (REST API at ${server.url}; --no-serve turns it off)`, server };
+  } catch (err) {
+    const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    const why = code === "EADDRINUSE" ? `${url.host} is in use (another jobshell?)` : err instanceof JobshellError ? err.message : String(err);
+    return { line: `not serving the REST API and console: ${why}; --no-serve hides this line` };
   }
 }
 

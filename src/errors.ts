@@ -131,7 +131,11 @@ export const errorReplies = {
   invalid_path: { status: 400 },
   invalid_query: { status: 400 },
   job_definition: { status: 400, classes: [JobDefinitionError], fields: ["problems"] },
+  // A console page asked for by a browser without a session: sent to the sign-in page (Location).
+  sign_in: { status: 303 },
   unauthorized: { status: 401, headers: { "www-authenticate": 'Bearer realm="jobshell"' } },
+  read_only: { status: 403 },
+  forbidden_origin: { status: 403 },
   unknown_task: { status: 404, classes: [UnknownTaskError] },
   unknown_job: { status: 404 },
   not_found: { status: 404 },

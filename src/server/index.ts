@@ -1,17 +1,30 @@
 // `jobshell serve`: the REST API over the library API, on Node's own http server.
-// Loopback by default; with a token every request needs `Authorization: Bearer <token>`, checked
-// before anything else about the request, and a token is required to listen beyond loopback. Every
-// bad request gets a 4xx `{error, detail}` (errorReplies in errors.ts), those Node's HTTP parser
-// refuses too. The routes are by resource: tasks.ts, jobs.ts, health.ts.
-import { createHash, timingSafeEqual } from "node:crypto";
+// Loopback by default; with a token every request needs `Authorization: Bearer <token>` or the
+// console's session cookie, checked before anything else about the request (guard.ts), and a token
+// is required to listen beyond loopback. Every bad request gets a 4xx `{error, detail}` (errorReplies
+// in errors.ts), those Node's HTTP parser refuses too. The routes are by resource: tasks.ts, jobs.ts,
+// health.ts, stats.ts, transactions.ts, events.ts (the live stream), login.ts.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { ParameterError } from "../errors.js";
 import type { JobShell } from "../jobshell.js";
-import { grant } from "./access.js";
+import { canWrite } from "./access.js";
+import { guard, isOpenPath, isWrite } from "./guard.js";
 import { healthRoutes } from "./health.js";
-import { HttpError, parserRefusal, refusalOf, refuseOnSocket, requestTarget, sendError, type RequestTarget, type Route } from "./http.js";
+import {
+  HttpError,
+  parserRefusal,
+  refusalOf,
+  refuseOnSocket,
+  requestTarget,
+  securityHeaders,
+  sendError,
+  type RequestTarget,
+  type Route,
+} from "./http.js";
 import { jobRoutes } from "./jobs.js";
+import { loginRoutes } from "./login.js";
+import { Sessions } from "./session.js";
 import { taskRoutes } from "./tasks.js";
 
 export interface ServeOptions {
@@ -19,8 +32,14 @@ export interface ServeOptions {
   host: string;
   /** the API token (JOBSHELL_API_TOKEN); without one only loopback is allowed */
   token?: string;
+  /** a token that may only read (JOBSHELL_API_READ_TOKEN) */
+  readToken?: string;
+  /** every write answers 403 read_only (`jobshell serve --read-only`) */
+  readOnly?: boolean;
   /** where server errors are told (default: stderr); request headers are never logged */
   log?: (line: string) => void;
+  /** the server and its connections do not keep the process alive (the shell's server) */
+  unref?: boolean;
 }
 
 export interface RunningServer {
@@ -35,19 +54,21 @@ export function isLoopback(host: string): boolean {
 
 export async function serve(js: JobShell, options: ServeOptions): Promise<RunningServer> {
   const { port, host } = options;
-  const token = options.token === "" ? undefined : options.token;
-  if (!token && !isLoopback(host)) {
+  const token = options.token || undefined;
+  const sessions = new Sessions({ write: token, read: options.readToken || undefined });
+  if (!sessions.required && !isLoopback(host)) {
     throw new ParameterError(`refusing to listen on ${host} without an API token: set JOBSHELL_API_TOKEN (required beyond loopback)`);
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const tokenDigest = token ? digest(token) : undefined;
   const polls = { waits: new Set<AbortController>(), closing: false };
-  const routes = [...taskRoutes(js, polls), ...jobRoutes(js), ...healthRoutes(js)];
+  const routes = [...taskRoutes(js, polls), ...jobRoutes(js), ...healthRoutes(js), ...loginRoutes(sessions)];
+  const guarded = { sessions, readOnly: options.readOnly ?? false };
 
   /** the response under way on each connection: the parser's refusals must not break into one begun */
   const answering = new WeakMap<Socket, ServerResponse>();
 
   const server = createServer((req, res) => {
+    for (const [name, value] of Object.entries(securityHeaders)) res.setHeader(name, value);
     const socket = req.socket;
     answering.set(socket, res);
     res.on("close", () => {
@@ -72,8 +93,9 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       sendError(res, refusal);
     };
     const answer = async () => {
-      authenticate(req, tokenDigest);
-      await dispatch(routes, req, res, requestTarget(req.url ?? ""));
+      const target = requestTarget(req.url ?? "");
+      guard(req, target.path, guarded);
+      await dispatch(routes, req, res, target);
     };
     answer().catch(refuse);
   });
@@ -87,8 +109,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
   });
   server.on("connect", (req: IncomingMessage, socket: Socket) => {
     try {
-      authenticate(req, tokenDigest);
-      requestTarget(req.url ?? "");
+      guard(req, requestTarget(req.url ?? "").path, guarded);
       throw new HttpError("method_not_allowed", "CONNECT is not served: the API has no tunnels");
     } catch (err) {
       refuseOnSocket(socket, refusalOf(err));
@@ -111,6 +132,10 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       refused(err as NodeJS.ErrnoException);
     }
   });
+  if (options.unref) {
+    server.unref();
+    server.on("connection", (socket: Socket) => socket.unref());
+  }
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
@@ -130,17 +155,24 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
   };
 }
 
-/** Run the handler of the route and method the request names. */
+/**
+ * Run the handler of the route and method the request names. Several routes may serve one path with
+ * different methods (the console's page and login.ts's form both live at /console/login). A write
+ * needs write access (access.ts); the sign-in and sign-out forms are for those who have none yet.
+ */
 async function dispatch(routes: Route[], req: IncomingMessage, res: ServerResponse, target: RequestTarget): Promise<void> {
   const { path, query } = target;
+  const method = req.method === "HEAD" ? "GET" : req.method ?? "GET";
+  const allow = new Set<string>();
   for (const route of routes) {
     const match = route.path.exec(path);
     if (!match) continue;
-    const method = req.method === "HEAD" ? "GET" : req.method ?? "GET";
-    const run = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
-    if (!run) {
-      const allow = allowedMethods(route).join(", ");
-      throw new HttpError("method_not_allowed", `${req.method} is not allowed on ${path} (allowed: ${allow})`, {}, { allow });
+    if (!Object.hasOwn(route.methods, method)) {
+      for (const m of allowedMethods(route)) allow.add(m);
+      continue;
+    }
+    if (isWrite(req.method) && !isOpenPath(path) && !canWrite(req)) {
+      throw new HttpError("read_only", `this server is read-only for this request: ${req.method} ${path} would change something`);
     }
     let params: string[];
     try {
@@ -148,7 +180,11 @@ async function dispatch(routes: Route[], req: IncomingMessage, res: ServerRespon
     } catch {
       throw new HttpError("invalid_path", `the path ${path} is not valid percent-encoding`);
     }
-    return run(req, res, params, query);
+    return route.methods[method](req, res, params, query);
+  }
+  if (allow.size > 0) {
+    const allowed = [...allow].join(", ");
+    throw new HttpError("method_not_allowed", `${req.method} is not allowed on ${path} (allowed: ${allowed})`, {}, { allow: allowed });
   }
   throw new HttpError("not_found", `no such endpoint: ${req.method} ${path}`);
 }
@@ -156,20 +192,4 @@ async function dispatch(routes: Route[], req: IncomingMessage, res: ServerRespon
 /** The route's methods, with HEAD wherever GET is, since every GET answers HEAD too. */
 function allowedMethods(route: Route): string[] {
   return Object.keys(route.methods).flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m]));
-}
-
-/** Refuse the request unless it carries the token (when one is set). */
-function authenticate(req: IncomingMessage, tokenDigest: Buffer | undefined): void {
-  if (!tokenDigest || authorized(req, tokenDigest)) return grant(req, "write");
-  const given = req.headers.authorization === undefined ? "missing" : "wrong";
-  throw new HttpError("unauthorized", `${given} bearer token: send Authorization: Bearer <JOBSHELL_API_TOKEN>`);
-}
-
-function authorized(req: IncomingMessage, tokenDigest: Buffer): boolean {
-  const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
-  return match !== null && timingSafeEqual(digest(match[1].trim()), tokenDigest);
-}
-
-function digest(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
 }

@@ -32,6 +32,8 @@ export interface ShellOptions {
   color: boolean;
   /** whether this process runs a worker (the banner says so; it reads it from `js` itself) */
   worker: boolean;
+  /** a line under the banner on where this process serves the REST API and console (or why not) */
+  serving?: string;
   input?: Readable;
   output?: Writable;
 }
@@ -48,7 +50,7 @@ export async function runShell(js: JobShell, options: ShellOptions): Promise<num
   const terminal = (input as { isTTY?: boolean }).isTTY === true && (output as { isTTY?: boolean }).isTTY === true;
   const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "";
   const colors = makeColors(options.color && terminal && !noColor);
-  const session = new ShellSession(js, { input, output, terminal, colors, history: options.history });
+  const session = new ShellSession(js, { input, output, terminal, colors, history: options.history, serving: options.serving });
   return session.run();
 }
 
@@ -58,6 +60,7 @@ interface SessionOptions {
   terminal: boolean;
   colors: Colors;
   history?: string;
+  serving?: string;
 }
 
 class ShellSession {
@@ -131,6 +134,7 @@ class ShellSession {
       if (!terminal) internals(this.js).trackIssued();
       this.open();
       if (terminal) this.out.line(banner(this.js, this.colors));
+      if (terminal && this.options.serving) this.out.line(this.colors.dim(this.options.serving));
       const notice = transactionEventsOff(this.js.jobs(), internals(this.js).params.jobTransactionEvent);
       if (terminal && notice) this.warn(notice);
       this.prompt();
