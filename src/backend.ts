@@ -1,6 +1,6 @@
 // The one interface every queue mode implements (memory, Redis, AMQP). The library, the worker
 // and the shell talk only to this; a backend is passed in explicitly, never found globally.
-import type { Outcome, QueuedTask, TaskRecordData } from "./record.js";
+import type { Outcome, QueuedTask, TaskRecordData, TaskStatus } from "./record.js";
 import type { JobDefinition } from "./definitions.js";
 
 /** A task a worker has taken and must finish or give back. Backends extend it with their own fencing data. */
@@ -45,6 +45,12 @@ export interface Backend {
    *  record once `timeoutMs` has passed or `signal` aborted; `undefined` if the task is unknown. */
   waitEnded(taskid: string, timeoutMs: number, signal?: AbortSignal): Promise<TaskRecordData | undefined>;
 
+  /** The records of every process's tasks, newest first, filtered and cursor-paged (see RecordQuery). */
+  listRecords(query: RecordQuery): Promise<RecordPage>;
+  /** Receive every task's queued, started and ended, from every process on this queue, until the
+   *  returned stop(). Resolves once live, as subscribe() does. */
+  watchTasks(onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>>;
+
   // --- the debug channel -------------------------------------------------------------------
   publish(line: string): Promise<void>;
   /** Receive every published line from every process on this queue until the returned stop(). */
@@ -62,6 +68,46 @@ export interface Backend {
 
   /** Release connections and timers. Tasks still queued stay queued (except in memory mode). */
   close(): Promise<void>;
+}
+
+/** GET /tasks and the console: records newest first (by createdAt, then taskid), filtered, cursor-paged. */
+export interface RecordQuery {
+  status?: TaskStatus;
+  topic?: string;
+  /** a job that ran the task (a result's job) or the one job it was addressed to */
+  job?: string;
+  /** createdAt in [since, until), epoch ms */
+  since?: number;
+  until?: number;
+  /** case-insensitive substring of the content (as JSON), the results' values and errors, the warning; bounded (see scanned) */
+  text?: string;
+  /** opaque: a previous page's `next` */
+  cursor?: string;
+  /** 1..500 */
+  limit: number;
+}
+
+export interface RecordPage {
+  records: TaskRecordData[];
+  /** the cursor of the next (older) page; absent on the last page */
+  next?: string;
+  /** records examined for this page: a filter or text search scans at most a bounded number
+   *  (scanLimit) before it answers with what it found and a `next` to continue from */
+  scanned: number;
+  /** records in the index (all of the queue's tasks within task_record_ttl) */
+  total: number;
+}
+
+/** A task's life as every process on the queue sees it. */
+export interface TaskEvent {
+  kind: "queued" | "started" | "ended";
+  taskid: string;
+  topic: string;
+  status: TaskStatus;
+  /** epoch ms of the change */
+  at: number;
+  /** for ended: startedAt→completedAt in ms when it started */
+  runMs?: number;
 }
 
 /** Job definitions as every process on the queue sees them. */

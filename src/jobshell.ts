@@ -6,7 +6,7 @@
 // published class names nothing of it.
 // One file past 400 lines: JobShell is one class, the API, whose members share its state.
 import { format } from "node:util";
-import type { Backend } from "./backend.js";
+import type { Backend, RecordPage, RecordQuery, TaskEvent } from "./backend.js";
 import { openBackend } from "./backends/index.js";
 import { json, sleep, stderrLogSink, type LogSink, type SharedBuiltins } from "./builtins.js";
 import { callout, type CalloutRequest } from "./callout.js";
@@ -16,6 +16,7 @@ import { Metrics } from "./metrics.js";
 import { MU } from "./mu.js";
 import { resolveParams, type Params } from "./params.js";
 import { expiresAt, formatTimestamp, hasEnded, type QueuedTask, type TaskRecordData } from "./record.js";
+import { checkQuery } from "./record-query.js";
 import { Registry } from "./registry.js";
 import { ScriptPool } from "./script-pool.js";
 import type { SlackBots } from "./slack/index.js";
@@ -231,10 +232,34 @@ export class JobShell {
     return this.transactions.open(what, data);
   }
 
+  /** The records of every process's tasks within task_record_ttl, newest first: filtered by
+   *  status, topic, job, time and text, and paged with the previous page's `next` as `cursor`. */
+  tasks(query: Partial<RecordQuery> = {}): Promise<RecordPage> {
+    let checked: RecordQuery;
+    try {
+      if (this.#closed) throw new ClosedError();
+      checked = checkQuery(query);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#backend.listRecords(checked);
+  }
+
+  /** Receive every task's queued, started and ended from every process on this queue, as onDebug()
+   *  receives lines: resolves once live, with the function that ends it. */
+  onTask(onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
+    if (typeof onEvent !== "function") return Promise.reject(new TypeError(`onTask(): takes a function, got ${describe(onEvent)}`));
+    return this.#watch(this.#backend.watchTasks(onEvent));
+  }
+
   /** Receive every qprint line of every worker on this queue. Resolves once the subscription is
    *  live, so that the lines of a task issued next are seen; with the function that ends it. */
-  async onDebug(onLine: (line: string) => void): Promise<() => Promise<void>> {
-    const subscribed = this.#backend.subscribe(onLine);
+  onDebug(onLine: (line: string) => void): Promise<() => Promise<void>> {
+    return this.#watch(this.#backend.subscribe(onLine));
+  }
+
+  /** A subscription close() ends. */
+  async #watch(subscribed: Promise<() => Promise<void>>): Promise<() => Promise<void>> {
     // In the set before it is live, so that a close() meanwhile still ends it.
     const stop = async (): Promise<void> => {
       if (!this.#subscriptions.delete(stop)) return;

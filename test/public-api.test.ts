@@ -31,7 +31,7 @@ describe("the published types", () => {
   it("JobShell offers the library's API and nothing of its inside", () => {
     const members = jobShellMembers();
     expect(new Set(members)).toEqual(
-      new Set(["mode", "location", "task", "waitfor", "record", "transaction", "onDebug", "upload", "load", "jobs", "stats", "close"]),
+      new Set(["mode", "location", "task", "waitfor", "record", "transaction", "tasks", "onTask", "onDebug", "upload", "load", "jobs", "stats", "close"]),
     );
     for (const inside of ["constructor", "backend", "params", "options", "metrics", "issued", "trackIssued", "shared", "taskForJob", "refreshJobs", "startWorker", "startWatchingJobs", "removeJob", "hasWorker", "transactions", "recordWhenEnded"]) {
       expect(members, inside).not.toContain(inside);
@@ -47,7 +47,7 @@ describe("the published types", () => {
 
   it("the package's entry exports open(), its types, MU and the errors, and no internals", () => {
     const names = packageExports();
-    for (const name of ["open", "JobShell", "OpenOptions", "Stats", "RecordMU", "MU", "isMU", "JobshellError", "QueueFullError", "TimeoutError", "UnknownTaskError", "JobDefinitionError", "ParameterError", "ConnectionError", "ClosedError", "IllegalTransitionError", "Backend"]) {
+    for (const name of ["open", "JobShell", "OpenOptions", "Stats", "RecordMU", "MU", "isMU", "JobshellError", "QueueFullError", "TimeoutError", "UnknownTaskError", "JobDefinitionError", "ParameterError", "ConnectionError", "ClosedError", "IllegalTransitionError", "Backend", "RecordQuery", "RecordPage", "TaskEvent"]) {
       expect(names, name).toContain(name);
     }
     for (const name of ["recordMU", "DebugSubscription", "paramSpecs", "resolveParams", "Params", "internals", "JobShellInternals", "errorReplies", "serve", "HttpError"]) {

@@ -1,10 +1,11 @@
 // The embedded default: the queue, the records and the debug channel in this process's memory.
 // Nothing survives the process; everything else behaves as in the server-backed modes.
-import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type StartResult } from "../backend.js";
+import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type RecordPage, type RecordQuery, type StartResult, type TaskEvent } from "../backend.js";
 import type { JobDefinition } from "../definitions.js";
 import { mergeDefinitions } from "../definitions.js";
 import { QueueFullError } from "../errors.js";
 import { TaskWaiters, untilWoken, type Waiter } from "./waiters.js";
+import { compareKeys, eventOf, PageBuilder, startKey, type RecordKey } from "../record-query.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
 
 const settled = Promise.resolve();
@@ -22,6 +23,12 @@ export class MemoryBackend implements Backend {
   private head = 0;
   /** Map iteration order is insertion order: the oldest record comes first, for the sweep. */
   private records = new Map<string, TaskRecordData>();
+  /** the records oldest first by (createdAt, taskid) from `indexHead` on, for listRecords(): a
+   *  page binary-searches its start. Records dropped by the sweep stay here until the head or a
+   *  compaction passes them; `this.records` says which are live. */
+  private index: TaskRecordData[] = [];
+  private indexHead = 0;
+  private taskWatchers = new Set<(event: TaskEvent) => void>();
   private waiters = new TaskWaiters<void>();
   private takers = new Set<() => void>();
   private listeners = new Set<(line: string) => void>();
@@ -58,6 +65,8 @@ export class MemoryBackend implements Backend {
     };
     if (job !== undefined) rec.job = job;
     this.records.set(taskid, rec);
+    this.indexRecord(rec);
+    if (this.taskWatchers.size > 0) this.emit(rec, "queued", createdAt);
     this.queue.push(task);
     if (this.takers.size > 0 && !this.wakeScheduled) {
       // Woken once the producer's synchronous step is over, so a burst of pushes is taken in
@@ -113,6 +122,7 @@ export class MemoryBackend implements Backend {
       rec.status = "started";
       rec.startedAt = now;
       rec.attempt += 1;
+      if (this.taskWatchers.size > 0) this.emit(rec, "started", now);
       return { started: true, attempt: rec.attempt };
     });
   }
@@ -137,6 +147,7 @@ export class MemoryBackend implements Backend {
       }
       this.tries.set(rec.taskid, list);
       rec.status = "queued";
+      if (this.taskWatchers.size > 0) this.emit(rec, "queued", nowMs());
       again.push(lease.task);
     }
     if (again.length > 0) await this.giveBack(again.map((task) => ({ task })));
@@ -155,6 +166,52 @@ export class MemoryBackend implements Backend {
 
   async record(taskid: string): Promise<TaskRecordData | undefined> {
     return this.current(taskid);
+  }
+
+  async listRecords(query: RecordQuery): Promise<RecordPage> {
+    const builder = new PageBuilder(query);
+    const start = startKey(query);
+    let i = start ? this.indexBelow(start) : this.index.length - 1;
+    for (; i >= this.indexHead; i--) {
+      const rec = this.index[i];
+      if (this.records.get(rec.taskid) !== rec) continue;
+      if (!builder.offer(this.current(rec.taskid)!)) break;
+    }
+    return builder.page(this.records.size, i > this.indexHead);
+  }
+
+  async watchTasks(onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
+    const watcher = (event: TaskEvent) => onEvent(event);
+    this.taskWatchers.add(watcher);
+    return async () => {
+      this.taskWatchers.delete(watcher);
+    };
+  }
+
+  private emit(rec: TaskRecordData, kind: TaskEvent["kind"], at: number): void {
+    const event = eventOf(rec, kind, at);
+    for (const watcher of this.taskWatchers) watcher(event);
+  }
+
+  /** Tasks are pushed in createdAt order but for the odd tie or clock step: put those in place. */
+  private indexRecord(rec: TaskRecordData): void {
+    const index = this.index;
+    let i = index.length;
+    while (i > this.indexHead && compareKeys(index[i - 1], rec) > 0) i--;
+    if (i === index.length) index.push(rec);
+    else index.splice(i, 0, rec);
+  }
+
+  /** The position of the newest indexed record older than `key`, or indexHead - 1 when none is. */
+  private indexBelow(key: RecordKey): number {
+    let lo = this.indexHead;
+    let hi = this.index.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys(this.index[mid], key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - 1;
   }
 
   // Not async, and no loop of awaits: tens of thousands of these may be pending at once.
@@ -231,6 +288,7 @@ export class MemoryBackend implements Backend {
     if ("warning" in outcome && outcome.warning !== undefined) rec.warning = outcome.warning;
     if (this.tries.size > 0) this.tries.delete(rec.taskid);
     this.waiters.wake(rec.taskid);
+    if (this.taskWatchers.size > 0) this.emit(rec, "ended", rec.completedAt ?? nowMs());
   }
 
   /** A full queue first sheds the tasks at its head that can no longer start. */
@@ -252,6 +310,22 @@ export class MemoryBackend implements Backend {
       if (rec.createdAt > now - this.ttlMs) break;
       const endedAt = rec.completedAt ?? (rec.status === "queued" ? expiresAt(rec) : undefined);
       if (endedAt !== undefined && endedAt + this.ttlMs < now) this.records.delete(rec.taskid);
+    }
+    this.trimIndex();
+  }
+
+  /** Drop the index's entries of records dropped: those at its head at once, the rest (behind a
+   *  task still running) once they are half of it. */
+  private trimIndex(): void {
+    const index = this.index;
+    while (this.indexHead < index.length && this.records.get(index[this.indexHead].taskid) !== index[this.indexHead]) this.indexHead++;
+    const held = index.length - this.indexHead;
+    if (held > 1024 && held > 2 * this.records.size) {
+      this.index = index.slice(this.indexHead).filter((rec) => this.records.get(rec.taskid) === rec);
+      this.indexHead = 0;
+    } else if (this.indexHead > 1024 && this.indexHead * 2 > index.length) {
+      this.index = index.slice(this.indexHead);
+      this.indexHead = 0;
     }
   }
 }

@@ -12,7 +12,7 @@
 // One file past 400 lines: publishing (declare, confirm, shed a full queue's head) and starting tasks
 // share the queue sizes, the record log and the publisher channel this class holds.
 import { hostname } from "node:os";
-import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type StartResult } from "../../backend.js";
+import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type RecordPage, type RecordQuery, type StartResult, type TaskEvent } from "../../backend.js";
 import type { JobDefinition } from "../../definitions.js";
 import { ConnectionError, ParameterError, QueueFullError } from "../../errors.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
@@ -258,6 +258,14 @@ export class AmqpBackend implements Backend {
         })
         .catch(reject);
     });
+  }
+
+  async listRecords(_query: RecordQuery): Promise<RecordPage> {
+    throw new Error("listRecords: not yet in amqp mode");
+  }
+
+  async watchTasks(_onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
+    throw new Error("watchTasks: not yet in amqp mode");
   }
 
   async depth(): Promise<number> {

@@ -23,7 +23,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Cluster } from "ioredis";
-import type { Backend, BackendOptions, Lease, StartResult } from "../../backend.js";
+import type { Backend, BackendOptions, Lease, RecordPage, RecordQuery, StartResult, TaskEvent } from "../../backend.js";
 import type { Outcome, QueuedTask, TaskRecordData } from "../../record.js";
 import { RedisConnection, slotOf } from "./connection.js";
 import { DebugChannel } from "./debug.js";
@@ -142,6 +142,14 @@ export class RedisBackend implements Backend {
 
   retry(tries: { lease: Lease; why: string }[]): Promise<void> {
     return this.taker.retry(tries);
+  }
+
+  async listRecords(_query: RecordQuery): Promise<RecordPage> {
+    throw new Error("listRecords: not yet in redis mode");
+  }
+
+  async watchTasks(_onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
+    throw new Error("watchTasks: not yet in redis mode");
   }
 
   depth(): Promise<number> {
