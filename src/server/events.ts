@@ -1,9 +1,11 @@
 // GET /events: one live stream per browser tab, as Server-Sent Events. One hub per server takes
 // the queue's events once (task events of every process, debug lines, job changes, a stats tick) and
-// fans them out to every client, each with its own bounded buffer: a client that cannot keep up is
-// told how many events it missed (`dropped`) instead of the server holding ever more for it. Events
-// are kept in a bounded ring, so that a client reconnecting with Last-Event-ID misses nothing that
-// is still there, and is told to start over (`reset`) when it is not.
+// fans them out to every client. Events are kept in a bounded ring, and the ring is the only buffer:
+// a client whose connection is full is written no more (Node holds at most one frame past its
+// high-water mark for it) and, once its connection drains, catches up from the ring, as a client
+// reconnecting with Last-Event-ID does. Events that leave the ring before a slow client read them are
+// counted, and it is told how many it missed (`dropped`); one resuming from an id the ring no longer
+// holds is told to start over (`reset`). The server never holds more for a client that does not read.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TaskEvent } from "../backend.js";
 import type { JobShell } from "../jobshell.js";
@@ -16,18 +18,14 @@ export type EventType = (typeof eventTypes)[number];
 export interface EventsOptions {
   /** the `: heartbeat` comment's interval (default 15 s) */
   heartbeatMs?: number;
-  /** events kept for Last-Event-ID (default 10,000) */
+  /** events kept for catching up and for Last-Event-ID (default 10,000) */
   ringSize?: number;
-  /** events held for one client whose connection is full, before they are dropped (default 1,000) */
-  clientQueue?: number;
   /** the `stats` tick and the check for changed jobs (default 1 s) */
   tickMs?: number;
 }
 
 /** Bytes the ring may hold in all: past this its oldest events go, however few they are. */
 const ringBytes = 32 * 1024 * 1024;
-/** Bytes held for one client whose connection is full. */
-const clientQueueBytes = 4 * 1024 * 1024;
 /** A debug line longer than this is cut (with `truncated: true`): the stream is for watching, not for data. */
 const debugLineChars = 16 * 1024;
 
@@ -38,20 +36,18 @@ interface Stored {
   frame: string;
 }
 
-type Queued = string | { dropped: number; after: number };
-
 class Client {
-  readonly queue: Queued[] = [];
-  queuedBytes = 0;
-  blocked = false;
-  /** the id of the newest event handed to send(), written, held or dropped */
-  #handed = 0;
+  /** the id of the last event written to it (or the Last-Event-ID it resumes from) */
+  cursor = 0;
+  /** its connection is full, or it is catching up from the ring: live events are not written to it */
+  behind = false;
+  /** events it wanted that left the ring before it read them */
+  missed = 0;
 
   constructor(
     readonly res: ServerResponse,
     readonly types: ReadonlySet<EventType>,
     readonly topic: string | undefined,
-    readonly maxQueued: number,
   ) {}
 
   wants(event: { type: EventType; topic?: string }): boolean {
@@ -59,36 +55,10 @@ class Client {
     return this.topic === undefined || event.type !== "task" || event.topic === this.topic;
   }
 
-  /** Write the frame, or hold it while the connection is full, or count it dropped past the bound. */
-  send(frame: string, id?: number): void {
-    if (this.res.destroyed) return;
-    if (!this.blocked) {
-      if (!this.res.write(frame)) this.#block();
-    } else if (this.queue.length < this.maxQueued && this.queuedBytes + frame.length <= clientQueueBytes) {
-      this.queue.push(frame);
-      this.queuedBytes += frame.length;
-    } else {
-      const last = this.queue.at(-1);
-      if (typeof last === "object") last.dropped += 1;
-      else this.queue.push({ dropped: 1, after: this.#handed });
-    }
-    if (id !== undefined) this.#handed = id;
-  }
-
-  #block(): void {
-    this.blocked = true;
-    this.res.once("drain", () => this.#flush());
-  }
-
-  /** The connection took what it held: write what waits, the notice of a gap where it was. */
-  #flush(): void {
-    this.blocked = false;
-    while (this.queue.length > 0) {
-      const next = this.queue.shift()!;
-      const frame = typeof next === "string" ? next : frameOf("dropped", { count: next.dropped, after: next.after });
-      if (typeof next === "string") this.queuedBytes -= next.length;
-      if (!this.res.write(frame)) return this.#block();
-    }
+  /** Write; false once the connection is full (the frame is still sent). */
+  write(frame: string, id?: number): boolean {
+    if (id !== undefined) this.cursor = id;
+    return this.res.write(frame);
   }
 }
 
@@ -96,13 +66,14 @@ export class EventHub {
   readonly history = new TaskHistory();
   readonly #js: JobShell;
   readonly #options: Required<EventsOptions>;
-  /** the events kept for resuming, oldest first from #head (those before it are gone) */
+  /** the events kept, oldest first from #head (those before it are gone) */
   readonly #ring: Stored[] = [];
   #head = 0;
   #ringBytes = 0;
   /** ids start at the clock, so that an id from before a restart is older than every new one */
   #nextId = Date.now();
-  /** the newest id that left the ring: a client that saw no later one has a gap */
+  readonly #firstId = this.#nextId;
+  /** the newest id that left the ring: a client that read no later one has a gap */
   #lostUpTo = 0;
   readonly #clients = new Set<Client>();
   readonly #stops: (() => Promise<void>)[] = [];
@@ -116,7 +87,7 @@ export class EventHub {
 
   private constructor(js: JobShell, options: EventsOptions) {
     this.#js = js;
-    this.#options = { heartbeatMs: 15_000, ringSize: 10_000, clientQueue: 1000, tickMs: 1000, ...options };
+    this.#options = { heartbeatMs: 15_000, ringSize: 10_000, tickMs: 1000, ...options };
     this.#jobs = this.#jobsSignature();
   }
 
@@ -135,13 +106,17 @@ export class EventHub {
     return this.#clients.size;
   }
 
-  /** Send an event to every client that wants it, keeping it for resuming unless `keep` is false. */
+  /** Send an event to every client that wants it, keeping it in the ring unless `keep` is false
+   *  (a stats tick: the next one replaces it, so a client behind skips it). */
   publish(type: EventType, data: unknown, topic?: string, keep = true): void {
     if (this.#closed) return;
     const id = this.#nextId++;
     const frame = `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
     if (keep) this.#keep({ id, type, topic, frame });
-    for (const client of this.#clients) if (client.wants({ type, topic })) client.send(frame, id);
+    for (const client of this.#clients) {
+      if (client.behind || !client.wants({ type, topic })) continue;
+      if (!client.write(frame, id)) this.#fellBehind(client);
+    }
   }
 
   /** Answer GET /events: the stream for this client, from its Last-Event-ID if it gives one. */
@@ -157,11 +132,21 @@ export class EventHub {
     });
     if (req.method === "HEAD") return void res.end();
     res.socket?.setNoDelay(true);
-    const client = new Client(res, types, topic, this.#options.clientQueue);
-    client.send("retry: 1000\n\n");
-    if (lastId !== undefined) this.#replay(client, lastId);
+    const client = new Client(res, types, topic);
     this.#clients.add(client);
     res.on("close", () => this.#clients.delete(client));
+    client.write("retry: 1000\n\n");
+    const newest = this.#nextId - 1;
+    client.cursor = newest;
+    if (lastId === undefined || lastId === newest) return;
+    if (lastId < this.#lostUpTo || lastId < this.#firstId - 1 || lastId > newest) {
+      const why = lastId < this.#firstId - 1 || lastId > newest ? "from before this server started" : "older than the events kept";
+      client.write(frameOf("reset", { lastEventId: lastId, reason: `Last-Event-ID ${lastId} is ${why}: load the views again` }));
+      return;
+    }
+    client.cursor = lastId;
+    client.behind = true;
+    this.#catchUp(client);
   }
 
   /** End every stream and stop taking events. */
@@ -175,17 +160,38 @@ export class EventHub {
     await Promise.all(this.#stops.map((stop) => stop().catch(() => {})));
   }
 
-  #replay(client: Client, lastId: number): void {
-    const newest = this.#nextId - 1;
-    if (lastId < this.#lostUpTo || lastId > newest) {
-      const why = lastId > newest ? "the server restarted since" : "older than the events kept";
-      client.send(frameOf("reset", { lastEventId: lastId, reason: `Last-Event-ID ${lastId} is ${why}: load the views again` }));
-      return;
+  #fellBehind(client: Client): void {
+    client.behind = true;
+    client.res.once("drain", () => this.#catchUp(client));
+  }
+
+  /** Write the client what the ring holds after its cursor, until its connection is full again or
+   *  it has caught up; a gap first tells how many events it missed. */
+  #catchUp(client: Client): void {
+    if (client.res.destroyed || this.#closed) return;
+    if (client.missed > 0) {
+      const count = client.missed;
+      client.missed = 0;
+      if (!client.write(frameOf("dropped", { count, after: client.cursor }))) return this.#fellBehind(client);
     }
-    for (let i = this.#head; i < this.#ring.length; i++) {
+    for (let i = this.#after(client.cursor); i < this.#ring.length; i++) {
       const stored = this.#ring[i];
-      if (stored.id > lastId && client.wants(stored)) client.send(stored.frame, stored.id);
+      if (!client.wants(stored)) continue;
+      if (!client.write(stored.frame, stored.id)) return this.#fellBehind(client);
     }
+    client.behind = false;
+  }
+
+  /** The ring index of the first event kept with an id after `id`. */
+  #after(id: number): number {
+    let low = this.#head;
+    let high = this.#ring.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.#ring[mid].id <= id) low = mid + 1;
+      else high = mid;
+    }
+    return low;
   }
 
   #keep(stored: Stored): void {
@@ -196,8 +202,9 @@ export class EventHub {
       const oldest = this.#ring[this.#head++];
       this.#lostUpTo = oldest.id;
       this.#ringBytes -= oldest.frame.length;
+      for (const client of this.#clients) if (client.behind && client.cursor < oldest.id && client.wants(oldest)) client.missed += 1;
     }
-    // The array drops what it no longer holds now and then, not at every event.
+    // The array lets go of what it no longer holds now and then, not at every event.
     if (this.#head > this.#options.ringSize) {
       this.#ring.splice(0, this.#head);
       this.#head = 0;
@@ -257,7 +264,7 @@ export class EventHub {
   }
 
   #heartbeat(): void {
-    for (const client of this.#clients) if (!client.blocked) client.send(": heartbeat\n\n");
+    for (const client of this.#clients) if (!client.behind && !client.write(": heartbeat\n\n")) this.#fellBehind(client);
   }
 
   #jobsSignature(): string {
