@@ -295,7 +295,14 @@ export class EventHub {
         const shown = truncated ? line.slice(0, debugLineChars) : line;
         this.publish("debug", truncated ? { line: shown, truncated } : { line }, undefined, true, 64 + shown.length);
       })
-      .then((stop) => void this.#stops.push(stop));
+      .then(
+        (stop) => void this.#stops.push(stop),
+        (err: unknown) => {
+          // the next client tries again
+          this.#debug = undefined;
+          throw err;
+        },
+      );
     return this.#debug;
   }
 
