@@ -41,7 +41,10 @@ function redisEntry(name: string, url: string | undefined, variable?: string): B
       }
     },
     connect: async (options) => (await import("../src/backends/redis/index.js")).createRedisBackend(url!, options),
-    cleanup: async (namespace) => (await import("../src/backends/redis/index.js")).deleteRedisNamespace(url!, namespace),
+    // Nothing to clean where the deployment was never there (a run outside CI skips its tests).
+    cleanup: async (namespace) => {
+      if (url !== undefined) await (await import("../src/backends/redis/index.js")).deleteRedisNamespace(url, namespace);
+    },
   };
 }
 
