@@ -36,6 +36,8 @@ export interface Backend {
   retry(tries: { lease: Lease; why: string }[]): Promise<void>;
   /** Tasks waiting to be taken. */
   depth(): Promise<number>;
+  /** The queues and workers of the deployment as the server sees them (stats(), the web console). */
+  deployment?(): Promise<Deployment>;
 
   // --- task records ------------------------------------------------------------------------
   /** The record, with a queued task past its expire already shown (and stored) as `expired`;
@@ -62,6 +64,29 @@ export interface Backend {
 
   /** Release connections and timers. Tasks still queued stay queued (except in memory mode). */
   close(): Promise<void>;
+}
+
+/** What stats() shows of the whole deployment: every process's, read from the queue server. */
+export interface Deployment {
+  /** each queue the mode keeps and how many tasks it holds; `consumers` where the broker counts them */
+  queues: QueueView[];
+  /** the workers known to the server; left out where the server names none (AMQP: see `consumers`) */
+  workers?: WorkerView[];
+}
+
+export interface QueueView {
+  name: string;
+  depth: number;
+  /** processes consuming it (AMQP: the broker's consumer count; each worker consumes once) */
+  consumers?: number;
+}
+
+export interface WorkerView {
+  id: string;
+  /** its last heartbeat (epoch ms) */
+  lastSeen: number;
+  host?: string;
+  pid?: number;
 }
 
 /** Job definitions as every process on the queue sees them. */

@@ -6,7 +6,7 @@
 // published class names nothing of it.
 // One file past 400 lines: JobShell is one class, the API, whose members share its state.
 import { format } from "node:util";
-import type { Backend } from "./backend.js";
+import type { Backend, QueueView, WorkerView } from "./backend.js";
 import { openBackend } from "./backends/index.js";
 import { json, sleep, stderrLogSink, type LogSink, type SharedBuiltins } from "./builtins.js";
 import { callout, type CalloutRequest } from "./callout.js";
@@ -54,6 +54,10 @@ export interface Stats {
   completed: number;
   failed: number;
   expired: number;
+  /** the deployment's queues and their depths, as the queue server reports them */
+  queues?: QueueView[];
+  /** the deployment's workers and their last heartbeats (left out where the server names none) */
+  workers?: WorkerView[];
 }
 
 export async function open(options: OpenOptions = {}): Promise<JobShell> {
@@ -282,13 +286,15 @@ export class JobShell {
   /** Counters of this instance, and the depth of the queue. */
   async stats(): Promise<Stats> {
     const totals = this.metrics.totals();
+    const [queueDepth, deployment] = await Promise.all([this.#backend.depth(), this.#backend.deployment?.()]);
     return {
       mode: this.mode,
       location: this.location,
       jobs: this.#registry.size,
-      queueDepth: await this.#backend.depth(),
+      queueDepth,
       inFlight: this.#worker?.inFlight ?? 0,
       ...totals,
+      ...deployment,
     };
   }
 

@@ -23,7 +23,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Cluster } from "ioredis";
-import type { Backend, BackendOptions, Lease, StartResult } from "../../backend.js";
+import type { Backend, BackendOptions, Deployment, Lease, StartResult } from "../../backend.js";
 import type { Outcome, QueuedTask, TaskRecordData } from "../../record.js";
 import { RedisConnection, slotOf } from "./connection.js";
 import { DebugChannel } from "./debug.js";
@@ -146,6 +146,11 @@ export class RedisBackend implements Backend {
 
   depth(): Promise<number> {
     return this.queue.depth();
+  }
+
+  async deployment(): Promise<Deployment> {
+    const workers = await this.heartbeat.workers();
+    return { queues: await this.queue.views(workers.ids), workers: workers.alive };
   }
 
   // --- task records ------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 -- - queued -> started, attempt+1, owned by this worker: code = the attempt;
 -- - queued, never started and past its expire -> expired: code 0 (a task started once never expires);
 -- - anything else (ended, or its record gone past task_record_ttl): code -1.
--- Atomically: renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known
+-- Atomically: renews the worker's heartbeat (its value: now) and membership (so a worker wrongly presumed dead is known
 -- again before it holds anything) and unlists it as idle. Moves up to `max` taskids from Recovery
 -- first, then Normal, into Backup, and starts each in the same step; tasks with code 0 or -1 leave
 -- Backup at once. If there were none, lists the worker as idle with `max` free slots under the listing
@@ -23,7 +23,7 @@ local prefix, channel, now, worker, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), A
 local due = ARGV[8]
 --@include add-taken
 --@include for-deletion
-redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
+redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[6])
 redis.call('SADD', KEYS[5], worker)
 local listed = redis.call('HDEL', KEYS[6], worker)
 -- Attempts as text: Lua formats a number with sprintf, a cost per task.
