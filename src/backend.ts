@@ -62,6 +62,11 @@ export interface Backend {
   /** Give the lease up at once, if `owner` holds it. */
   release?(name: string, owner: string): Promise<void>;
 
+  // --- the server's availability -------------------------------------------------------------
+  /** Call `listener` when the queue server is lost and when it is regained, once per outage (not per
+   *  connection or retry). Backends without a server have none. Stop with the returned function. */
+  onConnection?(listener: (change: ConnectionChange) => void): () => void;
+
   /** Release connections and timers. Tasks still queued stay queued (except in memory mode). */
   close(): Promise<void>;
 }
@@ -88,6 +93,11 @@ export interface WorkerView {
   host?: string;
   pid?: number;
 }
+
+/** The queue server was lost (connections dropped; they reconnect by themselves) or regained. */
+export type ConnectionChange =
+  | { state: "lost"; location: string }
+  | { state: "regained"; location: string; /** how long it was lost */ downMs: number };
 
 /** Job definitions as every process on the queue sees them. */
 export interface JobStore {

@@ -6,7 +6,7 @@
 // published class names nothing of it.
 // One file past 400 lines: JobShell is one class, the API, whose members share its state.
 import { format } from "node:util";
-import type { Backend, QueueView, WorkerView } from "./backend.js";
+import type { Backend, ConnectionChange, QueueView, WorkerView } from "./backend.js";
 import { openBackend } from "./backends/index.js";
 import { json, sleep, stderrLogSink, type LogSink, type SharedBuiltins } from "./builtins.js";
 import { callout, type CalloutRequest } from "./callout.js";
@@ -129,6 +129,12 @@ export class JobShell {
   /** Where the queue is connected, any password masked (`in this process` in memory mode). */
   get location(): string {
     return this.#backend.location;
+  }
+
+  /** @internal call `listener` once when the queue server is lost and once when it is back (per
+   *  outage); a mode without a server never calls it. Stop with the returned function. */
+  onConnection(listener: (change: ConnectionChange) => void): () => void {
+    return this.#backend.onConnection?.(listener) ?? (() => {});
   }
 
   /** @internal whether this process runs a worker */

@@ -1,7 +1,7 @@
 // The shell commands: `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
 import { readFileSync } from "node:fs";
 import { inspect } from "node:util";
-import type { QueueView, WorkerView } from "../backend.js";
+import type { ConnectionChange, QueueView, WorkerView } from "../backend.js";
 import { describe } from "../describe.js";
 import type { Colors } from "./output.js";
 import { internals } from "../internals.js";
@@ -172,6 +172,13 @@ function deploymentLines(queues: QueueView[] | undefined, workers: WorkerView[] 
     lines.push(`    workers:    ${workers.length}${seen.length > 0 ? `: ${list(seen)}` : ""}`);
   }
   return lines;
+}
+
+/** What the shell says when the queue server is lost, and when it is back. */
+export function connectionLine(change: ConnectionChange, mode: string): string {
+  const server = mode === "amqp" ? "RabbitMQ" : mode === "redis" ? "Redis" : mode;
+  if (change.state === "lost") return `lost the ${server} server at ${change.location}: reconnecting (tasks in flight carry on once it is back)`;
+  return `${server} server regained after ${(change.downMs / 1000).toFixed(1)} s`;
 }
 
 /** The status `exit(code)` ends the shell with: an integer a process can exit with; none is 0. */

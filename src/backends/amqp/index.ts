@@ -12,7 +12,7 @@
 // One file past 400 lines: publishing (declare, confirm, shed a full queue's head) and starting tasks
 // share the queue sizes, the record log and the publisher channel this class holds.
 import { hostname } from "node:os";
-import { triedWarning, tryLine, type Backend, type BackendOptions, type Deployment, type QueueView, type JobStore, type Lease, type StartResult } from "../../backend.js";
+import { triedWarning, tryLine, type Backend, type BackendOptions, type ConnectionChange, type Deployment, type QueueView, type JobStore, type Lease, type StartResult } from "../../backend.js";
 import type { JobDefinition } from "../../definitions.js";
 import { ConnectionError, ParameterError, QueueFullError } from "../../errors.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
@@ -322,6 +322,10 @@ export class AmqpBackend implements Backend {
     if (this.leases.get(name)?.owner !== owner) return;
     this.leases.delete(name);
     await this.conn.scratch((ch) => ch.deleteQueue(this.layout.lease(name))).catch(() => {});
+  }
+
+  onConnection(listener: (change: ConnectionChange) => void): () => void {
+    return this.conn.outage.listen(listener);
   }
 
   async close(): Promise<void> {

@@ -23,7 +23,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Cluster } from "ioredis";
-import type { Backend, BackendOptions, Deployment, Lease, StartResult } from "../../backend.js";
+import type { Backend, BackendOptions, ConnectionChange, Deployment, Lease, StartResult } from "../../backend.js";
 import type { Outcome, QueuedTask, TaskRecordData } from "../../record.js";
 import { RedisConnection, slotOf } from "./connection.js";
 import { DebugChannel } from "./debug.js";
@@ -181,6 +181,10 @@ export class RedisBackend implements Backend {
 
   async release(name: string, owner: string): Promise<void> {
     await this.scripts.releaseLease([this.layout.lease(name)], [owner]);
+  }
+
+  onConnection(listener: (change: ConnectionChange) => void): () => void {
+    return this.conn.outage.listen(listener);
   }
 
   async close(): Promise<void> {
