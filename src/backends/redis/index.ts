@@ -88,7 +88,7 @@ export class RedisBackend implements Backend {
     const handover = (this.handover = new Handover(conn.subscriber, layout.channels.inbox));
     const records = (this.records = new Records(conn, scripts, layout, sweeper, workerId, (taskid) => this.taker.runsHere(taskid), onError));
     this.queue = new Queue(conn, scripts, layout, sweeper, handover, records, workerId);
-    this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records, maxAttempts);
+    this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records, maxAttempts, conn.client instanceof Cluster);
     this.jobs = new RedisJobStore(conn, scripts, layout);
     this.debug = new DebugChannel(conn, layout.channels.debug, slot);
   }
