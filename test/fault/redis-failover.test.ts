@@ -111,8 +111,11 @@ describe("Redis failover (real processes, a deployment of the test's own)", () =
 
   maybe("Redis Cluster, redis_wait_replicas 1: the master of the queue's slot killed mid-run, no task whose task() returned is lost", async () => {
     const { url, dir, ports } = deploy("redis-cluster.sh");
-    const run = await runOn(url, 1, clusterKill(dir, ports));
+    const changes: ConnectionChange[] = [];
+    const run = await runOn(url, 1, clusterKill(dir, ports), changes);
     report("cluster, redis_wait_replicas 1", run);
+    // The shell's lines: the master serving the queue lost once, regained once (by its replica).
+    expect(changes.map((c) => c.state)).toEqual(["lost", "regained"]);
     expect(run.lost).toBe(0);
     expect(run.completed).toBe(run.accepted);
     expect(run.accepted).toBeGreaterThan(run.issued / 2);

@@ -28,8 +28,8 @@ export class RedisConnection {
   /** Counts the client's lost connections (to any node): a WAIT answered on another connection than
    *  the write it follows says nothing of that write. */
   #generation = 0;
-  /** the server lost and regained, once per outage of either connection (on a cluster: of the whole
-   *  cluster; a failover of one master is followed without one) */
+  /** the server lost and regained, once per outage of either connection (on a cluster also of the
+   *  master serving the queue's slot: see watchSlot) */
   readonly outage: Outage;
   #closing = false;
 
@@ -79,6 +79,33 @@ export class RedisConnection {
         if (wasReady && !this.#closing) this.outage.lost(name);
       });
     }
+  }
+
+  /** On a cluster: the connection to the master serving the queue's slot failing is an outage of the
+   *  queue's server (the cluster as a whole stays up meanwhile), until a read of `key` (a key of the
+   *  queue: only the slot's master answers it, others redirect there) is answered, by that master
+   *  again or by the replica that took over. */
+  watchSlot(key: string): void {
+    const cluster = this.client;
+    if (!(cluster instanceof Cluster)) return;
+    const slot = slotOf(key);
+    let probing = false;
+    const probe = () => {
+      if (this.#closing) return;
+      cluster.exists(key).then(
+        () => {
+          probing = false;
+          this.outage.regained("slot");
+        },
+        () => setTimeout(probe, 500).unref(),
+      );
+    };
+    cluster.on("node error", (_err: unknown, node: string) => {
+      if (probing || this.#closing || cluster.slots[slot]?.[0] !== node) return;
+      probing = true;
+      this.outage.lost("slot");
+      setTimeout(probe, 200).unref();
+    });
   }
 
   /** Calls `renewed` when commands may have been lost with a connection: the client reconnected (to

@@ -96,6 +96,7 @@ export class RedisBackend implements Backend {
   async connect(): Promise<void> {
     const { conn, layout } = this;
     await conn.connect(this.onError);
+    conn.watchSlot(layout.normal);
     conn.onClientRenewed(() => {
       this.handover.needsReclaim = true;
       this.scripts.known.clear(); // the server may have restarted without them (or be another)
