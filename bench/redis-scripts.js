@@ -67,7 +67,7 @@ async function round(batch) {
   }
   const byGroup = [];
   for (let i = 0; i < rows.length; i += batch) byGroup.push(rows.slice(i, i + batch));
-  const finish = await timed(byGroup.map((group) => () => redis.evalsha(sha.finish, 2, keys.backup, keys.deletions, p, `${p}ended`, due(), "bench-worker", ...finishArgs(group))));
+  const finish = await timed(byGroup.map((group) => () => redis.evalsha(sha.finish, 2, keys.backup, keys.deletions, p, `${p}ended`, due(), "bench-worker", 0, ...finishArgs(group))));
   if ((await redis.llen(keys.backup)) !== 0 || rows.length !== tasks) throw new Error("the scripts did not take and finish every task");
   await deleteRedisNamespace(url, namespace);
   return { push, take, finish };

@@ -42,10 +42,10 @@ export async function issueAndWait(count, block, issue, wait) {
   return count / ((performance.now() - began) / 1000);
 }
 
-/** bench/worker.js in a process of its own, on the queue `namespace`; resolves once it takes tasks.
- *  Closing its stdin stops it. */
-export function startWorkerProcess(mode, url, namespace) {
-  const child = spawn(process.execPath, [new URL("./worker.js", import.meta.url).pathname, mode, url, namespace], {
+/** bench/worker.js in a process of its own, on the queue `namespace` (Redis: with `waitReplicas`);
+ *  resolves once it takes tasks. Closing its stdin stops it. */
+export function startWorkerProcess(mode, url, namespace, waitReplicas = 0) {
+  const child = spawn(process.execPath, [new URL("./worker.js", import.meta.url).pathname, mode, url, namespace, String(waitReplicas)], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {

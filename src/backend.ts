@@ -36,6 +36,8 @@ export interface Backend {
   retry(tries: { lease: Lease; why: string }[]): Promise<void>;
   /** Tasks waiting to be taken. */
   depth(): Promise<number>;
+  /** The queues and workers of the deployment as the server sees them (stats(), the web console). */
+  deployment?(): Promise<Deployment>;
 
   // --- task records ------------------------------------------------------------------------
   /** The record, with a queued task past its expire already shown (and stored) as `expired`;
@@ -65,6 +67,11 @@ export interface Backend {
   claim?(name: string, owner: string, ttlSeconds: number): Promise<boolean>;
   /** Give the lease up at once, if `owner` holds it. */
   release?(name: string, owner: string): Promise<void>;
+
+  // --- the server's availability -------------------------------------------------------------
+  /** Call `listener` when the queue server is lost and when it is regained, once per outage (not per
+   *  connection or retry). Backends without a server have none. Stop with the returned function. */
+  onConnection?(listener: (change: ConnectionChange) => void): () => void;
 
   /** Release connections and timers. Tasks still queued stay queued (except in memory mode). */
   close(): Promise<void>;
@@ -109,6 +116,34 @@ export interface TaskEvent {
   /** for ended: startedAt→completedAt in ms when it started */
   runMs?: number;
 }
+
+/** What stats() shows of the whole deployment: every process's, read from the queue server. */
+export interface Deployment {
+  /** each queue the mode keeps and how many tasks it holds; `consumers` where the broker counts them */
+  queues: QueueView[];
+  /** the workers known to the server; left out where the server names none (AMQP: see `consumers`) */
+  workers?: WorkerView[];
+}
+
+export interface QueueView {
+  name: string;
+  depth: number;
+  /** processes consuming it (AMQP: the broker's consumer count; each worker consumes once) */
+  consumers?: number;
+}
+
+export interface WorkerView {
+  id: string;
+  /** its last heartbeat (epoch ms) */
+  lastSeen: number;
+  host?: string;
+  pid?: number;
+}
+
+/** The queue server was lost (connections dropped; they reconnect by themselves) or regained. */
+export type ConnectionChange =
+  | { state: "lost"; location: string }
+  | { state: "regained"; location: string; /** how long it was lost */ downMs: number };
 
 /** Job definitions as every process on the queue sees them. */
 export interface JobStore {

@@ -16,7 +16,7 @@ export {
   type DefinitionProblem,
 } from "./errors.js";
 export type { Transaction, TransactionStatus } from "./transaction.js";
-export type { Backend, JobStore, Lease, StartResult, BackendOptions, RecordQuery, RecordPage, TaskEvent } from "./backend.js";
+export type { Backend, JobStore, Lease, StartResult, BackendOptions, RecordQuery, RecordPage, TaskEvent, Deployment, QueueView, WorkerView } from "./backend.js";
 export type { JobDefinition, SlackOptions } from "./definitions.js";
 export type { QueuedTask, TaskRecordData, TaskStatus, JobResult, Outcome } from "./record.js";
 export type { LogSink, LogLevel } from "./builtins.js";

@@ -2,6 +2,7 @@
 // library's API. These members are JobShell's own, marked @internal there so that the published
 // types leave them out; `internals(js)` is how code inside the package reaches them, so that every
 // such use reads as one.
+import type { ConnectionChange } from "./backend.js";
 import type { JobShell, RecordMU } from "./jobshell.js";
 import type { Metrics } from "./metrics.js";
 import type { Params } from "./params.js";
@@ -26,6 +27,8 @@ export interface JobShellInternals {
   removeJob(name: string): Promise<boolean>;
   /** reload the job definitions from the queue */
   refreshJobs(): Promise<void>;
+  /** hear once per outage that the queue server was lost, and once that it was regained */
+  onConnection(listener: (change: ConnectionChange) => void): () => void;
   /** the transactions this instance knows */
   readonly transactions: Transactions;
 }

@@ -6,7 +6,7 @@
 // published class names nothing of it.
 // One file past 400 lines: JobShell is one class, the API, whose members share its state.
 import { format } from "node:util";
-import type { Backend, RecordPage, RecordQuery, TaskEvent } from "./backend.js";
+import type { Backend, ConnectionChange, QueueView, RecordPage, RecordQuery, TaskEvent, WorkerView } from "./backend.js";
 import { openBackend } from "./backends/index.js";
 import { json, sleep, stderrLogSink, type LogSink, type SharedBuiltins } from "./builtins.js";
 import { callout, type CalloutRequest } from "./callout.js";
@@ -55,6 +55,10 @@ export interface Stats {
   completed: number;
   failed: number;
   expired: number;
+  /** the deployment's queues and their depths, as the queue server reports them */
+  queues?: QueueView[];
+  /** the deployment's workers and their last heartbeats (left out where the server names none) */
+  workers?: WorkerView[];
 }
 
 export async function open(options: OpenOptions = {}): Promise<JobShell> {
@@ -126,6 +130,12 @@ export class JobShell {
   /** Where the queue is connected, any password masked (`in this process` in memory mode). */
   get location(): string {
     return this.#backend.location;
+  }
+
+  /** @internal call `listener` once when the queue server is lost and once when it is back (per
+   *  outage); a mode without a server never calls it. Stop with the returned function. */
+  onConnection(listener: (change: ConnectionChange) => void): () => void {
+    return this.#backend.onConnection?.(listener) ?? (() => {});
   }
 
   /** @internal whether this process runs a worker */
@@ -307,13 +317,15 @@ export class JobShell {
   /** Counters of this instance, and the depth of the queue. */
   async stats(): Promise<Stats> {
     const totals = this.metrics.totals();
+    const [queueDepth, deployment] = await Promise.all([this.#backend.depth(), this.#backend.deployment?.()]);
     return {
       mode: this.mode,
       location: this.location,
       jobs: this.#registry.size,
-      queueDepth: await this.#backend.depth(),
+      queueDepth,
       inFlight: this.#worker?.inFlight ?? 0,
       ...totals,
+      ...deployment,
     };
   }
 

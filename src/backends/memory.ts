@@ -1,6 +1,7 @@
 // The embedded default: the queue, the records and the debug channel in this process's memory.
 // Nothing survives the process; everything else behaves as in the server-backed modes.
-import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type RecordPage, type RecordQuery, type StartResult, type TaskEvent } from "../backend.js";
+import { hostname } from "node:os";
+import { triedWarning, tryLine, type Backend, type BackendOptions, type Deployment, type JobStore, type Lease, type RecordPage, type RecordQuery, type StartResult, type TaskEvent } from "../backend.js";
 import type { JobDefinition } from "../definitions.js";
 import { mergeDefinitions } from "../definitions.js";
 import { QueueFullError } from "../errors.js";
@@ -33,6 +34,8 @@ export class MemoryBackend implements Backend {
   private sweeper: NodeJS.Timeout;
   private readonly ttlMs: number;
   private readonly maxAttempts: number;
+  /** when this process's worker last asked for tasks (epoch ms; 0: it never did) */
+  private lastTake = 0;
   /** how each try of a task tried again ended, by taskid, until the task ends */
   private tries = new Map<string, string[]>();
 
@@ -85,6 +88,7 @@ export class MemoryBackend implements Backend {
   };
 
   async take(max: number, signal: AbortSignal): Promise<Lease[]> {
+    this.lastTake = Date.now();
     // While tasks wait, taking and running them never leaves the microtask queue: let timers and
     // I/O run now and then. A push wakes the worker sooner: its producer holds the event loop anyway.
     if (performance.now() >= this.turnEnds) {
@@ -160,6 +164,14 @@ export class MemoryBackend implements Backend {
 
   async depth(): Promise<number> {
     return this.depthNow();
+  }
+
+  /** The one queue, and this process's worker once it has asked for tasks (seen now while it waits for some). */
+  async deployment(): Promise<Deployment> {
+    const queues = [{ name: "memory", depth: this.depthNow() }];
+    if (this.lastTake === 0) return { queues, workers: [] };
+    const lastSeen = this.takers.size > 0 ? Date.now() : this.lastTake;
+    return { queues, workers: [{ id: `${hostname()}-${process.pid}`, lastSeen, host: hostname(), pid: process.pid }] };
   }
 
   async record(taskid: string): Promise<TaskRecordData | undefined> {

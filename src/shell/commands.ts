@@ -1,6 +1,7 @@
 // The shell commands: `debug()`, `help()`, `commands()`, `jobs()`, `stats()`, and the banner.
 import { readFileSync } from "node:fs";
 import { inspect } from "node:util";
+import type { ConnectionChange, QueueView, WorkerView } from "../backend.js";
 import { describe } from "../describe.js";
 import type { Colors } from "./output.js";
 import { internals } from "../internals.js";
@@ -129,6 +130,8 @@ export class ShellStats implements Stats {
   declare readonly completed: number;
   declare readonly failed: number;
   declare readonly expired: number;
+  declare readonly queues?: QueueView[];
+  declare readonly workers?: WorkerView[];
   declare readonly worker: boolean;
 
   constructor(stats: Stats, worker: boolean, table: string[]) {
@@ -138,11 +141,12 @@ export class ShellStats implements Stats {
 
   [inspect.custom](): string {
     const table = (this as unknown as { table: string[] }).table;
-    const row = (key: keyof Stats, what = "") => `    ${`${key}:`.padEnd(11)} ${String(this[key]).padEnd(6)} ${what}`.trimEnd();
+    const row = (key: Exclude<keyof Stats, "queues" | "workers">, what = "") => `    ${`${key}:`.padEnd(11)} ${String(this[key]).padEnd(6)} ${what}`.trimEnd();
     return [
       `  mode: ${this.mode}, ${this.location}, ${this.jobs} job${this.jobs === 1 ? "" : "s"}`,
       "  the queue (every process):",
       row("queueDepth", "tasks waiting"),
+      ...deploymentLines(this.queues, this.workers),
       `  this process (${this.worker ? "worker in this process" : "no worker in this process: --no-worker"}):`,
       row("issued", "tasks issued from here"),
       row("inFlight", "tasks its worker is running"),
@@ -152,6 +156,29 @@ export class ShellStats implements Stats {
       ...(table.length > 0 ? ["", ...table] : []),
     ].join("\n");
   }
+}
+
+/** The deployment's queues and workers in a line each (a long list cut short). */
+function deploymentLines(queues: QueueView[] | undefined, workers: WorkerView[] | undefined): string[] {
+  const shown = 4;
+  const list = (items: string[]) => items.slice(0, shown).join(", ") + (items.length > shown ? `, and ${items.length - shown} more` : "");
+  const lines: string[] = [];
+  if (queues && queues.length > 0) {
+    lines.push(`    queues:     ${list(queues.map((q) => `${q.name} ${q.depth}${q.consumers === undefined ? "" : ` (${q.consumers} consumer${q.consumers === 1 ? "" : "s"})`}`))}`);
+  }
+  if (workers) {
+    const now = Date.now();
+    const seen = workers.map((w) => `${w.id} seen ${Math.max(0, (now - w.lastSeen) / 1000).toFixed(1)} s ago`);
+    lines.push(`    workers:    ${workers.length}${seen.length > 0 ? `: ${list(seen)}` : ""}`);
+  }
+  return lines;
+}
+
+/** What the shell says when the queue server is lost, and when it is back. */
+export function connectionLine(change: ConnectionChange, mode: string): string {
+  const server = mode === "amqp" ? "RabbitMQ" : mode === "redis" ? "Redis" : mode;
+  if (change.state === "lost") return `lost the ${server} server at ${change.location}: reconnecting (tasks in flight carry on once it is back)`;
+  return `${server} server regained after ${(change.downMs / 1000).toFixed(1)} s`;
 }
 
 /** The status `exit(code)` ends the shell with: an integer a process can exit with; none is 0. */

@@ -16,7 +16,7 @@ import { internals } from "../internals.js";
 import type { JobShell } from "../jobshell.js";
 import { BlockReader, type BlockEvent } from "./blocks.js";
 import { complete } from "./completion.js";
-import { banner, exitStatus, ShellCommands } from "./commands.js";
+import { banner, connectionLine, exitStatus, ShellCommands } from "./commands.js";
 import { BlockCancelled, createShellContext, forgotAwait, keywordsFunction } from "./context.js";
 import { errorPosition, formatError, runBlock } from "./evaluate.js";
 import { InputGate, type TerminalInput } from "./gate.js";
@@ -127,6 +127,8 @@ class ShellSession {
     process.on("uncaughtException", onException);
     // Only piped input can let the event loop empty: a terminal is always there to read.
     if (!terminal) process.on("beforeExit", onBeforeExit);
+    // Said once per outage, above the prompt: the connections reconnect by themselves meanwhile.
+    const stopHearing = internals(this.js).onConnection((change) => this.out.line(this.colors.yellow(connectionLine(change, this.js.mode))));
     try {
       const finished = new Promise<void>((resolve) => (this.finished = resolve));
       const stalled = new Promise<void>((resolve) => (this.stalled = resolve));
@@ -145,6 +147,7 @@ class ShellSession {
         if (this.exitCode === undefined) await this.waitForIssued();
       }
     } finally {
+      stopHearing();
       this.history?.flush();
       this.out.flush();
       if (terminal && this.exitCode === undefined && this.out.writable) this.options.output.write("\n");

@@ -1,6 +1,6 @@
 // Every behaviour of job definitions, tasks, scripts, MU and the library API, specified once and run on every backend of backends.ts.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import type { Backend } from "../../src/backend.js";
@@ -180,6 +180,32 @@ for (const backend of backends) {
       await expect(js.task("echo", { i: 3 }, 60)).rejects.toBeInstanceOf(QueueFullError);
       await expect(js.task("echo", { i: 4 }, 60)).rejects.toMatchObject({ code: "QUEUE_FULL", limit: 3 });
       expect((await js.stats()).queueDepth).toBe(3);
+    });
+
+    maybe("stats() shows the deployment: each queue with its depth, and the workers the server knows", async () => {
+      const { js, namespace } = await start({ worker: false });
+      const ids = [await js.task("echo", { i: 1 }, 60), await js.task("echo", { i: 2 }, 60)];
+      const before = await js.stats();
+      expect(before.queues!.length).toBeGreaterThan(0);
+      expect(before.queues!.reduce((n, q) => n + q.depth, 0)).toBe(2);
+      if (js.mode === "amqp") {
+        // The broker counts consumers but names none.
+        expect(before.workers).toBeUndefined();
+        expect(before.queues!.map((q) => q.consumers)).toEqual(before.queues!.map(() => 0));
+      } else expect(before.workers).toEqual([]);
+
+      const { js: worker } = await start({ namespace, yaml: false });
+      for (const id of ids) expect((await js.waitfor(id, 10)).status).toBe("completed");
+      await expect.poll(async () => (await worker.stats()).queues!.reduce((n, q) => n + q.depth, 0), { timeout: 5000 }).toBe(0);
+      const after = await js.stats();
+      if (js.mode === "amqp") {
+        expect(after.queues!.reduce((n, q) => n + q.consumers!, 0)).toBe(1);
+      } else {
+        expect(after.workers).toHaveLength(1);
+        const [seen] = after.workers!;
+        expect(seen).toMatchObject({ host: hostname(), pid: process.pid });
+        expect(Math.abs(Date.now() - seen!.lastSeen)).toBeLessThan(15_000);
+      }
     });
 
     maybe("job_queue_size counts tasks that wait: with no worker, those past their expire make room, ended expired", async () => {

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ConnectionChange } from "../../src/backend.js";
 import { createRedisBackend } from "../../src/backends/redis/index.js";
 import { open } from "../../src/jobshell.js";
 import { uniqueNamespace } from "../each-backend.js";
@@ -70,8 +71,9 @@ function killServer(port: number): void {
   process.kill(pid, "SIGKILL");
 }
 
-/** A producer and two workers on `url` run 3,000 tasks; `kill` is called once a third are issued. */
-async function runOn(url: string, waitReplicas: number, kill: (namespace: string) => Promise<void>): Promise<Run> {
+/** A producer and two workers on `url` run 3,000 tasks; `kill` is called once a third are issued. What
+ *  the producer's backend says of the server goes to `changes`. */
+async function runOn(url: string, waitReplicas: number, kill: (namespace: string) => Promise<void>, changes: ConnectionChange[] = []): Promise<Run> {
   const namespace = uniqueNamespace("failover");
   const env = { REDIS_URL: url, NAMESPACE: namespace, WAIT_REPLICAS: String(waitReplicas) };
   return runThrough({
@@ -79,6 +81,7 @@ async function runOn(url: string, waitReplicas: number, kill: (namespace: string
     shell: async () => {
       const backend = await createRedisBackend(url, { namespace, taskRecordTtl: 600, debugChannel: `${namespace}.debug`, onError: () => {} });
       closers.push(backend);
+      backend.onConnection!((change) => changes.push(change));
       const js = await open({ backend, worker: false, log: () => {} });
       closers.push(js);
       return js;
@@ -108,8 +111,11 @@ describe("Redis failover (real processes, a deployment of the test's own)", () =
 
   maybe("Redis Cluster, redis_wait_replicas 1: the master of the queue's slot killed mid-run, no task whose task() returned is lost", async () => {
     const { url, dir, ports } = deploy("redis-cluster.sh");
-    const run = await runOn(url, 1, clusterKill(dir, ports));
+    const changes: ConnectionChange[] = [];
+    const run = await runOn(url, 1, clusterKill(dir, ports), changes);
     report("cluster, redis_wait_replicas 1", run);
+    // The shell's lines: the master serving the queue lost once, regained once (by its replica).
+    expect(changes.map((c) => c.state)).toEqual(["lost", "regained"]);
     expect(run.lost).toBe(0);
     expect(run.completed).toBe(run.accepted);
     expect(run.accepted).toBeGreaterThan(run.issued / 2);
@@ -125,11 +131,14 @@ describe("Redis failover (real processes, a deployment of the test's own)", () =
   maybe("Sentinel, redis_wait_replicas 1: the master killed mid-run, followed to the new one, no task whose task() returned is lost", async () => {
     const { url, ports } = deploy("redis-sentinel.sh");
     const [master, , , sentinel] = ports;
+    const changes: ConnectionChange[] = [];
     const run = await runOn(url, 1, async () => {
       killServer(master);
       await until("the Sentinels promoted a replica", () => !cli(sentinel, "sentinel", "get-master-addr-by-name", "mymaster").endsWith(String(master)));
-    });
+    }, changes);
     report("sentinel, redis_wait_replicas 1", run);
+    // The shell's lines: the server lost once, regained once, however many connections and retries.
+    expect(changes.map((c) => c.state)).toEqual(["lost", "regained"]);
     expect(run.lost).toBe(0);
     expect(run.completed).toBe(run.accepted);
     expect(run.accepted).toBeGreaterThan(run.issued / 2);

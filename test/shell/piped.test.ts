@@ -372,6 +372,8 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
       const args = ["--jobs", "samples/jobs", "--redis", redisUrl, "--redis-prefix", prefix, "--no-worker"];
       const run = await jobshell('await task("hello", expire=0.5)\n\nstats()\n', args);
       expect(run.stdout).toMatch(/queueDepth:\s+1\s+tasks waiting/);
+      expect(run.stdout).toContain(`queues:     {${prefix}}:normal 1, {${prefix}}:recovery 0\n`);
+      expect(run.stdout).toContain("workers:    0\n");
       expect(run.stdout).toContain("this process (no worker in this process: --no-worker):");
       expect(run.stdout).toMatch(/issued:\s+1 /);
       expect(run.code).toBe(0);

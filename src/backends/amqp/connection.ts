@@ -3,6 +3,7 @@
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from "amqplib";
 import { ConnectionError } from "../../errors.js";
 import { maskUrl, queueServerUrl } from "../../params.js";
+import { Outage } from "../outage.js";
 
 /** Re-creates a part's channels on a fresh connection. Runs once per connection, in registration order. */
 export type Setup = (model: ChannelModel) => Promise<void>;
@@ -18,6 +19,8 @@ export class AmqpConnection {
   private failures = 0;
   /** connections that closed: one that closes while its setups run is not adopted */
   private lost = new WeakSet<ChannelModel>();
+  /** the broker lost (the connection closed) and regained (a new one adopted, its setups run) */
+  readonly outage: Outage;
 
   private constructor(
     private readonly url: string,
@@ -26,7 +29,9 @@ export class AmqpConnection {
     private readonly onError: (err: unknown) => void,
     /** the virtual host the URL names: a refusal names it */
     private readonly vhost: string,
-  ) {}
+  ) {
+    this.outage = new Outage(location);
+  }
 
   /** Connect once; an unreachable broker or refused credentials throw ConnectionError at once,
    *  a URL that is not amqp:// or amqps:// ParameterError (a bad argument, not a broker's fault). */
@@ -132,13 +137,16 @@ export class AmqpConnection {
       this.lost.add(model);
       if (this.model !== model) return;
       this.model = undefined;
-      if (!this.closed) this.reconnect();
+      if (this.closed) return;
+      this.outage.lost("connection");
+      this.reconnect();
     });
   }
 
   private adopt(model: ChannelModel): void {
     this.generation += 1;
     this.model = model;
+    this.outage.regained("connection");
   }
 
   private reconnect(): void {

@@ -12,7 +12,7 @@
 // One file past 400 lines: publishing (declare, confirm, shed a full queue's head) and starting tasks
 // share the queue sizes, the record log and the publisher channel this class holds.
 import { hostname } from "node:os";
-import { triedWarning, tryLine, type Backend, type BackendOptions, type JobStore, type Lease, type RecordPage, type RecordQuery, type StartResult, type TaskEvent } from "../../backend.js";
+import { triedWarning, tryLine, type Backend, type BackendOptions, type ConnectionChange, type Deployment, type QueueView, type JobStore, type Lease, type RecordPage, type RecordQuery, type StartResult, type TaskEvent } from "../../backend.js";
 import type { JobDefinition } from "../../definitions.js";
 import { ConnectionError, ParameterError, QueueFullError } from "../../errors.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../../record.js";
@@ -270,14 +270,20 @@ export class AmqpBackend implements Backend {
   }
 
   async depth(): Promise<number> {
+    return (await this.deployment()).queues.reduce((total, q) => total + q.depth, 0);
+  }
+
+  /** Each task queue (one per job_queue_size in use) with its depth and consumer count: the broker
+   *  names no consumers on a passive declare, so no workers are listed. */
+  async deployment(): Promise<Deployment> {
     const sizes = new Set([...this.declared.keys(), ...(await this.sizes.read())]);
-    let total = 0;
+    const queues: QueueView[] = [];
     for (const size of sizes) {
-      total += await this.conn
-        .scratch((ch) => ch.checkQueue(this.layout.taskQueue(size)))
-        .then((q) => q.messageCount, () => 0);
+      const name = this.layout.taskQueue(size);
+      const q = await this.conn.scratch((ch) => ch.checkQueue(name)).catch(() => undefined);
+      if (q) queues.push({ name, depth: q.messageCount, consumers: q.consumerCount });
     }
-    return total;
+    return { queues };
   }
 
   // --- task records ------------------------------------------------------------------------
@@ -325,6 +331,10 @@ export class AmqpBackend implements Backend {
     if (this.leases.get(name)?.owner !== owner) return;
     this.leases.delete(name);
     await this.conn.scratch((ch) => ch.deleteQueue(this.layout.lease(name))).catch(() => {});
+  }
+
+  onConnection(listener: (change: ConnectionChange) => void): () => void {
+    return this.conn.outage.listen(listener);
   }
 
   async close(): Promise<void> {

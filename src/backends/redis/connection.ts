@@ -6,6 +6,7 @@
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import { ConnectionError } from "../../errors.js";
 import { maskUrl } from "../../params.js";
+import { Outage } from "../outage.js";
 import { redisTarget, type RedisTarget } from "./url.js";
 
 /** A command with no answer by then is presumed lost with its connection. */
@@ -27,6 +28,10 @@ export class RedisConnection {
   /** Counts the client's lost connections (to any node): a WAIT answered on another connection than
    *  the write it follows says nothing of that write. */
   #generation = 0;
+  /** the server lost and regained, once per outage of either connection (on a cluster also of the
+   *  master serving the queue's slot: see watchSlot) */
+  readonly outage: Outage;
+  #closing = false;
 
   constructor(url: string, connectionName: string) {
     const target = (this.target = redisTarget(url));
@@ -53,11 +58,54 @@ export class RedisConnection {
     };
     this.client = make({ ...common, commandTimeout: commandTimeoutMs });
     this.subscriber = make(common);
+    this.outage = new Outage(this.location);
+    this.watchOutages();
     const lost = () => this.#generation++;
     if (this.client instanceof Cluster) {
       this.client.on("-node", lost);
       this.client.on("node error", lost);
     } else this.client.on("close", lost);
+  }
+
+  /** A connection that closes after it was ready, other than by close(), is down until it is ready again. */
+  private watchOutages(): void {
+    for (const [name, connection] of [["client", this.client], ["subscriber", this.subscriber]] as const) {
+      let wasReady = false;
+      connection.on("ready", () => {
+        wasReady = true;
+        this.outage.regained(name);
+      });
+      connection.on("close", () => {
+        if (wasReady && !this.#closing) this.outage.lost(name);
+      });
+    }
+  }
+
+  /** On a cluster: the connection to the master serving the queue's slot failing is an outage of the
+   *  queue's server (the cluster as a whole stays up meanwhile), until a read of `key` (a key of the
+   *  queue: only the slot's master answers it, others redirect there) is answered, by that master
+   *  again or by the replica that took over. */
+  watchSlot(key: string): void {
+    const cluster = this.client;
+    if (!(cluster instanceof Cluster)) return;
+    const slot = slotOf(key);
+    let probing = false;
+    const probe = () => {
+      if (this.#closing) return;
+      cluster.exists(key).then(
+        () => {
+          probing = false;
+          this.outage.regained("slot");
+        },
+        () => setTimeout(probe, 500).unref(),
+      );
+    };
+    cluster.on("node error", (_err: unknown, node: string) => {
+      if (probing || this.#closing || cluster.slots[slot]?.[0] !== node) return;
+      probing = true;
+      this.outage.lost("slot");
+      setTimeout(probe, 200).unref();
+    });
   }
 
   /** Calls `renewed` when commands may have been lost with a connection: the client reconnected (to
@@ -144,6 +192,7 @@ export class RedisConnection {
    *  both connections: a server that does not answer leaves a client reconnecting, which would keep
    *  the process alive. */
   async close(goodbye: () => Promise<void>): Promise<void> {
+    this.#closing = true;
     const leave = async () => {
       if (this.client.status === "ready") await goodbye();
       // QUIT waits for the server: only where it is connected.

@@ -25,7 +25,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Cluster } from "ioredis";
-import type { Backend, BackendOptions, Lease, RecordPage, RecordQuery, StartResult, TaskEvent } from "../../backend.js";
+import type { Backend, BackendOptions, ConnectionChange, Deployment, Lease, RecordPage, RecordQuery, StartResult, TaskEvent } from "../../backend.js";
 import type { Outcome, QueuedTask, TaskRecordData } from "../../record.js";
 import { RedisConnection, slotOf } from "./connection.js";
 import { DebugChannel } from "./debug.js";
@@ -94,7 +94,7 @@ export class RedisBackend implements Backend {
     const handover = (this.handover = new Handover(conn.subscriber, layout.channels.inbox));
     const records = (this.records = new Records(conn, scripts, layout, sweeper, workerId, (taskid) => this.taker.runsHere(taskid), onError));
     this.queue = new Queue(conn, scripts, layout, sweeper, handover, records, workerId);
-    this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records, maxAttempts);
+    this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records, maxAttempts, conn.client instanceof Cluster);
     this.jobs = new RedisJobStore(conn, scripts, layout);
     this.debug = new DebugChannel(conn, layout.channels.debug, slot);
     this.listing = new Listing(conn, layout, (taskid) => records.record(taskid));
@@ -104,6 +104,7 @@ export class RedisBackend implements Backend {
   async connect(): Promise<void> {
     const { conn, layout } = this;
     await conn.connect(this.onError);
+    conn.watchSlot(layout.normal);
     conn.onClientRenewed(() => {
       this.handover.needsReclaim = true;
       this.scripts.known.clear(); // the server may have restarted without them (or be another)
@@ -165,6 +166,11 @@ export class RedisBackend implements Backend {
     return this.queue.depth();
   }
 
+  async deployment(): Promise<Deployment> {
+    const workers = await this.heartbeat.workers();
+    return { queues: await this.queue.views(workers.ids), workers: workers.alive };
+  }
+
   // --- task records ------------------------------------------------------------------------
 
   record(taskid: string): Promise<TaskRecordData | undefined> {
@@ -193,6 +199,10 @@ export class RedisBackend implements Backend {
 
   async release(name: string, owner: string): Promise<void> {
     await this.scripts.releaseLease([this.layout.lease(name)], [owner]);
+  }
+
+  onConnection(listener: (change: ConnectionChange) => void): () => void {
+    return this.conn.outage.listen(listener);
   }
 
   async close(): Promise<void> {

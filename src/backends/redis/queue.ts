@@ -1,6 +1,7 @@
 // The producer's side of the queue: task() calls become records and taskids at the tail of Normal, in
 // batches of one script call (lua/push-tasks.lua), which refuses what does not fit under
 // job_queue_size, and hands tasks to this process's own idle worker (./handover.ts).
+import type { QueueView } from "../../backend.js";
 import { QueueFullError } from "../../errors.js";
 import { nowMs, type QueuedTask } from "../../record.js";
 import type { RedisConnection } from "./connection.js";
@@ -96,5 +97,13 @@ export class Queue {
     const { client } = this.conn;
     const [normal, recovery] = await this.conn.answered(Promise.all([client.llen(this.layout.normal), client.llen(this.layout.recovery)]));
     return normal + recovery;
+  }
+
+  /** Normal, Recovery and the Backup list of each of `workers`, by key, with their lengths. */
+  async views(workers: string[]): Promise<QueueView[]> {
+    const { layout } = this;
+    const names = [layout.normal, layout.recovery, ...workers.map((w) => layout.backupOf(w))];
+    const depths = await this.conn.answered(Promise.all(names.map((name) => this.conn.client.llen(name))));
+    return names.map((name, i) => ({ name, depth: depths[i]! }));
   }
 }

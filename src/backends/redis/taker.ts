@@ -29,6 +29,8 @@ export class Taker {
     private readonly sweeper: Sweeper,
     private readonly records: Records,
     private readonly maxAttempts: number,
+    /** publish every end (a cluster: the finish script cannot tell whether a waiter listens on another node) */
+    private readonly publishEnds: boolean,
   ) {}
 
   async take(max: number, signal: AbortSignal): Promise<Lease[]> {
@@ -105,7 +107,7 @@ export class Taker {
 
   async finish(done: { lease: Lease; outcome: Outcome }[]): Promise<void> {
     const { layout } = this;
-    const args: (string | number)[] = [layout.prefix, layout.channels.ended, this.sweeper.deletionDue(nowMs()), this.workerId];
+    const args: (string | number)[] = [layout.prefix, layout.channels.ended, this.sweeper.deletionDue(nowMs()), this.workerId, this.publishEnds ? 1 : 0];
     for (const { lease, outcome } of done) {
       const { task, started, startedAt } = lease as RedisLease;
       const attempt = started.started ? started.attempt : 0;

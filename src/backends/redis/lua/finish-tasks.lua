@@ -2,7 +2,8 @@
 -- KEYS[1] this worker's Backup
 -- KEYS[2] the deletions set
 -- ARGV[1] key prefix; ARGV[2] the ended channel; ARGV[3] when records ended now are due for deletion
--- ARGV[4] this worker's id; ARGV[5..] per task 7 values: taskid, status, completedAt, results (JSON), warning, startedAt, attempt
+-- ARGV[4] this worker's id; ARGV[5] '1' to publish whether or not anybody here subscribes (a cluster: see below)
+-- ARGV[6..] per task 7 values: taskid, status, completedAt, results (JSON), warning, startedAt, attempt
 -- Returns how many outcomes were written.
 -- Atomically: the lease is the Backup list itself: a task is in exactly one list, and a worker presumed
 -- dead loses its whole Backup to Recovery in one step. So an outcome is written only for a task that is
@@ -14,14 +15,16 @@
 -- ended channel, a JSON array of this worker's id (its own process has told its waiters already), then
 -- the outcomes written, each [taskid, status, completedAt, startedAt, attempt, results, warning], so
 -- they need not read the records back; it is built only while somebody subscribes to the channel (a
--- waiter subscribes before it reads the record, so no end slips between the two).
+-- waiter subscribes before it reads the record, so no end slips between the two). PUBSUB NUMSUB counts
+-- this server's subscribers only: on a cluster, where a waiter may listen on another node (every node
+-- hears every message), the caller asks for the message always.
 -- While some process watches, each end is published (include/task-events.lua).
-local prefix, channel, due = ARGV[1], ARGV[2], ARGV[3]
+local prefix, channel, due, always = ARGV[1], ARGV[2], ARGV[3], ARGV[5] == '1'
 --@include for-deletion
 --@include task-events
 -- leaving: taskid -> the index of its values (a list holds a taskid once, as a take moves it)
 local leaving, n, written, ids = {}, 0, {}, {}
-for i = 5, #ARGV, 7 do
+for i = 6, #ARGV, 7 do
   leaving[ARGV[i]] = i
   n = n + 1
 end
@@ -60,7 +63,7 @@ for id, i in pairs(leaving) do
   if redis.call('LREM', KEYS[1], 1, id) == 1 then write(id, i) end
 end
 if #ids > 0 then forDeletion(KEYS[2], ids) end
-if #written > 0 and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
+if #written > 0 and (always or redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0) then
   local ended = {}
   for j, i in ipairs(written) do
     ended[j] = '[' .. cjson.encode(ARGV[i]) .. ',"' .. ARGV[i + 1] .. '",' .. ARGV[i + 2] .. ',' .. ARGV[i + 5] .. ',' ..

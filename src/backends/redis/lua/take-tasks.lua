@@ -15,7 +15,7 @@
 -- - queued, never started and past its expire -> expired: code 0 (a task started once never expires);
 -- - anything else (ended, or its record gone past task_record_ttl): code -1.
 -- While some process watches, each start and expiry is published (include/task-events.lua).
--- Atomically: renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known
+-- Atomically: renews the worker's heartbeat (its value: now) and membership (so a worker wrongly presumed dead is known
 -- again before it holds anything) and unlists it as idle. Moves up to `max` taskids from Recovery
 -- first, then Normal, into Backup, and starts each in the same step; tasks with code 0 or -1 leave
 -- Backup at once. If there were none, lists the worker as idle with `max` free slots under the listing
@@ -25,7 +25,7 @@ local due = ARGV[8]
 --@include add-taken
 --@include for-deletion
 --@include task-events
-redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
+redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[6])
 redis.call('SADD', KEYS[5], worker)
 local listed = redis.call('HDEL', KEYS[6], worker)
 -- Attempts as text: Lua formats a number with sprintf, a cost per task.
