@@ -9,6 +9,7 @@
 // Run: npm run build && node bench/amqp.js   (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672;
 //      REPEAT=5, TASKS=20000, BLOCK=1000, TRIPS=1000)
 import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import amqp from "amqplib";
 import { open } from "../dist/index.js";
@@ -112,6 +113,23 @@ async function jobshellQueue(cross, options = {}) {
   };
 }
 
+/** The CPU seconds used so far by the broker, when it runs on this machine (the Erlang VM, beam.smp):
+ *  what each system costs it a task, which on a shared machine decides more than any client. */
+function brokerCpuSeconds() {
+  let total;
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "beam.smp") continue;
+      // utime and stime, fields 14 and 15, after the command in parentheses
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      total = (total ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // a process that ended meanwhile, or no /proc
+    }
+  }
+  return total;
+}
+
 const loadBefore = loadavg()[0];
 const systems = {
   raw: await rawQueue(),
@@ -127,9 +145,16 @@ for (const label of labels) {
 }
 const waited = Object.fromEntries(labels.map((label) => [label, []]));
 const fired = Object.fromEntries(labels.map((label) => [label, []]));
+const brokerCpu = Object.fromEntries(labels.map((label) => [label, []]));
+const nodeCpu = Object.fromEntries(labels.map((label) => [label, []]));
 for (let i = 0; i < repeat; i++) {
   for (const label of labels) {
+    const broker = brokerCpuSeconds();
+    const cpu = process.cpuUsage();
     waited[label].push(await systems[label].issueAndWait(count));
+    const used = process.cpuUsage(cpu);
+    nodeCpu[label].push((used.user + used.system) / count);
+    if (broker !== undefined) brokerCpu[label].push(((brokerCpuSeconds() - broker) * 1e6) / count);
     if (systems[label].fireAndForget) fired[label].push(await systems[label].fireAndForget(count));
   }
 }
@@ -151,6 +176,13 @@ printTable(`AMQP mode vs raw amqplib, ${count} no-op tasks issued ${block} at a 
   ["jobshell: issued and awaited / fire-and-forget", ratio(waited.jobshell, fired.jobshell)],
   ["jobshell issued and awaited: isolated / job_in_process", ratio(waited.jobshell, waited.jobshellInProcess)],
   ["jobshell issued and awaited: worker in another process / in the same", ratio(waited.jobshellCross, waited.jobshell)],
+  [
+    "CPU a task issued and awaited, broker / this process (µs): raw",
+    `${median(brokerCpu.raw).toFixed(1)} / ${median(nodeCpu.raw).toFixed(1)}`,
+  ],
+  ["  jobshell", `${median(brokerCpu.jobshell).toFixed(1)} / ${median(nodeCpu.jobshell).toFixed(1)}`],
+  ["  jobshell with job_in_process", `${median(brokerCpu.jobshellInProcess).toFixed(1)} / ${median(nodeCpu.jobshellInProcess).toFixed(1)}`],
+  ["  jobshell, worker in another process (this process: the producer only)", `${median(brokerCpu.jobshellCross).toFixed(1)} / ${median(nodeCpu.jobshellCross).toFixed(1)}`],
   [`round trip task()→waitfor(), ${trips} sequential, p50 / p99 ms`, `${percentile(times, 50).toFixed(2)} / ${percentile(times, 99).toFixed(2)}`],
   ["  with job_in_process, p50 / p99 ms", `${percentile(inProcessTimes, 50).toFixed(2)} / ${percentile(inProcessTimes, 99).toFixed(2)}`],
   ["  worker in another process, p50 / p99 ms", `${percentile(crossTimes, 50).toFixed(2)} / ${percentile(crossTimes, 99).toFixed(2)}`],

@@ -12,7 +12,7 @@ import type { LogSink, SharedBuiltins } from "./builtins.js";
 import { ScriptTimeoutError } from "./errors.js";
 import type { MU } from "./mu.js";
 import type { RegisteredJob } from "./registry.js";
-import type { FromThread, ThreadData, ToThread, WireError } from "./script-wire.js";
+import type { FromThreadBatch, ThreadData, ToThread, ToThreadBatch, WireError } from "./script-wire.js";
 import type { Transaction } from "./transaction.js";
 
 export interface ScriptPoolOptions {
@@ -51,6 +51,9 @@ interface PoolRun {
   done: (end: RunEnd) => void;
 }
 
+/** The end of every run that completed with no value: one object for all. */
+const completed: RunEnd = Object.freeze({ status: "completed" });
+
 /** How long a thread has to answer a cancel before it is taken as blocked and ended (ms). */
 const cancelGraceMs = 2000;
 
@@ -61,7 +64,7 @@ class ScriptThread {
   readonly runs = new Map<number, PoolRun>();
   /** the script text the thread has of each job */
   readonly scripts = new Map<string, string>();
-  outbox: ToThread[] = [];
+  outbox: ToThreadBatch = [];
   /** why it is being ended, per run (the rest share `why`); set before terminate() */
   ending?: { why: string; culprits: Map<number, RunEnd> };
   /** the error it died of, if it died of one */
@@ -105,7 +108,8 @@ export class ScriptPool {
       t.thread.ref();
       t.referenced = true;
     }
-    this.post(t, ["run", id, name, task.taskid, task.topic, task.content, task.expire, task.createdAt, task.attempt]);
+    t.outbox.push(id, name, task.taskid, task.topic, task.content, task.expire, task.createdAt, task.attempt);
+    this.flushSoon();
     this.armWatchdog();
   }
 
@@ -129,7 +133,7 @@ export class ScriptPool {
       resourceLimits: { maxOldGenerationSizeMb: this.options.memoryLimitMb },
     });
     const t = new ScriptThread(thread);
-    thread.on("message", (batch: FromThread[]) => this.received(t, batch));
+    thread.on("message", (batch: FromThreadBatch) => this.received(t, batch));
     thread.on("error", (err) => (t.error = err));
     thread.on("exit", () => this.died(t));
     // After the listeners: adding a "message" listener refs the thread's port again.
@@ -142,6 +146,10 @@ export class ScriptPool {
    *  (in a microtask) would keep the runs split into as many messages, each waking the thread. */
   private post(t: ScriptThread, message: ToThread): void {
     t.outbox.push(message);
+    this.flushSoon();
+  }
+
+  private flushSoon(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
     setImmediate(this.flush);
@@ -158,12 +166,16 @@ export class ScriptPool {
     }
   };
 
-  private received(t: ScriptThread, batch: FromThread[]): void {
+  private received(t: ScriptThread, batch: FromThreadBatch): void {
     for (const message of batch) {
+      if (typeof message === "number") {
+        this.take(t, message)?.done(completed);
+        continue;
+      }
       switch (message[0]) {
         case "completed": {
           const run = this.take(t, message[1]);
-          run?.done(message[2] === undefined ? { status: "completed" } : { status: "completed", value: JSON.parse(message[2]) });
+          run?.done({ status: "completed", value: JSON.parse(message[2]) });
           break;
         }
         case "failed":

@@ -12,7 +12,7 @@ import { json, sleep, type Logger, type LogLevel, type SharedBuiltins } from "./
 import { callout, type CalloutRequest } from "./callout.js";
 import { isMU, MU } from "./mu.js";
 import { compileScript, describeScriptError, type CompiledScript } from "./script.js";
-import { maxLineBytes, type FromThread, type RunMessage, type ThreadData, type ToThread, type WireError } from "./script-wire.js";
+import { maxLineBytes, runFields, type FromThread, type FromThreadBatch, type RunFields, type ThreadData, type ToThread, type ToThreadBatch, type WireError } from "./script-wire.js";
 
 const port = parentPort!;
 const { apiUrl, apiToken } = workerData as ThreadData;
@@ -35,10 +35,10 @@ const calls = new Map<number, { resolve: (value: unknown) => void; reject: (err:
 let nextCall = 0;
 
 // --- messages out, batched: one postMessage per turn of the event loop ----------------------------
-let outbox: FromThread[] = [];
+let outbox: FromThreadBatch = [];
 /** the number of the batch being gathered */
 let batchNo = 0;
-function send(message: FromThread): void {
+function send(message: FromThread | number): void {
   if (outbox.length === 0) setImmediate(flush);
   outbox.push(message);
 }
@@ -51,7 +51,7 @@ function flush(): void {
 
 /** Sent as the turn ends: a rejection nobody handled in the run's last step, reported before then,
  *  still fails it (see stray). */
-function end(run: Run, message: FromThread): void {
+function end(run: Run, message: FromThread | number): void {
   if (run.ended) return;
   run.ended = true;
   runs.delete(run.id);
@@ -142,7 +142,7 @@ const shared: SharedBuiltins = {
   transaction: async (what, data) => new ScriptTransaction((await call("transaction", what, data)) as TransactionState) as never,
 };
 
-function start([, id, job, taskid, topic, content, expire, createdAt, attempt]: RunMessage): void {
+function start(id: number, job: string, taskid: string, topic: string, content: Record<string, unknown>, expire: number, createdAt: number, attempt: number): void {
   const compiled = scripts.get(job);
   const run: Run = { id, job, taskid, ended: false, at: -1, batch: -1 };
   runs.set(id, run);
@@ -162,7 +162,7 @@ function start([, id, job, taskid, topic, content, expire, createdAt, attempt]: 
         } catch (err) {
           return fail(run, `the script returned a value that is not JSON data: ${(err as Error).message}`);
         }
-        end(run, ["completed", id, text]);
+        end(run, text === undefined ? id : ["completed", id, text]);
       },
       (err: unknown) => fail(run, describeScriptError(job, err)),
     );
@@ -176,7 +176,8 @@ function stray(kind: string, err: unknown): void {
   if (!run) return send(["stray", "", "", `${kind}: ${describeScriptError("", err)}`]);
   const message = `${kind}: ${describeScriptError(run.job, err)}`;
   if (!run.ended) return fail(run, message);
-  if (run.batch === batchNo && outbox[run.at]?.[1] === run.id) {
+  const sent = run.batch === batchNo ? outbox[run.at] : undefined;
+  if (sent !== undefined && (typeof sent === "number" ? sent : sent[1]) === run.id) {
     outbox[run.at] = ["failed", run.id, message];
     return;
   }
@@ -208,12 +209,16 @@ process.abort = (() => exitCalled("process.abort()")) as typeof process.abort;
 process.kill = ((pid: number, signal?: string | number) =>
   pid === process.pid || pid === 0 ? exitCalled(`process.kill(${pid}${signal === undefined ? "" : `, ${String(signal)}`})`) : realKill(pid, signal)) as typeof process.kill;
 
-port.on("message", (batch: ToThread[]) => {
-  for (const message of batch) {
+port.on("message", (batch: ToThreadBatch) => {
+  for (let i = 0; i < batch.length; i++) {
+    if (typeof batch[i] === "number") {
+      const run = batch.slice(i, i + runFields) as RunFields;
+      i += runFields - 1;
+      start(...run);
+      continue;
+    }
+    const message = batch[i] as ToThread;
     switch (message[0]) {
-      case "run":
-        start(message);
-        break;
       case "job": {
         const [, name, script] = message;
         try {
