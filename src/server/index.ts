@@ -6,6 +6,7 @@
 // health.ts, stats.ts, transactions.ts, events.ts (the live stream), login.ts.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { consoleRoutes } from "../console/index.js";
 import { ParameterError } from "../errors.js";
 import type { JobShell } from "../jobshell.js";
 import { canWrite } from "./access.js";
@@ -61,7 +62,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const polls = { waits: new Set<AbortController>(), closing: false };
-  const routes = [...taskRoutes(js, polls), ...jobRoutes(js), ...healthRoutes(js), ...loginRoutes(sessions)];
+  const routes = [...taskRoutes(js, polls), ...jobRoutes(js), ...healthRoutes(js), ...loginRoutes(sessions), ...consoleRoutes(js, { sessions: sessions.required })];
   const guarded = { sessions, readOnly: options.readOnly ?? false };
 
   /** the response under way on each connection: the parser's refusals must not break into one begun */

@@ -1,0 +1,19 @@
+// The job editor: a problem the server reported at a line of the upload puts the caret there.
+const editor = document.getElementById("yaml");
+if (editor) {
+  for (const item of document.querySelectorAll(".problems li[data-line]")) {
+    const line = Number(item.dataset.line);
+    if (!line || item.dataset.field) continue;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link";
+    button.textContent = `Go to line ${line}`;
+    button.addEventListener("click", () => {
+      const lines = editor.value.split("\n");
+      const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0) + Math.max(0, Number(item.dataset.column || 1) - 1);
+      editor.focus();
+      editor.setSelectionRange(start, start + Math.max(1, (lines[line - 1] ?? "").length - Number(item.dataset.column || 1) + 1));
+    });
+    item.append(" ", button);
+  }
+}
