@@ -5,7 +5,8 @@ import type { JobDefinition } from "../definitions.js";
 import { mergeDefinitions } from "../definitions.js";
 import { QueueFullError } from "../errors.js";
 import { TaskWaiters, untilWoken, type Waiter } from "./waiters.js";
-import { compareKeys, eventOf, PageBuilder, startKey, type RecordKey } from "../record-query.js";
+import { eventOf } from "../record-query.js";
+import { CreationOrder } from "./creation-order.js";
 import { expiresAt, hasEnded, nowMs, type Outcome, type QueuedTask, type TaskRecordData } from "../record.js";
 
 const settled = Promise.resolve();
@@ -23,11 +24,8 @@ export class MemoryBackend implements Backend {
   private head = 0;
   /** Map iteration order is insertion order: the oldest record comes first, for the sweep. */
   private records = new Map<string, TaskRecordData>();
-  /** the records oldest first by (createdAt, taskid) from `indexHead` on, for listRecords(): a
-   *  page binary-searches its start. Records dropped by the sweep stay here until the head or a
-   *  compaction passes them; `this.records` says which are live. */
-  private index: TaskRecordData[] = [];
-  private indexHead = 0;
+  /** the records in creation order, for listRecords() */
+  private order = new CreationOrder<TaskRecordData>((rec) => this.records.get(rec.taskid) === rec);
   private taskWatchers = new Set<(event: TaskEvent) => void>();
   private waiters = new TaskWaiters<void>();
   private takers = new Set<() => void>();
@@ -65,7 +63,7 @@ export class MemoryBackend implements Backend {
     };
     if (job !== undefined) rec.job = job;
     this.records.set(taskid, rec);
-    this.indexRecord(rec);
+    this.order.add(rec);
     if (this.taskWatchers.size > 0) this.emit(rec, "queued", createdAt);
     this.queue.push(task);
     if (this.takers.size > 0 && !this.wakeScheduled) {
@@ -169,15 +167,7 @@ export class MemoryBackend implements Backend {
   }
 
   async listRecords(query: RecordQuery): Promise<RecordPage> {
-    const builder = new PageBuilder(query);
-    const start = startKey(query);
-    let i = start ? this.indexBelow(start) : this.index.length - 1;
-    for (; i >= this.indexHead; i--) {
-      const rec = this.index[i];
-      if (this.records.get(rec.taskid) !== rec) continue;
-      if (!builder.offer(this.current(rec.taskid)!)) break;
-    }
-    return builder.page(this.records.size, i > this.indexHead);
+    return this.order.page(query, this.records.size, (rec) => this.current(rec.taskid));
   }
 
   async watchTasks(onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
@@ -191,27 +181,6 @@ export class MemoryBackend implements Backend {
   private emit(rec: TaskRecordData, kind: TaskEvent["kind"], at: number): void {
     const event = eventOf(rec, kind, at);
     for (const watcher of this.taskWatchers) watcher(event);
-  }
-
-  /** Tasks are pushed in createdAt order but for the odd tie or clock step: put those in place. */
-  private indexRecord(rec: TaskRecordData): void {
-    const index = this.index;
-    let i = index.length;
-    while (i > this.indexHead && compareKeys(index[i - 1], rec) > 0) i--;
-    if (i === index.length) index.push(rec);
-    else index.splice(i, 0, rec);
-  }
-
-  /** The position of the newest indexed record older than `key`, or indexHead - 1 when none is. */
-  private indexBelow(key: RecordKey): number {
-    let lo = this.indexHead;
-    let hi = this.index.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareKeys(this.index[mid], key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo - 1;
   }
 
   // Not async, and no loop of awaits: tens of thousands of these may be pending at once.
@@ -311,22 +280,7 @@ export class MemoryBackend implements Backend {
       const endedAt = rec.completedAt ?? (rec.status === "queued" ? expiresAt(rec) : undefined);
       if (endedAt !== undefined && endedAt + this.ttlMs < now) this.records.delete(rec.taskid);
     }
-    this.trimIndex();
-  }
-
-  /** Drop the index's entries of records dropped: those at its head at once, the rest (behind a
-   *  task still running) once they are half of it. */
-  private trimIndex(): void {
-    const index = this.index;
-    while (this.indexHead < index.length && this.records.get(index[this.indexHead].taskid) !== index[this.indexHead]) this.indexHead++;
-    const held = index.length - this.indexHead;
-    if (held > 1024 && held > 2 * this.records.size) {
-      this.index = index.slice(this.indexHead).filter((rec) => this.records.get(rec.taskid) === rec);
-      this.indexHead = 0;
-    } else if (this.indexHead > 1024 && this.indexHead * 2 > index.length) {
-      this.index = index.slice(this.indexHead);
-      this.indexHead = 0;
-    }
+    this.order.trim(this.records.size);
   }
 }
 

@@ -260,12 +260,13 @@ export class AmqpBackend implements Backend {
     });
   }
 
-  async listRecords(_query: RecordQuery): Promise<RecordPage> {
-    throw new Error("listRecords: not yet in amqp mode");
+  async listRecords(query: RecordQuery): Promise<RecordPage> {
+    return this.records.list(query);
   }
 
-  async watchTasks(_onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
-    throw new Error("watchTasks: not yet in amqp mode");
+  async watchTasks(onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
+    const stop = this.records.watch(onEvent);
+    return async () => void stop();
   }
 
   async depth(): Promise<number> {

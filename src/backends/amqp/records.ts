@@ -8,10 +8,15 @@
 // Reading a snapshot renews the record everywhere, so one process renews it.
 // A process sees its own events at once (an overlay on its view) and folds them into the view only
 // when it reads them back from the stream, in stream order like everyone else: the views converge.
+// The view is also kept in creation order for listRecords(), and its changes are the task events.
+// One file past 400 lines: the view, its overlay, the stream and the waiters share one state.
 import { randomUUID } from "node:crypto";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import { ConnectionError } from "../../errors.js";
 import { expiresAt, hasEnded, nowMs, type QueuedTask, type TaskRecordData } from "../../record.js";
+import type { RecordPage, RecordQuery, TaskEvent } from "../../backend.js";
+import { eventOf } from "../../record-query.js";
+import { CreationOrder } from "../creation-order.js";
 import type { AmqpConnection } from "./connection.js";
 import { recordStreamOptions, type Layout } from "./layout.js";
 import { TaskWaiters } from "../waiters.js";
@@ -43,6 +48,9 @@ export class RecordLog {
   readonly origin = randomUUID();
   /** the records as folded from the stream, in stream order */
   private view = new Map<string, StoredRecord>();
+  /** the view's records whose task is known, in creation order */
+  private order = new CreationOrder<StoredRecord>((rec) => this.view.get(rec.taskid) === rec);
+  private taskWatchers = new Set<(event: TaskEvent) => void>();
   /** the view's tasks still waiting in a queue (queued, task known): when each expires, by taskid */
   private waiting = new Map<string, number>();
   /** none of them expires before this time (a lower bound: it is only raised by a scan) */
@@ -221,6 +229,18 @@ export class RecordLog {
     this.waiters.add(taskid, until - now, signal, () => this.park(taskid, deadline, signal, answer));
   }
 
+  /** A page of the records, as read() shows them. */
+  list(query: RecordQuery): RecordPage {
+    return this.order.page(query, this.view.size, (rec) => this.read(rec.taskid));
+  }
+
+  /** Every change of the view from now on, as a task event. */
+  watch(onEvent: (event: TaskEvent) => void): () => void {
+    const watcher = (event: TaskEvent) => onEvent(event);
+    this.taskWatchers.add(watcher);
+    return () => this.taskWatchers.delete(watcher);
+  }
+
   async close(): Promise<void> {
     // Let what is already sent be confirmed: a worker's last outcomes must reach the stream.
     const deadline = Date.now() + 5000;
@@ -294,7 +314,7 @@ export class RecordLog {
     if (ev.t === "marker") return;
     const id = taskidOf(ev)!;
     const before = this.view.get(id);
-    const was = before && { status: before.status, attempt: before.attempt };
+    const was = before && { status: before.status, attempt: before.attempt, known: before.topic !== undefined };
     const rec = fold(before, ev);
     if (!rec || droppable(rec, nowMs(), this.ttlMs)) {
       // never existed, or an old event read when catching up: the record is past its time already
@@ -302,12 +322,26 @@ export class RecordLog {
       return;
     }
     this.noteWaiting(rec);
+    if (rec.topic !== undefined) {
+      if (!was?.known) this.order.add(rec);
+      if (this.taskWatchers.size > 0) this.tellWatchers(rec, was, ev.at);
+    }
     if (!before) {
       this.view.set(id, rec);
       if (hasEnded(rec.status)) this.waiters.wake(id);
     } else if (was!.status !== rec.status || was!.attempt !== rec.attempt || ev.t === "snapshot") {
       this.touch(rec, ev.at);
     }
+  }
+
+  /** The event of a change of the record, if it made one watchers are told of. */
+  private tellWatchers(rec: StoredRecord, was: { status: string; attempt: number; known: boolean } | undefined, at: number): void {
+    const changed = !was?.known || was.status !== rec.status || was.attempt !== rec.attempt;
+    if (!changed) return;
+    const kind = hasEnded(rec.status) ? "ended" : rec.status === "started" ? "started" : "queued";
+    // A record first known started (its queued event came from before this process read) is both.
+    const event = eventOf(rec, kind, kind === "ended" ? rec.completedAt ?? at : kind === "started" ? rec.startedAt ?? at : at);
+    for (const watcher of this.taskWatchers) watcher(event);
   }
 
   /** Our own batch came back from the stream: its events are in the view now. */
@@ -366,6 +400,7 @@ export class RecordLog {
       if (rec.touchedAt > now - this.ttlMs) break;
       if (droppable(rec, now, this.ttlMs)) this.forget(rec.taskid);
     }
+    this.order.trim(this.view.size);
   }
 
   private forget(taskid: string): void {

@@ -16,6 +16,8 @@
 //   records.ts     task records and waiting for their end
 //   heartbeat.ts   workers' heartbeats and the rescue of dead workers' tasks
 //   sweeper.ts     deleting ended records after task_record_ttl
+//   listing.ts     the index of records, newest first (GET /tasks, the console)
+//   task-events.ts tasks queued, started and ended, as every process sees them
 //   jobs.ts        the shared job definitions
 //   debug.ts       the debug channel
 // Leases (one Slack bot per deployment) are two scripts, called from here. A script's whole text, for
@@ -31,11 +33,13 @@ import { Handover } from "./handover.js";
 import { Heartbeat } from "./heartbeat.js";
 import { RedisJobStore } from "./jobs.js";
 import { Layout } from "./layout.js";
+import { Listing } from "./listing.js";
 import { Queue } from "./queue.js";
 import { Records } from "./records.js";
 import { Scripts } from "./scripts.js";
 import { Sweeper } from "./sweeper.js";
 import { Taker } from "./taker.js";
+import { TaskEvents } from "./task-events.js";
 
 export { scriptText } from "./lua.js";
 
@@ -71,6 +75,8 @@ export class RedisBackend implements Backend {
   private readonly queue: Queue;
   private readonly taker: Taker;
   private readonly debug: DebugChannel;
+  private readonly listing: Listing;
+  private readonly taskEvents: TaskEvents;
   private readonly onError: (err: unknown) => void;
   private closed = false;
 
@@ -91,6 +97,8 @@ export class RedisBackend implements Backend {
     this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records, maxAttempts);
     this.jobs = new RedisJobStore(conn, scripts, layout);
     this.debug = new DebugChannel(conn, layout.channels.debug, slot);
+    this.listing = new Listing(conn, layout, (taskid) => records.record(taskid));
+    this.taskEvents = new TaskEvents(conn, layout, onError);
   }
 
   async connect(): Promise<void> {
@@ -107,12 +115,13 @@ export class RedisBackend implements Backend {
       this.jobs.changed();
       this.handover.requestReclaim();
     });
-    const { inbox, ended, debug, jobs } = layout.channels;
+    const { inbox, ended, debug, jobs, tasks } = layout.channels;
     conn.subscriber.on("message", (channel: string, message: string) => {
       if (channel === inbox) this.handover.received(message);
       else if (channel === ended) this.records.heard(message);
       else if (channel === debug) this.debug.heard(message);
       else if (channel === jobs) this.jobs.changed();
+      else if (channel === tasks) this.taskEvents.heard(message);
     });
     await conn.subscriber.subscribe(jobs);
     this.sweeper.start();
@@ -144,12 +153,12 @@ export class RedisBackend implements Backend {
     return this.taker.retry(tries);
   }
 
-  async listRecords(_query: RecordQuery): Promise<RecordPage> {
-    throw new Error("listRecords: not yet in redis mode");
+  listRecords(query: RecordQuery): Promise<RecordPage> {
+    return this.listing.list(query);
   }
 
-  async watchTasks(_onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
-    throw new Error("watchTasks: not yet in redis mode");
+  watchTasks(onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
+    return this.taskEvents.watch(onEvent);
   }
 
   depth(): Promise<number> {
@@ -193,6 +202,7 @@ export class RedisBackend implements Backend {
     this.heartbeat.stop();
     this.sweeper.stop();
     this.debug.close();
+    this.taskEvents.close();
     this.records.close();
     this.handover.close();
     await this.conn.close(async () => {

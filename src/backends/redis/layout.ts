@@ -7,7 +7,10 @@
 //   <p>workers, <p>alive:<worker>                the workers, and their heartbeats (with a TTL)
 //   <p>jobs                                      job definitions (name → JSON), shared by every process
 //   <p>lease:<name>                              a lease (one Slack bot per deployment)
+//   <p>index                                     every record's taskid by createdAt (a sorted set), for listing
+//   <p>watching                                  exists (with a TTL) while some process watches task events
 //   <p>ended, <p>jobs-changed                    pub/sub: a task ended; the job set changed
+//   <p>task-events                               pub/sub: tasks queued, started, ended, while watched
 //   <p>inbox:<worker>                            pub/sub: wake-ups of that worker, listed idle
 // The debug channel is the plain pub/sub channel `debug_channel` (xaas.hotspot.channel).
 export class Layout {
@@ -18,10 +21,12 @@ export class Layout {
   readonly deletions: string;
   readonly workers: string;
   readonly jobs: string;
+  readonly index: string;
+  readonly watching: string;
   /** this process's worker's Backup list and heartbeat */
   readonly backup: string;
   readonly alive: string;
-  readonly channels: { ended: string; jobs: string; debug: string; inbox: string };
+  readonly channels: { ended: string; jobs: string; debug: string; inbox: string; tasks: string };
 
   constructor(namespace: string, workerId: string, debugChannel: string) {
     const p = (this.prefix = `{${namespace}}:`);
@@ -31,9 +36,11 @@ export class Layout {
     this.deletions = `${p}deletions`;
     this.workers = `${p}workers`;
     this.jobs = `${p}jobs`;
+    this.index = `${p}index`;
+    this.watching = `${p}watching`;
     this.backup = this.backupOf(workerId);
     this.alive = this.aliveOf(workerId);
-    this.channels = { ended: `${p}ended`, jobs: `${p}jobs-changed`, debug: debugChannel, inbox: `${p}inbox:${workerId}` };
+    this.channels = { ended: `${p}ended`, jobs: `${p}jobs-changed`, debug: debugChannel, inbox: `${p}inbox:${workerId}`, tasks: `${p}task-events` };
   }
 
   task(taskid: string): string {

@@ -15,8 +15,10 @@
 -- the outcomes written, each [taskid, status, completedAt, startedAt, attempt, results, warning], so
 -- they need not read the records back; it is built only while somebody subscribes to the channel (a
 -- waiter subscribes before it reads the record, so no end slips between the two).
+-- While some process watches, each end is published (include/task-events.lua).
 local prefix, channel, due = ARGV[1], ARGV[2], ARGV[3]
 --@include for-deletion
+--@include task-events
 -- leaving: taskid -> the index of its values (a list holds a taskid once, as a take moves it)
 local leaving, n, written, ids = {}, 0, {}, {}
 for i = 5, #ARGV, 7 do
@@ -38,6 +40,7 @@ local function write(id, i)
   else
     written[#written + 1] = i
     ids[#ids + 1] = id
+    taskEvent('ended', id, ARGV[i + 1], ARGV[i + 2], nil, ARGV[i + 5])
   end
 end
 -- Tasks mostly end in the order they were taken: those at the head of Backup leave with one LTRIM,
@@ -65,4 +68,5 @@ if #written > 0 and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then
   end
   redis.call('PUBLISH', channel, '[' .. cjson.encode(ARGV[4]) .. ',' .. table.concat(ended, ',') .. ']')
 end
+publishEvents()
 return #written

@@ -22,6 +22,8 @@
 -- ended `expired` as a take would end them (and those ended otherwise): they have stopped waiting, and with
 -- no worker running they would fill the queue for good. The rest are refused, with nothing written:
 -- concurrent producers never overfill Normal.
+-- Each record is added to the index (a sorted set of taskids by createdAt, key `index`) and, while some
+-- process watches, its queued (and started, when started here) is published (include/task-events.lua).
 -- A record has no time to live while its taskid is in a list (so at most job_queue_size of them wait,
 -- and none vanishes under a running task): it is listed for deletion when its task ends, expired too.
 local prefix, limit, now, self, claimed = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -32,13 +34,21 @@ local i, last, nowMs = first, #ARGV, tonumber(ARGV[3])
 --@include add-taken
 --@include for-deletion
 --@include wake-idle-workers
+--@include task-events
+local indexed = {}
 -- A task past its expire is never handed over: a take ends it.
 local function fresh() return i <= last and nowMs <= ARGV[i + 3] + ARGV[i + 2] * 1000 end
 -- The record of the next task, with its state fields; moves on to the task after it.
-local function create(...)
+local function create(status, ...)
   local id = ARGV[i]
   redis.call('HSET', prefix .. 'task:' .. id, 'task', ARGV[i + 1], 'expire', ARGV[i + 2],
-    'createdAt', ARGV[i + 3], ...)
+    'createdAt', ARGV[i + 3], 'status', status, ...)
+  local n = #indexed
+  indexed[n + 1], indexed[n + 2] = ARGV[i + 3], id
+  if watched then
+    taskEvent('queued', id, 'queued', ARGV[i + 3], ARGV[i + 1])
+    if status == 'started' then taskEvent('started', id, 'started', now, ARGV[i + 1]) end
+  end
   i = i + 4
   return id
 end
@@ -55,6 +65,7 @@ local function dropEndedAtHead(most)
       if f[4] or nowMs <= f[2] + f[3] * 1000 then break end
       redis.call('HSET', key, 'status', 'expired', 'completedAt', now)
       redis.call('PUBLISH', channel, id)
+      taskEvent('ended', id, 'expired', now)
       ended[#ended + 1] = id
     elseif f[1] == 'started' then
       break
@@ -69,7 +80,7 @@ local function handOver(worker, listed)
   local ids, parts = {}, {'[', listing, ',', now}
   while #ids < free and fresh() do
     addTaken(parts, ARGV[i], '1', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-    ids[#ids + 1] = create('status', 'started', 'attempt', '1', 'startedAt', now, 'owner', worker)
+    ids[#ids + 1] = create('started', 'attempt', '1', 'startedAt', now, 'owner', worker)
   end
   parts[#parts + 1] = ']'
   redis.call('RPUSH', prefix .. 'backup:' .. worker, unpack(ids))
@@ -84,7 +95,7 @@ local own = false
 if claimed > 0 then
   local ids = {}
   while #ids < claimed do
-    ids[#ids + 1] = create('status', 'started', 'attempt', '1', 'startedAt', now, 'owner', self)
+    ids[#ids + 1] = create('started', 'attempt', '1', 'startedAt', now, 'owner', self)
   end
   redis.call('RPUSH', prefix .. 'backup:' .. self, unpack(ids))
   local listed = redis.call('HGET', KEYS[2], self)
@@ -107,11 +118,13 @@ if i <= last then
     room = limit - redis.call('LLEN', KEYS[1])
   end
   local queued = {}
-  while i <= last and #queued < room do queued[#queued + 1] = create('status', 'queued') end
+  while i <= last and #queued < room do queued[#queued + 1] = create('queued') end
   if #queued > 0 then
     redis.call('RPUSH', KEYS[1], unpack(queued))
     wakeIdleWorkers(KEYS[2])
   end
 end
+if #indexed > 0 then redis.call('ZADD', prefix .. 'index', unpack(indexed)) end
+publishEvents()
 if own then return {(i - first) / 4, own} end
 return (i - first) / 4

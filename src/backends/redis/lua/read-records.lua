@@ -8,8 +8,10 @@
 -- null for a field the record does not have.
 -- Atomically, per record: one that is queued, never started and past its expire is ended `expired`,
 -- listed for deletion and its end published, before it is read.
+-- While some process watches, such an expiry is published (include/task-events.lua).
 local prefix, now, channel, due = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 --@include for-deletion
+--@include task-events
 local parts, expired = {'['}, {}
 for i = 5, #ARGV do
   local id = ARGV[i]
@@ -26,6 +28,7 @@ for i = 5, #ARGV do
       redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[2])
       expired[#expired + 1] = id
       redis.call('PUBLISH', channel, id)
+      taskEvent('ended', id, 'expired', ARGV[2], f[7])
     end
     parts[#parts + 1] = '["' .. status .. '",' .. attempt .. ',' .. (f[3] or 'null') .. ',' .. (f[4] or 'null') .. ',' ..
       (f[5] or 'null') .. ',' .. (completedAt or 'null') .. ',' .. (f[7] or 'null') .. ',' .. (f[8] or 'null') .. ',' ..
@@ -33,5 +36,6 @@ for i = 5, #ARGV do
   end
 end
 if #expired > 0 then forDeletion(KEYS[1], expired) end
+publishEvents()
 parts[#parts + 1] = ']'
 return table.concat(parts)

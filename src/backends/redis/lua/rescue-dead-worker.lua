@@ -20,5 +20,6 @@ local ended = {ids = {}, outcomes = {}}
 redis.call('HDEL', KEYS[5], ARGV[2])
 local n = toRecovery(KEYS[1], KEYS[2], {}, KEYS[5], 'its worker ' .. ARGV[2] .. ' stopped answering (its heartbeat lapsed)')
 publishEnded(ARGV[3], KEYS[6])
+publishEvents()
 redis.call('SREM', KEYS[4], ARGV[2])
 return n

@@ -27,5 +27,6 @@ for i = #ARGV - 1, 6, -2 do
   end
 end
 publishEnded(ARGV[2], KEYS[4])
+publishEvents()
 if n > 0 then wakeIdleWorkers(KEYS[3]) end
 return n

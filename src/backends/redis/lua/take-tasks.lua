@@ -14,6 +14,7 @@
 -- - queued -> started, attempt+1, owned by this worker: code = the attempt;
 -- - queued, never started and past its expire -> expired: code 0 (a task started once never expires);
 -- - anything else (ended, or its record gone past task_record_ttl): code -1.
+-- While some process watches, each start and expiry is published (include/task-events.lua).
 -- Atomically: renews the worker's heartbeat and membership (so a worker wrongly presumed dead is known
 -- again before it holds anything) and unlists it as idle. Moves up to `max` taskids from Recovery
 -- first, then Normal, into Backup, and starts each in the same step; tasks with code 0 or -1 leave
@@ -23,6 +24,7 @@ local prefix, channel, now, worker, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), A
 local due = ARGV[8]
 --@include add-taken
 --@include for-deletion
+--@include task-events
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
 redis.call('SADD', KEYS[5], worker)
 local listed = redis.call('HDEL', KEYS[6], worker)
@@ -57,14 +59,17 @@ for _, id in ipairs(ids) do
     redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[3])
     expired[#expired + 1] = id
     redis.call('PUBLISH', channel, id)
+    taskEvent('ended', id, 'expired', ARGV[3], f[5])
     redis.call('LREM', KEYS[3], 1, id)
     addTaken(parts, id, '0', f[5], f[3], f[2])
   else
     local code = nextAttempt[attempt] or tostring(tonumber(attempt) + 1)
     redis.call('HSET', key, 'status', 'started', 'startedAt', ARGV[3], 'attempt', code, 'owner', worker)
     addTaken(parts, id, code, f[5], f[3], f[2])
+    taskEvent('started', id, 'started', ARGV[3], f[5])
   end
 end
 if #expired > 0 then forDeletion(KEYS[7], expired) end
+publishEvents()
 parts[#parts + 1] = ']'
 return table.concat(parts)
