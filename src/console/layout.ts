@@ -36,6 +36,7 @@ export function page(options: PageOptions, body: SafeHtml): SafeHtml {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${options.title} · jobshell</title>
 <link rel="stylesheet" href="${assetUrl("console.css")}">
 ${options.module ? html`<script type="module" src="${assetUrl(options.module)}"></script>` : ""}
@@ -65,6 +66,8 @@ export function sendPage(res: ServerResponse, markup: SafeHtml, status = 200): v
     "content-length": Buffer.byteLength(text),
     "cache-control": "no-store",
     ...securityHeaders,
+    // With no-referrer a browser sends `Origin: null` on a form's POST, which the server's Origin check refuses.
+    "referrer-policy": "same-origin",
   });
   res.end(text);
 }
