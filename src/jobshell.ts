@@ -433,7 +433,7 @@ export class JobShell {
 }
 
 /** The record as users see it: the record.s fields in that order, times formatted. */
-function recordMU(record: TaskRecordData): RecordMU {
+export function recordMU(record: TaskRecordData): RecordMU {
   const { taskid, topic, status, createdAt, startedAt, completedAt, expire, attempt, content, results, warning } = record;
   // The usual record, a task that ran, in one literal: built field by field its property store grows
   // twice, which with 100k records awaited at once cost 5-10% of memory mode's throughput.

@@ -10,7 +10,8 @@ import { consoleRoutes } from "../console/index.js";
 import { ParameterError } from "../errors.js";
 import type { JobShell } from "../jobshell.js";
 import { canWrite } from "./access.js";
-import { guard, isOpenPath, isWrite } from "./guard.js";
+import { EventHub, eventRoutes, type EventsOptions } from "./events.js";
+import { guard, isOpenPath, isWrite, type GuardOptions } from "./guard.js";
 import { healthRoutes } from "./health.js";
 import {
   HttpError,
@@ -26,7 +27,9 @@ import {
 import { jobRoutes } from "./jobs.js";
 import { loginRoutes } from "./login.js";
 import { Sessions } from "./session.js";
+import { statsRoutes } from "./stats.js";
 import { taskRoutes } from "./tasks.js";
+import { transactionRoutes } from "./transactions.js";
 
 export interface ServeOptions {
   port: number;
@@ -41,6 +44,8 @@ export interface ServeOptions {
   log?: (line: string) => void;
   /** the server and its connections do not keep the process alive (the shell's server) */
   unref?: boolean;
+  /** the live stream's intervals and bounds (GET /events) */
+  events?: EventsOptions;
 }
 
 export interface RunningServer {
@@ -62,7 +67,17 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const polls = { waits: new Set<AbortController>(), closing: false };
-  const routes = [...taskRoutes(js, polls), ...jobRoutes(js), ...healthRoutes(js), ...loginRoutes(sessions), ...consoleRoutes(js, { sessions: sessions.required })];
+  const hub = await EventHub.start(js, options.events);
+  const routes = [
+    ...taskRoutes(js, polls),
+    ...jobRoutes(js),
+    ...healthRoutes(js),
+    ...statsRoutes(js, hub),
+    ...transactionRoutes(js),
+    ...eventRoutes(hub),
+    ...loginRoutes(sessions),
+    ...consoleRoutes(js, { sessions: sessions.required }),
+  ];
   const guarded = { sessions, readOnly: options.readOnly ?? false };
 
   /** the response under way on each connection: the parser's refusals must not break into one begun */
@@ -94,9 +109,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       sendError(res, refusal);
     };
     const answer = async () => {
-      const target = requestTarget(req.url ?? "");
-      guard(req, target.path, guarded);
-      await dispatch(routes, req, res, target);
+      await dispatch(routes, req, res, guardedTarget(req, guarded));
     };
     answer().catch(refuse);
   });
@@ -110,7 +123,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
   });
   server.on("connect", (req: IncomingMessage, socket: Socket) => {
     try {
-      guard(req, requestTarget(req.url ?? "").path, guarded);
+      guardedTarget(req, guarded);
       throw new HttpError("method_not_allowed", "CONNECT is not served: the API has no tunnels");
     } catch (err) {
       refuseOnSocket(socket, refusalOf(err));
@@ -121,6 +134,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
 
   await new Promise<void>((resolve, reject) => {
     const refused = (err: NodeJS.ErrnoException) => {
+      void hub.close();
       reject(new ParameterError(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
     };
     server.once("error", refused);
@@ -147,6 +161,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       polls.closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const wait of polls.waits) wait.abort();
+      await hub.close();
       server.closeIdleConnections();
       // Requests under way get a few seconds to be answered; then their connections go too.
       const force = setTimeout(() => server.closeAllConnections(), 5000);
@@ -154,6 +169,21 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
       clearTimeout(force);
     },
   };
+}
+
+/** The request's target, once the request has passed the guard: the token is checked first, so
+ *  that nothing about the server is told to a client without it, not even which targets it refuses. */
+function guardedTarget(req: IncomingMessage, options: GuardOptions): RequestTarget {
+  let target: RequestTarget | undefined;
+  let refused: unknown;
+  try {
+    target = requestTarget(req.url ?? "");
+  } catch (err) {
+    refused = err;
+  }
+  guard(req, target?.path ?? "", options);
+  if (!target) throw refused;
+  return target;
 }
 
 /**

@@ -1,8 +1,9 @@
-// The task routes: POST /tasks issues one, GET /tasks/{taskid} reads its record, and
-// GET /tasks/{taskid}/wait long-polls until it ends.
+// The task routes: POST /tasks issues one, GET /tasks lists the records newest first,
+// GET /tasks/{taskid} reads one, and GET /tasks/{taskid}/wait long-polls until it ends.
+import type { RecordQuery } from "../backend.js";
 import { UnknownTaskError } from "../errors.js";
 import { internals } from "../internals.js";
-import type { JobShell } from "../jobshell.js";
+import { recordMU, type JobShell } from "../jobshell.js";
 import { decimalNumber } from "../params.js";
 import { hasEnded } from "../record.js";
 import { HttpError, readJsonObject, sendJson, validate, type ObjectSchema, type Route } from "./http.js";
@@ -33,6 +34,16 @@ export function taskRoutes(js: JobShell, polls: LongPolls): Route[] {
     {
       path: /^\/tasks$/,
       methods: {
+        GET: async (_req, res, _params, query) => {
+          let page;
+          try {
+            page = await js.tasks(recordQuery(query));
+          } catch (err) {
+            if (err instanceof TypeError) throw new HttpError("invalid_query", err.message.replace(/^tasks\(\): /, ""));
+            throw err;
+          }
+          sendJson(res, 200, { records: page.records.map(recordMU), next: page.next ?? null, scanned: page.scanned, total: page.total });
+        },
         POST: async (req, res) => {
           const body = await readJsonObject(req);
           validate(body, taskSchema);
@@ -95,4 +106,34 @@ function waitTimeout(raw: string | null): number {
     throw new HttpError("invalid_query", `timeout must be a number of seconds from 0 to ${maxWaitSeconds}, got ${JSON.stringify(raw)}`);
   }
   return seconds;
+}
+
+const listFields = ["status", "topic", "job", "since", "until", "text", "cursor", "limit"] as const;
+
+/** GET /tasks's query as js.tasks() takes it; js.tasks() checks the values and names a bad one. */
+export function recordQuery(query: URLSearchParams): Partial<RecordQuery> {
+  const out: Record<string, unknown> = {};
+  for (const key of new Set(query.keys())) {
+    if (!(listFields as readonly string[]).includes(key)) {
+      throw new HttpError("invalid_query", `unknown query parameter ${JSON.stringify(key)} (known: ${listFields.join(", ")})`);
+    }
+    const value = query.get(key)!;
+    if (value === "") continue;
+    if (key === "since" || key === "until") out[key] = timeQuery(value, key);
+    else if (key === "limit") {
+      const n = decimalNumber(value);
+      if (n === undefined || !Number.isInteger(n)) throw new HttpError("invalid_query", `limit must be a whole number, got ${JSON.stringify(value)}`);
+      out.limit = n;
+    } else out[key] = value;
+  }
+  return out as Partial<RecordQuery>;
+}
+
+/** A time in the query: epoch milliseconds, or an ISO 8601 date and time. */
+export function timeQuery(raw: string, name: string): number {
+  const ms = /^\d+$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : Number.NaN;
+  if (!Number.isFinite(ms)) {
+    throw new HttpError("invalid_query", `${name} must be a time: epoch milliseconds or ISO 8601 such as 2026-11-28T09:47:27Z, got ${JSON.stringify(raw)}`);
+  }
+  return ms;
 }

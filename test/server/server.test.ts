@@ -281,7 +281,7 @@ describe("REST API", () => {
     expect(r.json).toMatchObject({ error: "not_found" });
     const m = await call(base, "PUT", "/tasks");
     expect(m.status).toBe(405);
-    expect(m.headers.allow).toBe("POST");
+    expect(m.headers.allow).toBe("GET, HEAD, POST");
     // HEAD is answered wherever GET is, so Allow names it there
     const jobs = await call(base, "PUT", "/jobs");
     expect(jobs.status).toBe(405);
