@@ -46,19 +46,22 @@ export class Listing {
         if (!rec) gone.push(entries[i].taskid);
         else full = !builder.offer(rec);
       }
-      if (full) {
-        more = i < entries.length || entries.length === batch;
-        break;
-      }
-      if (entries.length < batch) {
+      if (!full && entries.length < batch) {
         more = false;
         break;
       }
-      const last = entries[entries.length - 1].score;
-      if (last === max) offset += entries.length;
-      else {
-        max = last;
-        offset = entries.filter((e) => e.score === last).length;
+      if (entries.length > 0) {
+        const last = entries[entries.length - 1].score;
+        if (last === max) offset += entries.length;
+        else {
+          max = last;
+          offset = entries.filter((e) => e.score === last).length;
+        }
+      }
+      if (full) {
+        // Filled on the batch's last entry: whether any is older, one more entry says.
+        more = i < entries.length || (entries.length === batch && (await this.conn.answered(client.zrange(key, max, min, "BYSCORE", "REV", "LIMIT", offset, 1))).length > 0);
+        break;
       }
     }
     // Taskids whose record went otherwise than by the sweep (deleted by hand, say) leave the index.
