@@ -29,7 +29,9 @@ export class View {
 
 export function time(epochMs: number | undefined): SafeHtml | string {
   if (epochMs === undefined) return "";
-  return html`<time datetime="${new Date(epochMs).toISOString()}">${formatTimestamp(epochMs).replace("T", " ")}</time>`;
+  const full = formatTimestamp(epochMs);
+  // To the millisecond in the page; the microseconds and the offset in the tooltip.
+  return html`<time datetime="${new Date(epochMs).toISOString()}" title="${full}">${full.slice(0, 23).replace("T", " ")}</time>`;
 }
 
 export function statusBadge(status: string): SafeHtml {

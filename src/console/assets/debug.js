@@ -16,7 +16,8 @@ let trimmed = 0;
 const shown = (line) => filter.value === "" || line.toLowerCase().includes(filter.value.toLowerCase());
 
 function redraw() {
-  tail.textContent = lines.filter(shown).join("\n") + (lines.length ? "\n" : "");
+  const kept = lines.filter(shown);
+  tail.textContent = kept.length ? `${kept.join("\n")}\n` : "";
   if (following) tail.scrollTop = tail.scrollHeight;
 }
 

@@ -14,6 +14,10 @@ export function live(types, handlers) {
   show("connecting", "connecting…");
   source.addEventListener("open", () => show("on", "live"));
   source.addEventListener("error", () => show(source.readyState === EventSource.CLOSED ? "off" : "connecting", source.readyState === EventSource.CLOSED ? "offline" : "reconnecting…"));
+  // Events this page missed: the server could not keep them for it. Pages that count them say so
+  // themselves; the others say that a reload shows the queue as it is.
+  const missed = { reset: () => show("stale", "missed events: reload"), dropped: (d) => show("stale", `${d.count} events missed: reload`) };
+  for (const type of ["reset", "dropped"]) if (!handlers[type]) handlers = { ...handlers, [type]: missed[type] };
   for (const [type, handle] of Object.entries(handlers)) {
     source.addEventListener(type, (event) => {
       let data;

@@ -1,71 +1,77 @@
-// The overview, live: its numbers follow the stats events, and two charts of the last hour (tasks
-// ended per second by status, mean run time per second) are drawn as inline SVG from GET /stats's
-// history, then moved on by the task events of every second.
+// The overview, live: its numbers follow the stats events, and two charts of the last hour are drawn
+// as inline SVG: tasks ended per second by status, and the run time's median and 95th percentile per
+// minute. They start from GET /stats's history and move on with the task events as they come.
 import { live } from "./live.js";
 
-const span = 3600;
 const statuses = ["completed", "failed", "expired"];
-/** per second (epoch s): ended count by status, and run time sum and count */
-const seconds = new Map();
+/** ended per second by status, by epoch second */
+const perSecond = new Map();
+/** by epoch minute: the run times seen live, or the p50/p95 the server gave */
+const perMinute = new Map();
 
-function bucket(second) {
-  let b = seconds.get(second);
-  if (!b) {
-    b = { completed: 0, failed: 0, expired: 0, runSum: 0, runCount: 0 };
-    seconds.set(second, b);
-  }
+function second(at) {
+  let b = perSecond.get(at);
+  if (!b) perSecond.set(at, (b = { completed: 0, failed: 0, expired: 0 }));
   return b;
 }
 
-/** One second of GET /stats history, whatever the names of its fields. */
-function takeSample(sample) {
-  const at = sample.at ?? sample.t ?? sample.second ?? sample.time;
-  if (typeof at !== "number") return;
-  const second = Math.floor(at > 1e11 ? at / 1000 : at);
-  const b = bucket(second);
-  const ended = sample.ended ?? sample;
-  for (const s of statuses) b[s] = Math.max(b[s], Number(ended[s]) || 0);
-  const mean = sample.runMs ?? sample.meanRunMs ?? sample.runTime;
-  if (typeof mean === "number" && b.runCount === 0) {
-    b.runSum = mean;
-    b.runCount = 1;
-  }
+function takeHistory(history) {
+  const s0 = Math.floor(history.from / 1000);
+  for (const status of statuses) (history[status] ?? []).forEach((n, i) => n && (second(s0 + i)[status] = n));
+  const rt = history.runTime;
+  if (!rt) return;
+  const m0 = Math.floor(rt.from / 60000);
+  rt.count.forEach((n, i) => n && perMinute.set(m0 + i, { p50: rt.p50[i], p95: rt.p95[i], runs: [] }));
+}
+
+function quantile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 const svgNs = "http://www.w3.org/2000/svg";
-function svgEl(tag, attributes) {
+function svgEl(tag, attributes, text) {
   const node = document.createElementNS(svgNs, tag);
   for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
   return node;
 }
 
 function draw(svg, series, unit) {
   const [w, h, top] = [600, 160, 14];
-  const now = Math.floor(Date.now() / 1000);
-  const peak = Math.max(1, ...series.flatMap((s) => s.values));
+  const peak = Math.max(1, ...series.flatMap((s) => s.values.filter((v) => v !== null)));
   const parts = [svgEl("line", { x1: 0, y1: h - 0.5, x2: w, y2: h - 0.5, class: "axis" })];
   for (const s of series) {
-    const points = s.values.map((v, i) => `${((i / (span - 1)) * w).toFixed(1)},${(h - (v / peak) * (h - top)).toFixed(1)}`);
+    const n = s.values.length;
+    const points = s.values.map((v, i) => `${((i / (n - 1)) * w).toFixed(1)},${(h - ((v ?? 0) / peak) * (h - top)).toFixed(1)}`);
     parts.push(svgEl("polyline", { points: points.join(" "), class: `line s-${s.name}` }));
   }
-  const label = svgEl("text", { x: 4, y: 11, class: "chart-label" });
-  label.textContent = `peak ${peak.toFixed(peak < 10 ? 1 : 0)} ${unit}`;
-  const left = svgEl("text", { x: 4, y: h - 4, class: "chart-label" });
-  left.textContent = `${new Date((now - span) * 1000).toLocaleTimeString()}`;
-  const right = svgEl("text", { x: w - 4, y: h - 4, class: "chart-label end" });
-  right.textContent = "now";
-  parts.push(label, left, right);
+  parts.push(
+    svgEl("text", { x: 4, y: 11, class: "chart-label" }, `peak ${peak < 10 ? peak.toFixed(1) : Math.round(peak)} ${unit}`),
+    svgEl("text", { x: 4, y: h - 4, class: "chart-label" }, "an hour ago"),
+    svgEl("text", { x: w - 4, y: h - 4, class: "chart-label end" }, "now"),
+  );
   svg.replaceChildren(...parts);
 }
 
 function redraw() {
   const now = Math.floor(Date.now() / 1000);
-  for (const second of seconds.keys()) if (second <= now - span) seconds.delete(second);
-  const range = Array.from({ length: span }, (_, i) => seconds.get(now - span + 1 + i));
+  for (const s of perSecond.keys()) if (s <= now - 3600) perSecond.delete(s);
+  for (const m of perMinute.keys()) if (m <= Math.floor(now / 60) - 60) perMinute.delete(m);
+  const secs = Array.from({ length: 3600 }, (_, i) => perSecond.get(now - 3599 + i));
+  const thisMinute = Math.floor(now / 60);
+  const mins = Array.from({ length: 60 }, (_, i) => {
+    const m = perMinute.get(thisMinute - 59 + i);
+    if (!m) return { p50: null, p95: null };
+    if (m.runs.length === 0) return m;
+    const sorted = [...m.runs].sort((a, b) => a - b);
+    return { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95) };
+  });
   const throughput = document.getElementById("chart-throughput");
   const runtime = document.getElementById("chart-runtime");
-  if (throughput) draw(throughput, statuses.map((name) => ({ name, values: range.map((b) => (b ? b[name] : 0)) })), "per second");
-  if (runtime) draw(runtime, [{ name: "runtime", values: range.map((b) => (b && b.runCount ? b.runSum / b.runCount : 0)) }], "ms");
+  if (throughput) draw(throughput, statuses.map((name) => ({ name, values: secs.map((b) => (b ? b[name] : 0)) })), "per second");
+  if (runtime) {
+    draw(runtime, [{ name: "p95", values: mins.map((m) => m.p95) }, { name: "runtime", values: mins.map((m) => m.p50) }], "ms");
+  }
 }
 
 function showStats(stats) {
@@ -75,30 +81,35 @@ function showStats(stats) {
   }
 }
 
+function onTask(event) {
+  if (event.kind !== "ended" || !statuses.includes(event.status)) return;
+  second(Math.floor(event.at / 1000))[event.status]++;
+  if (typeof event.runMs !== "number") return;
+  const minute = Math.floor(event.at / 60000);
+  let m = perMinute.get(minute);
+  if (!m) perMinute.set(minute, (m = { p50: null, p95: null, runs: [] }));
+  // A minute the server summed up keeps its figures; live runs make the minutes after it.
+  if (m.runs.length < 1000 && (m.p50 === null || m.runs.length > 0)) m.runs.push(event.runMs);
+}
+
 async function start() {
+  // The stream first, so that no event falls between the history and the live part.
+  const source = live(["task", "stats"], { stats: showStats, task: onTask });
+  await new Promise((resolve) => source.addEventListener("open", resolve, { once: true }));
   try {
     const reply = await fetch("/stats", { credentials: "same-origin" });
     if (reply.ok) {
       const stats = await reply.json();
       showStats(stats);
-      for (const sample of stats.history ?? []) takeSample(sample);
+      if (stats.history) {
+        perSecond.clear();
+        takeHistory(stats.history);
+      }
     }
   } catch {
-    // Without the history the charts begin empty and fill from now.
+    // Without the history the charts start empty and fill from now.
   }
   redraw();
-  live(["task", "stats"], {
-    stats: showStats,
-    task(event) {
-      if (event.kind !== "ended") return;
-      const b = bucket(Math.floor((event.at ?? Date.now()) / 1000));
-      if (statuses.includes(event.status)) b[event.status]++;
-      if (typeof event.runMs === "number") {
-        b.runSum += event.runMs;
-        b.runCount++;
-      }
-    },
-  });
   setInterval(redraw, 1000);
 }
 
