@@ -6,12 +6,15 @@ import { statusBadge, time, type View } from "./view.js";
 
 /** How many of the newest records are looked at for tasks on topics no job handles. */
 const recentForWarnings = 200;
+/** A task queued longer than this without a start suggests no worker is running. */
+const waitingMs = 30_000;
 
 export async function overview(view: View): Promise<SafeHtml> {
   const { js } = view;
   const stats = (await js.stats()) as Awaited<ReturnType<typeof js.stats>> & {
     queues?: Record<string, number>;
-    workers?: { id?: string; name?: string; host?: string; lastSeen?: number; heartbeat?: number; inFlight?: number }[];
+    /** when the mode knows its workers (heartbeats): each one, its last heartbeat in epoch ms */
+    workers?: { id: string; lastSeen: number; inFlight?: number }[];
   };
   const jobs = js.jobs();
   const recent = await js.tasks({ limit: recentForWarnings });
@@ -20,9 +23,13 @@ export async function overview(view: View): Promise<SafeHtml> {
     if (r.warning?.startsWith("no job handles topic")) unhandled.set(r.topic, (unhandled.get(r.topic) ?? 0) + 1);
   }
   const warnings: SafeHtml[] = [];
-  const workerCount = stats.workers?.length ?? (js.hasWorker ? 1 : 0);
-  if (workerCount === 0) {
-    warnings.push(html`<li>No worker is running: tasks are queued but nothing takes them. Start one with <code>jobshell worker</code>.</li>`);
+  if (js.mode === "memory" && !js.hasWorker) {
+    warnings.push(html`<li>No worker is running: in memory mode only this process could run tasks, and it runs none.</li>`);
+  }
+  // Other modes have workers elsewhere: tasks left waiting tell that none is running.
+  const waiting = recent.records.filter((r) => r.status === "queued" && Date.now() - r.createdAt > waitingMs).length;
+  if (waiting > 0) {
+    warnings.push(html`<li>${waiting} of the last ${recent.records.length} tasks have waited over ${waitingMs / 1000} s without being started: is a worker running (<code>jobshell worker</code>)?</li>`);
   }
   if (jobs.length === 0) warnings.push(html`<li>No jobs are defined: every task ends with “no job handles topic”. <a href="/console/jobs">Add a job</a>.</li>`);
   for (const [topic, count] of unhandled) {
@@ -35,7 +42,7 @@ export async function overview(view: View): Promise<SafeHtml> {
   const workers = stats.workers
     ? html`<section aria-labelledby="workers-h"><h2 id="workers-h">Workers</h2>
         <table><thead><tr><th scope="col">Worker</th><th scope="col">Last heartbeat</th><th scope="col">In flight</th></tr></thead>
-        <tbody>${stats.workers.map((w) => html`<tr><td>${w.id ?? w.name ?? w.host ?? "?"}</td><td>${time(w.lastSeen ?? w.heartbeat)}</td><td>${w.inFlight ?? ""}</td></tr>`)}</tbody></table></section>`
+        <tbody>${stats.workers.map((w) => html`<tr><td>${w.id}</td><td>${time(w.lastSeen)}</td><td>${w.inFlight ?? ""}</td></tr>`)}</tbody></table></section>`
     : "";
 
   const body = html`
