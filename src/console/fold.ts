@@ -41,6 +41,7 @@ export function folded(label: string, value: unknown): SafeHtml {
   const note = cut ? html`<p class="note">Showing ${maxShown.toLocaleString("en")} of ${text.length.toLocaleString("en")} characters.</p>` : "";
   const lines = text.split("\n", foldLines + 1).length;
   if (text.length <= foldChars && lines <= foldLines) return html`<pre class="value" aria-label="${label}">${shown}</pre>`;
-  const first = text.split("\n", 1)[0].slice(0, 80);
+  // The summary: a string's first line, or the value as compact JSON, cut short.
+  const first = (typeof value === "string" ? text.split("\n", 1)[0] : (JSON.stringify(value) ?? "")).slice(0, 80);
   return html`<details class="fold"><summary>${label}: <code>${first}</code> … <span class="size">${text.length.toLocaleString("en")} characters</span></summary><pre class="value">${shown}</pre>${note}</details>`;
 }

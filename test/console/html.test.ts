@@ -1,4 +1,6 @@
 // The console's escaping template and what its assets cost a browser.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { assetUrl, assets } from "../../src/console/assets.js";
 import { folded, maxShown, shorten } from "../../src/console/fold.js";
@@ -87,5 +89,16 @@ describe("assets", () => {
       await server.close();
       await js.close();
     }
+  });
+});
+
+describe("screenshots", () => {
+  it("every image the README and docs/console.md show is there", () => {
+    const shown: string[] = [];
+    for (const [page, folder] of [["README.md", "."], ["docs/console.md", "docs"]]) {
+      for (const [, src] of readFileSync(page, "utf8").matchAll(/<img src="([^"]+)"/g)) shown.push(join(folder, src));
+    }
+    expect(shown.length).toBeGreaterThanOrEqual(18);
+    expect(shown.filter((file) => !existsSync(file))).toEqual([]);
   });
 });

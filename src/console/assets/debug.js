@@ -1,6 +1,6 @@
 // The debug tail: lines from GET /events?types=debug, at most data-max kept in the page, filtered by
 // text, paused (new lines still kept, the view stays where it is) or following the end, downloadable.
-import { live } from "./live.js";
+import { formatTime, live } from "./live.js";
 
 const tail = document.getElementById("tail");
 const max = Number(tail.dataset.max) || 5000;
@@ -65,7 +65,8 @@ document.getElementById("download").addEventListener("click", () => {
 });
 
 live(["debug"], {
-  debug: (data) => add(String(data.line)),
+  // Each line with the time it arrived, as the download keeps it too.
+  debug: (data) => add(`${formatTime(Date.now()).slice(11)}  ${data.line}${data.truncated ? " …(cut)" : ""}`),
   dropped(data) {
     droppedCount += Number(data.count) || 0;
     dropped.hidden = false;
