@@ -8,6 +8,7 @@ import { internals } from "../internals.js";
 import { canWrite } from "../server/access.js";
 import { HttpError, mediaType, readBody, sendJson, type Route } from "../server/http.js";
 import { sendAsset } from "./assets.js";
+import { html } from "./html.js";
 import { debugView } from "./debug.js";
 import { issueView, taskOfForm } from "./issue.js";
 import { jobsView, jobView, type EditorState } from "./jobs.js";
@@ -42,15 +43,30 @@ function originOf(req: IncomingMessage): string {
 
 export function consoleRoutes(js: JobShell, options: ConsoleOptions = {}): Route[] {
   const view = (req: IncomingMessage) => new View(js, req, options);
+  // A page that cannot be shown (an unknown task or job) is a page too, saying why, with the navigation.
   const page = (path: RegExp, get: (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void>): Route => ({
     path,
-    methods: { GET: get },
+    methods: {
+      GET: async (req, res, params, query) => {
+        try {
+          await get(req, res, params, query);
+        } catch (err) {
+          if (!(err instanceof HttpError) || err.status >= 500 || res.headersSent || !(req.headers.accept ?? "").includes("text/html")) throw err;
+          sendPage(res, view(req).page({ title: "Not shown", current: "" }, html`<div class="error" role="alert">${err.detail}</div>`), err.status);
+        }
+      },
+    },
   });
   return [
     page(/^\/console\/?$/, async (req, res) => sendPage(res, await overview(view(req)))),
     page(/^\/console\/assets\/([0-9a-f]{1,64})\/([a-z0-9-]+\.(?:js|css|svg))$/, async (_req, res, [version, name]) => sendAsset(res, version, name)),
     page(/^\/console\/login$/, async (_req, res, _p, query) => sendPage(res, loginView(query))),
-    page(/^\/console\/tasks$/, async (req, res, _p, query) => sendPage(res, await tasksView(view(req), query))),
+    page(/^\/console\/tasks$/, async (req, res, _p, query) => {
+      // A whole taskid is found at once: its page.
+      const find = query.get("find")?.trim().toLowerCase() ?? "";
+      if (/^[0-9a-f]{32}$/.test(find)) return seeOther(res, `/console/tasks/${find}`);
+      sendPage(res, await tasksView(view(req), query));
+    }),
     page(/^\/console\/tasks\/([0-9a-f]{32})$/, async (req, res, [taskid]) => {
       const markup = await taskView(view(req), taskid, originOf(req));
       if (!markup) throw new HttpError("unknown_task", `no record of task ${taskid}: it never was, or its record expired (task_record_ttl)`);

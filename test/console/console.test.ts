@@ -226,6 +226,27 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
     await shared.close();
   });
 
+  it("finds a task by taskid prefix, opens a whole taskid at once, and says so in a page when there is none", async () => {
+    const taskid = await js.task("hello", { name: "findme" });
+    await js.waitfor(taskid, 10);
+    const page = await watchedPage(context);
+    await page.goto("/console/tasks");
+    await page.getByLabel("Taskid prefix").fill(taskid.slice(0, 6));
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.waitForURL(/find=/);
+    await page.locator(`tr[data-taskid="${taskid}"]`).waitFor();
+    await expectVisible(page.getByRole("status").filter({ hasText: /Scanned \d+ of \d+ records/ }));
+    await page.getByLabel("Taskid prefix").fill(taskid);
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.waitForURL(new RegExp(`/console/tasks/${taskid}$`));
+    const missing = await page.goto(`/console/tasks/${"0".repeat(32)}`);
+    expect(missing?.status()).toBe(404);
+    await expectVisible(page.getByRole("alert").filter({ hasText: "no record of task" }));
+    await expectVisible(page.getByRole("navigation", { name: "Console views" }));
+    expect(page.problems.filter((p) => !p.includes("404"))).toEqual([]);
+    await page.close();
+  });
+
   it("a read-only server shows no write controls and answers writes with 403", async () => {
     const readOnly = await serve(js, { port: 0, host: "127.0.0.1", token, readOnly: true, log: () => {} });
     const ctx = await signedIn(readOnly.url, token);
