@@ -42,7 +42,10 @@ const commandFlags: Record<string, CommandFlag> = {
   "replace-jobs": { help: "replace the queue's jobs of the same names where the files differ (else refused)", commands: ["shell", "worker", "serve"] },
   "no-worker": { help: "do not run a worker in this process", commands: ["shell", "serve"] },
   "no-serve": { help: "do not serve the REST API and console at api_url from the shell", commands: ["shell"] },
-  "read-only": { help: "every write (POST, DELETE) answers 403 read_only, for the API and the console alike", commands: ["serve"] },
+  "read-only": {
+    help: "every write (POST, DELETE) answers 403 read_only, for the API and the console alike (JOBSHELL_API_READ_TOKEN: a second token that only reads)",
+    commands: ["serve"],
+  },
   port: { value: "N", help: "the port to listen on (default 8080; 0: any free port)", commands: ["serve"] },
   host: { value: "ADDRESS", help: "the address to listen on (default 127.0.0.1; beyond loopback JOBSHELL_API_TOKEN is required)", commands: ["serve"] },
   expire: { value: "S", help: "seconds within which a job must start the task, else it ends expired (default 10)", commands: ["task"] },

@@ -2,7 +2,7 @@
 // refuses to bind beyond loopback without a token, and stops on SIGTERM.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -152,5 +152,142 @@ describe("jobshell serve", () => {
     } finally {
       await new Promise((r) => holder.close(r));
     }
+  });
+});
+
+/** A port nobody listens on (bound, read, let go). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A port held by something else for the test. */
+async function heldPort(): Promise<{ port: number; release: () => Promise<unknown> }> {
+  const server: Server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: (server.address() as AddressInfo).port, release: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+const shellEnv = (apiUrl: string) => ({ PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", JOBSHELL_HISTORY: "", NO_COLOR: "1", JOBSHELL_API_URL: apiUrl });
+
+/** `jobshell ARGS` with `input` piped in, to its exit. */
+function pipedShell(input: string, args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { env });
+    started.push(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+/** `jobshell ARGS` on a terminal (script(1) gives it one): its screen so far, and a way to type. */
+function terminalShell(args: string[], env: Record<string, string>) {
+  const command = [process.execPath, cli, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+  const child = spawn("script", ["-qfec", command, "/dev/null"], { env: { ...env, TERM: "dumb" } });
+  started.push(child);
+  let screen = "";
+  child.stdout.on("data", (c) => (screen += c));
+  const exited = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
+  const waitFor = async (pattern: RegExp, ms = 15_000) => {
+    const until = Date.now() + ms;
+    while (!pattern.test(screen)) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${pattern}; the screen: ${screen}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { child, exited, waitFor, screen: () => screen, type: (text: string) => child.stdin.write(text) };
+}
+
+describe("the shell serves the REST API and the console", { timeout: 60_000 }, () => {
+  it("piped: the tutorial's callout(path=...) reaches this very shell's queue", async () => {
+    const port = await freePort();
+    const input = [
+      'r = await callout(path="/tasks", method="POST", body={"topic": "t", "content": {}})',
+      "print(r.code)",
+      'rec = await waitfor(json.loads(r.body)["taskid"], 5)',
+      "print(rec.status)",
+      "",
+    ].join("\n");
+    const run = await pipedShell(input, ["--jobs", "samples/jobs"], shellEnv(`http://127.0.0.1:${port}`));
+    expect(run.stderr).toBe("");
+    expect(run.stdout).toBe("201\ncompleted\n");
+    expect(run.code).toBe(0);
+  });
+
+  it("on a terminal the banner gives the console's URL, which answers while the shell runs", async () => {
+    const port = await freePort();
+    const t = terminalShell(["--no-worker"], shellEnv(`http://127.0.0.1:${port}`));
+    await t.waitFor(/>>> /);
+    expect(t.screen()).toContain(`console: http://127.0.0.1:${port}/console`);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { worker: boolean }).worker).toBe(false);
+    t.type("exit(0)\r");
+    expect(await t.exited).toBe(0);
+  });
+
+  it("a port in use is one line under the banner, and the shell runs on", async () => {
+    const held = await heldPort();
+    try {
+      const t = terminalShell(["--no-worker"], shellEnv(`http://127.0.0.1:${held.port}`));
+      await t.waitFor(/>>> /);
+      // (the screen is the raw output: a line printed above the prompt comes after its redraw codes)
+      const lines = t.screen().split(/\r?\n/).filter((l) => l.includes("not serving")).map((l) => l.slice(l.indexOf("not serving")));
+      expect(lines).toEqual([`not serving the REST API and console: 127.0.0.1:${held.port} is in use (another jobshell?); --no-serve hides this line`]);
+      expect(t.screen()).not.toContain("console: http");
+      t.type("1 + 1\r\r");
+      await t.waitFor(/[J\n]2\r?\n/);
+      t.type("exit(0)\r");
+      expect(await t.exited).toBe(0);
+      // piped, it says nothing: the shell's output is the blocks' alone
+      const run = await pipedShell("print(6 * 7)\n", [], shellEnv(`http://127.0.0.1:${held.port}`));
+      expect(run).toMatchObject({ code: 0, stdout: "42\n", stderr: "" });
+    } finally {
+      await held.release();
+    }
+  });
+
+  it("--no-serve serves nothing and says nothing", async () => {
+    const port = await freePort();
+    const t = terminalShell(["--no-serve", "--no-worker"], shellEnv(`http://127.0.0.1:${port}`));
+    await t.waitFor(/>>> /);
+    expect(t.screen()).not.toMatch(/console: http|not serving/);
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    t.type("exit(0)\r");
+    expect(await t.exited).toBe(0);
+  });
+});
+
+describe("jobshell serve: read-only", { timeout: 30_000 }, () => {
+  it("--read-only answers writes 403 read_only and says so in its line", async () => {
+    const s = start(["--port", "0", "--read-only", "--jobs", "samples/jobs/example.yaml"]);
+    const url = await s.url;
+    const post = await fetch(`${url}/tasks`, { method: "POST", body: '{"topic": "hello"}' });
+    expect(post.status).toBe(403);
+    expect(((await post.json()) as { error: string }).error).toBe("read_only");
+    expect((await fetch(`${url}/jobs/example`, { method: "DELETE" })).status).toBe(403);
+    expect((await fetch(`${url}/jobs`)).status).toBe(200);
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+    expect(s.output()).toMatch(/read-only; console: http:\/\/127\.0\.0\.1:\d+\/console\)/);
+  });
+
+  it("JOBSHELL_API_READ_TOKEN reads but does not write", async () => {
+    const s = start(["--port", "0"], { JOBSHELL_API_TOKEN: "full-token", JOBSHELL_API_READ_TOKEN: "reader" });
+    const url = await s.url;
+    const reader = { authorization: "Bearer reader" };
+    expect((await fetch(`${url}/tasks`, { headers: reader })).status).toBe(200);
+    const post = await fetch(`${url}/tasks`, { method: "POST", headers: reader, body: '{"topic": "t"}' });
+    expect(post.status).toBe(403);
+    expect((await fetch(`${url}/tasks`, { method: "POST", headers: { authorization: "Bearer full-token" }, body: '{"topic": "t"}' })).status).toBe(201);
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
   });
 });

@@ -29,11 +29,20 @@ const ringBytes = 32 * 1024 * 1024;
 /** A debug line longer than this is cut (with `truncated: true`): the stream is for watching, not for data. */
 const debugLineChars = 16 * 1024;
 
+/** An event kept: its frame is written out when a client first needs it, so that a server nobody
+ *  watches spends next to nothing per task. */
 interface Stored {
   id: number;
   type: EventType;
   topic?: string;
-  frame: string;
+  data: unknown;
+  /** what it counts against the ring's bytes: the size of its data, estimated */
+  size: number;
+  frame?: string;
+}
+
+function frameOfStored(stored: Stored): string {
+  return (stored.frame ??= `id: ${stored.id}\nevent: ${stored.type}\ndata: ${JSON.stringify(stored.data)}\n\n`);
 }
 
 class Client {
@@ -108,14 +117,13 @@ export class EventHub {
 
   /** Send an event to every client that wants it, keeping it in the ring unless `keep` is false
    *  (a stats tick: the next one replaces it, so a client behind skips it). */
-  publish(type: EventType, data: unknown, topic?: string, keep = true): void {
+  publish(type: EventType, data: unknown, topic?: string, keep = true, size = 256): void {
     if (this.#closed) return;
-    const id = this.#nextId++;
-    const frame = `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
-    if (keep) this.#keep({ id, type, topic, frame });
+    const stored: Stored = { id: this.#nextId++, type, topic, data, size };
+    if (keep) this.#keep(stored);
     for (const client of this.#clients) {
-      if (client.behind || !client.wants({ type, topic })) continue;
-      if (!client.write(frame, id)) this.#fellBehind(client);
+      if (client.behind || !client.wants(stored)) continue;
+      if (!client.write(frameOfStored(stored), stored.id)) this.#fellBehind(client);
     }
   }
 
@@ -177,7 +185,7 @@ export class EventHub {
     for (let i = this.#after(client.cursor); i < this.#ring.length; i++) {
       const stored = this.#ring[i];
       if (!client.wants(stored)) continue;
-      if (!client.write(stored.frame, stored.id)) return this.#fellBehind(client);
+      if (!client.write(frameOfStored(stored), stored.id)) return this.#fellBehind(client);
     }
     client.behind = false;
   }
@@ -196,12 +204,12 @@ export class EventHub {
 
   #keep(stored: Stored): void {
     this.#ring.push(stored);
-    this.#ringBytes += stored.frame.length;
+    this.#ringBytes += stored.size;
     // Past either bound the oldest events go (the bytes bound only for huge events).
     while (this.#ring.length - this.#head > this.#options.ringSize || (this.#ringBytes > ringBytes && this.#ring.length - this.#head > 1)) {
       const oldest = this.#ring[this.#head++];
       this.#lostUpTo = oldest.id;
-      this.#ringBytes -= oldest.frame.length;
+      this.#ringBytes -= oldest.size;
       for (const client of this.#clients) if (client.behind && client.cursor < oldest.id && client.wants(oldest)) client.missed += 1;
     }
     // The array lets go of what it no longer holds now and then, not at every event.
@@ -244,7 +252,8 @@ export class EventHub {
     this.#debug ??= this.#js
       .onDebug((line) => {
         const truncated = line.length > debugLineChars;
-        this.publish("debug", truncated ? { line: line.slice(0, debugLineChars), truncated } : { line });
+        const shown = truncated ? line.slice(0, debugLineChars) : line;
+        this.publish("debug", truncated ? { line: shown, truncated } : { line }, undefined, true, 64 + shown.length);
       })
       .then((stop) => void this.#stops.push(stop));
     return this.#debug;

@@ -196,3 +196,29 @@ describe("GET /events when the server closes", () => {
     await js.close();
   });
 });
+
+describe("GET /events: transactions", () => {
+  it("sends each Transaction.* task event again as a transaction event with its xid, in order", async () => {
+    const js = await open({ log: () => {}, jobTransactionEvent: true });
+    const server = await serve(js, { port: 0, host: "127.0.0.1" });
+    try {
+      const client = await SseClient.open(server.url, "/events?types=transaction");
+      await client.until(() => client.retries.length > 0);
+      const tx = await js.transaction("order-9");
+      await tx.to("Aborted");
+      await tx.to("Cancelling");
+      await client.until(() => client.data("transaction").filter((e) => e.kind === "queued").length === 3);
+      const queued = client.data("transaction").filter((e) => e.kind === "queued");
+      expect(queued.map((e) => [e.transaction, e.xid, e.xname, e.topic])).toEqual([
+        ["Processing", tx.xid, "order-9", "Transaction.Processing"],
+        ["Aborted", tx.xid, "order-9", "Transaction.Aborted"],
+        ["Cancelling", tx.xid, "order-9", "Transaction.Cancelling"],
+      ]);
+      expect(client.events.every((e) => e.event === "transaction")).toBe(true);
+      client.close();
+    } finally {
+      await server.close();
+      await js.close();
+    }
+  });
+});

@@ -25,7 +25,9 @@ export class Listing {
     const builder = new PageBuilder(query);
     const start = startKey(query);
     const min = query.since === undefined ? "-inf" : String(query.since);
-    const batch = filters(query) ? scanBatch : query.limit + 1;
+    // One more than the page, and the cursor's own entry, which the range holds: so a page that ends
+    // the listing says so without another look.
+    const batch = filters(query) ? scanBatch : query.limit + (start ? 2 : 1);
     // The range is (max, offset): the entries of score `max` that earlier batches had are skipped.
     let max = start ? String(start.createdAt) : "+inf";
     let offset = 0;

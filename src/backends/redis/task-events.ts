@@ -16,6 +16,8 @@ type EventRow = [TaskEvent["kind"], string, string, TaskStatus, number, number |
 export class TaskEvents {
   private readonly watchers = new Set<(event: TaskEvent) => void>();
   private renewTimer?: NodeJS.Timeout;
+  /** resolves once this process hears the events: while it has watchers */
+  private live?: Promise<void>;
   private closed = false;
 
   constructor(
@@ -26,17 +28,28 @@ export class TaskEvents {
 
   async watch(onEvent: (event: TaskEvent) => void): Promise<() => Promise<void>> {
     const watcher = (event: TaskEvent) => onEvent(event);
-    if (this.watchers.size === 0) {
-      await this.conn.answered(this.conn.subscriber.subscribe(this.layout.channels.tasks));
-      await this.renew();
-      this.renewTimer = setInterval(() => this.renew().catch(this.onError), renewMs).unref();
-    }
     this.watchers.add(watcher);
+    try {
+      await (this.live ??= this.listen());
+    } catch (err) {
+      this.watchers.delete(watcher);
+      if (this.watchers.size === 0) this.live = undefined;
+      throw err;
+    }
     return async () => {
       if (!this.watchers.delete(watcher) || this.watchers.size > 0) return;
+      this.live = undefined;
       clearInterval(this.renewTimer);
       if (!this.closed) await this.conn.subscriber.unsubscribe(this.layout.channels.tasks);
     };
+  }
+
+  /** Subscribed, and the scripts told to publish. */
+  private async listen(): Promise<void> {
+    await this.conn.answered(this.conn.subscriber.subscribe(this.layout.channels.tasks));
+    await this.renew();
+    clearInterval(this.renewTimer);
+    this.renewTimer = setInterval(() => this.renew().catch(this.onError), renewMs).unref();
   }
 
   private async renew(): Promise<void> {
