@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deleteAmqpNamespace } from "../dist/backends/amqp/index.js";
 import { deleteRedisNamespace } from "../dist/backends/redis/index.js";
+import { Redis } from "ioredis";
 import { open } from "../dist/index.js";
 import { encodeCursor } from "../dist/record-query.js";
 import { issueAndWait, median, printTable, ratio, spread } from "./stats.js";
@@ -114,14 +115,28 @@ function buildBaseline() {
   return { dir, commit: git("rev-parse", "--short", commit) };
 }
 
-/** Issued 1,000 at a time and awaited, worker in this process, with `openFn`'s build. */
+/** Redis's own CPU time so far (s): what the scripts cost the server. */
+let monitor;
+async function redisCpu() {
+  monitor ??= new Redis(redisUrl);
+  const info = await monitor.info("cpu");
+  return Number(/used_cpu_sys:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_user:([\d.]+)/.exec(info)[1]);
+}
+
+/** Issued 1,000 at a time and awaited, worker in this process, with `openFn`'s build: tasks/s, and CPU
+ *  µs a task of this process (every thread) and, in Redis mode, of the server. */
 async function throughput(openFn, mode, tasks) {
   const namespace = unique("cost");
   const js = await openFn({ ...where(mode, namespace), jobQueueBulkReadSize: 32, taskRecordTtl: 600, log: () => {} });
   try {
     await js.upload(noop);
     await issueAndWait(Math.min(2000, tasks), 1000, () => js.task("noop", {}, 60), (id) => js.waitfor(id, 60));
-    return await issueAndWait(tasks, 1000, () => js.task("noop", {}, 60), (id) => js.waitfor(id, 60).then(completed));
+    const cpu = process.cpuUsage();
+    const server = mode === "redis" ? await redisCpu() : 0;
+    const rate = await issueAndWait(tasks, 1000, () => js.task("noop", {}, 60), (id) => js.waitfor(id, 60).then(completed));
+    const used = process.cpuUsage(cpu);
+    const serverUs = mode === "redis" ? ((await redisCpu()) - server) * 1e6 / tasks : 0;
+    return { rate, cpuUs: (used.user + used.system) / tasks, serverUs };
   } finally {
     await js.close();
     await cleanup(mode, namespace);
@@ -149,12 +164,26 @@ try {
       without.push(await throughput(before.open, mode, tasksOf[mode]));
       withIndex.push(await throughput(open, mode, tasksOf[mode]));
     }
-    printTable(`${mode}: the index's cost, ${tasksOf[mode].toLocaleString("en-US")} tasks issued and awaited, ${repeat} rounds (without: ${baseline.commit})`, [
-      ["with the index, tasks/s", spread(withIndex)],
-      ["without, tasks/s", spread(without)],
-      ["with / without, median of rounds", ratio(withIndex, without)],
-    ]);
+    const of = (runs, key) => runs.map((run) => run[key]);
+    const us = (values) => `${median(values).toFixed(1)} µs (${Math.min(...values).toFixed(1)} to ${Math.max(...values).toFixed(1)})`;
+    const rows = [
+      ["with the index, tasks/s", spread(of(withIndex, "rate"))],
+      ["without, tasks/s", spread(of(without, "rate"))],
+      ["with / without, median of rounds", ratio(of(withIndex, "rate"), of(without, "rate"))],
+      ["CPU a task (this process), with", us(of(withIndex, "cpuUs"))],
+      ["CPU a task (this process), without", us(of(without, "cpuUs"))],
+      ["CPU with / without, median of rounds", ratio(of(withIndex, "cpuUs"), of(without, "cpuUs"))],
+    ];
+    if (mode === "redis") {
+      rows.push(
+        ["Redis CPU a task, with", us(of(withIndex, "serverUs"))],
+        ["Redis CPU a task, without", us(of(without, "serverUs"))],
+        ["Redis CPU with / without, median of rounds", ratio(of(withIndex, "serverUs"), of(without, "serverUs"))],
+      );
+    }
+    printTable(`${mode}: the index's cost, ${tasksOf[mode].toLocaleString("en-US")} tasks issued and awaited, ${repeat} rounds in turns (without: ${baseline.commit})`, rows);
   }
 } finally {
+  monitor?.disconnect();
   rmSync(baseline.dir, { recursive: true, force: true });
 }
