@@ -116,7 +116,7 @@ export async function tasksView(view: View, query: URLSearchParams): Promise<Saf
 
   const body = html`${form}${errorBox(problem)}${summary}
 <p id="new-tasks" class="note" role="status" aria-live="polite"></p>
-<table class="tasks" id="tasks" data-live="${live ? "on" : "off"}" data-status="${f.status ?? ""}" data-topic="${f.topic ?? ""}" data-job="${f.job ?? ""}" data-limit="${f.limit}" aria-label="Tasks, newest first">
+<table class="tasks" id="tasks" data-live="${live ? "on" : "off"}" data-status="${f.status ?? ""}" data-topic="${f.topic ?? ""}" data-job="${f.job ?? ""}" aria-label="Tasks, newest first">
 <thead><tr><th scope="col">Taskid</th><th scope="col">Topic</th><th scope="col">Status</th><th scope="col">Created</th><th scope="col">Run time</th><th scope="col">Jobs</th></tr></thead>
 <tbody>${rows}</tbody></table>
 ${records.length === 0 && !problem ? html`<p class="empty">No task matches.</p>` : ""}

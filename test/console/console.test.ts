@@ -85,6 +85,10 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
     await expectVisible(form.getByLabel("result of greet").filter({ hasText: "Hello, amuro" }));
     await expectVisible(form.getByLabel("result of shout").filter({ hasText: "AMURO" }));
     await expectVisible(list.locator(`tr[data-taskid="${taskid}"] .status`, { hasText: "completed" }));
+    // Issue again: a new task with the same topic and content.
+    await form.getByRole("button", { name: "Issue again" }).click();
+    await form.waitForURL((url) => /\/console\/tasks\/[0-9a-f]{32}$/.test(url.pathname) && !url.pathname.endsWith(taskid));
+    await expectVisible(form.getByLabel("result of greet").filter({ hasText: "Hello, amuro" }));
     expect([...list.problems, ...form.problems]).toEqual([]);
     await list.close();
     await form.close();

@@ -2,15 +2,16 @@
 // resumed by the browser itself with Last-Event-ID after a break. The header's indicator says
 // whether the page is live.
 
-/** Open the stream of `types`; `handlers` maps an event type to a function of its parsed data. */
-export function live(types, handlers) {
+/** Open the stream of `types` (task events of one topic with `{topic}`); `handlers` maps an event type
+ *  to a function of its parsed data. */
+export function live(types, handlers, query = {}) {
   const indicator = document.getElementById("live");
   const show = (state, text) => {
     if (!indicator) return;
     indicator.dataset.state = state;
     indicator.textContent = text;
   };
-  const source = new EventSource(`/events?types=${encodeURIComponent(types.join(","))}`);
+  const source = new EventSource(`/events?${new URLSearchParams({ types: types.join(","), ...query })}`);
   show("connecting", "connecting…");
   source.addEventListener("open", () => show("on", "live"));
   source.addEventListener("error", () => show(source.readyState === EventSource.CLOSED ? "off" : "connecting", source.readyState === EventSource.CLOSED ? "offline" : "reconnecting…"));

@@ -25,7 +25,8 @@ function row(event) {
     el("td", {}, el("a", { href: `/console/tasks/${event.taskid}` }, el("code", {}, event.taskid.slice(0, 8)))),
     el("td", { class: "topic" }, event.topic),
     el("td", {}, statusBadge(event.status)),
-    el("td", {}, timeElement(event.kind === "queued" ? event.at : event.createdAt ?? event.at)),
+    // A task event tells when it happened: only a queued one's time is the task's creation.
+    el("td", {}, event.kind === "queued" ? timeElement(event.at) : ""),
     el("td", {}, event.runMs !== undefined ? `${event.runMs.toFixed(event.runMs < 10 ? 1 : 0)} ms` : ""),
     el("td", {}, ""),
   );
@@ -47,4 +48,4 @@ function onTask(event) {
   note.textContent = `${added} new ${added === 1 ? "task" : "tasks"} since this page was loaded.`;
 }
 
-if (table && table.dataset.live === "on") live(["task"], { task: onTask });
+if (table && table.dataset.live === "on") live(["task"], { task: onTask }, table.dataset.topic ? { topic: table.dataset.topic } : {});
