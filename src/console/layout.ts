@@ -47,7 +47,7 @@ ${options.module ? html`<script type="module" src="${assetUrl(options.module)}">
   <a class="brand" href="/console">jobshell</a>
   <nav aria-label="Console views"><ul>${nav}</ul></nav>
   <span class="where">${options.where ?? ""}</span>
-  <span class="live" id="live" role="status" aria-live="polite" data-state="off">static</span>
+  <span class="live" id="live" role="status" aria-live="polite" data-state="none"></span>
   ${options.signOut ? html`<form method="post" action="/console/logout" class="signout"><button type="submit">Sign out</button></form>` : ""}
 </header>
 <main id="main">

@@ -65,9 +65,11 @@ ${warnings.length > 0 ? html`<section aria-labelledby="warn-h" class="warnings">
 <h2 id="charts-h">The last hour</h2>
 <figure><figcaption id="tp-cap">Tasks ended per second, by status</figcaption>
 <svg id="chart-throughput" class="chart" role="img" aria-labelledby="tp-cap" viewBox="0 0 600 160" preserveAspectRatio="none"></svg>
+<p class="axis-labels"><span>an hour ago</span><span id="chart-throughput-peak"></span><span>now</span></p>
 <p class="legend"><span class="key s-completed">completed</span> <span class="key s-failed">failed</span> <span class="key s-expired">expired</span></p></figure>
 <figure><figcaption id="rt-cap">Run time of ended tasks per minute: median and 95th percentile (ms)</figcaption>
 <svg id="chart-runtime" class="chart" role="img" aria-labelledby="rt-cap" viewBox="0 0 600 160" preserveAspectRatio="none"></svg>
+<p class="axis-labels"><span>an hour ago</span><span id="chart-runtime-peak"></span><span>now</span></p>
 <p class="legend"><span class="key s-runtime">median</span> <span class="key s-p95">95th percentile</span></p></figure>
 <noscript><p>The charts need JavaScript; the numbers above are as of this page's load.</p></noscript>
 </section>

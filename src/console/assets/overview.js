@@ -29,15 +29,14 @@ function quantile(sorted, q) {
 }
 
 const svgNs = "http://www.w3.org/2000/svg";
-function svgEl(tag, attributes, text) {
+function svgEl(tag, attributes) {
   const node = document.createElementNS(svgNs, tag);
   for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, String(v));
-  if (text !== undefined) node.textContent = text;
   return node;
 }
 
 function draw(svg, series, unit) {
-  const [w, h, top] = [600, 160, 14];
+  const [w, h, top] = [600, 160, 4];
   const peak = Math.max(1, ...series.flatMap((s) => s.values.filter((v) => v !== null)));
   const parts = [svgEl("line", { x1: 0, y1: h - 0.5, x2: w, y2: h - 0.5, class: "axis" })];
   for (const s of series) {
@@ -45,11 +44,9 @@ function draw(svg, series, unit) {
     const points = s.values.map((v, i) => `${((i / (n - 1)) * w).toFixed(1)},${(h - ((v ?? 0) / peak) * (h - top)).toFixed(1)}`);
     parts.push(svgEl("polyline", { points: points.join(" "), class: `line s-${s.name}` }));
   }
-  parts.push(
-    svgEl("text", { x: 4, y: 11, class: "chart-label" }, `peak ${peak < 10 ? peak.toFixed(1) : Math.round(peak)} ${unit}`),
-    svgEl("text", { x: 4, y: h - 4, class: "chart-label" }, "an hour ago"),
-    svgEl("text", { x: w - 4, y: h - 4, class: "chart-label end" }, "now"),
-  );
+  // Text stays out of the stretched SVG: the peak is written beside it.
+  const label = document.getElementById(`${svg.id}-peak`);
+  if (label) label.textContent = `peak ${peak < 10 ? peak.toFixed(1) : Math.round(peak)} ${unit}`;
   svg.replaceChildren(...parts);
 }
 
