@@ -61,10 +61,14 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
     await page.getByLabel("API token").fill("wrong");
     await page.getByRole("button", { name: "Sign in" }).click();
     await expectVisible(page.getByRole("alert").filter({ hasText: "not accepted" }));
+    // From the keyboard: Enter in the field signs in.
     await page.getByLabel("API token").fill(token);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByLabel("API token").press("Enter");
     await page.waitForURL(/\/console\/jobs$/);
     await expectVisible(page.getByRole("heading", { name: "Jobs", level: 1 }));
+    // The first Tab reaches the link that skips the navigation.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
     expect(page.problems.filter((p) => !p.includes("401") && !p.includes("status of 30"))).toEqual([]);
     await ctx.close();
   });
@@ -185,7 +189,7 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
     await page.close();
   });
 
-  it("no view has a CSP violation or a console error", async () => {
+  it("no view has a CSP violation, a console error or a control without a name", async () => {
     const taskid = await js.task("hello", { name: "csp" });
     await js.waitfor(taskid, 10);
     const page = await watchedPage(context);
@@ -193,6 +197,13 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
       await page.goto(path);
       await page.waitForLoadState("networkidle").catch(() => {});
       await expectVisible(page.getByRole("heading", { level: 1 }));
+      // Every control has a name a screen reader can say: a label, an aria-label or its text.
+      const unnamed = await page.locator("input:not([type=hidden]), select, textarea, button").evaluateAll((controls) =>
+        controls
+          .filter((c) => !((c as HTMLInputElement).labels?.length || c.getAttribute("aria-label") || (c.tagName === "BUTTON" && c.textContent?.trim())))
+          .map((c) => c.outerHTML),
+      );
+      expect(unnamed, path).toEqual([]);
     }
     await page.goto("/console");
     // The charts are drawn by a module: proof that scripts run under the CSP.
