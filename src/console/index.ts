@@ -79,6 +79,14 @@ export function consoleRoutes(js: JobShell, options: ConsoleOptions = {}): Route
         POST: async (req, res) => {
           checkWrite(req);
           const fields = await formOf(req);
+          const again = fields.get("again");
+          if (again !== null) {
+            // Issue again: the task of that record, with its topic, content and expire.
+            const record = /^[0-9a-f]{32}$/.test(again) ? await js.record(again) : undefined;
+            if (!record) throw new HttpError("unknown_task", `no record of task ${JSON.stringify(again)} to issue again: its record expired (task_record_ttl)`);
+            const taskid = await js.task(record.topic, record.dictionary.content, record.expire);
+            return seeOther(res, `/console/tasks/${taskid}`);
+          }
           const form = { topic: fields.get("topic") ?? "", content: fields.get("content") ?? "{}", expire: fields.get("expire") ?? "" };
           let task: ReturnType<typeof taskOfForm>;
           try {

@@ -7,6 +7,17 @@ import { folded, shorten } from "./fold.js";
 import { html, type SafeHtml } from "./html.js";
 import { duration, statusBadge, time, type View } from "./view.js";
 
+/** Bodies longer than this are not written into the command: it reads them from the record instead. */
+const curlInline = 2048;
+
+/** `curl` that issues the task again through the REST API. */
+function curlCommand(origin: string, taskid: string, body: string): string {
+  const auth = `-H "authorization: Bearer $JOBSHELL_API_TOKEN"`;
+  const post = `curl -X POST ${origin}/tasks -H 'content-type: application/json' ${auth}`;
+  if (body.length <= curlInline) return `${post} -d '${body.replaceAll("'", "'\\''")}'`;
+  return `curl -s ${auth} ${origin}/tasks/${taskid} | jq -c '{topic, content, expire}' | ${post} -d @-`;
+}
+
 /** A time of the record as the library formats it, back to epoch ms for <time> and run time. */
 function ms(formatted: unknown): number | undefined {
   if (typeof formatted !== "string") return undefined;
@@ -21,8 +32,7 @@ export async function taskView(view: View, taskid: string, origin: string): Prom
   const raw = { createdAt: ms(data.createdAt), startedAt: ms(data.startedAt), completedAt: ms(data.completedAt) };
   const results = (data.results ?? []) as { job: string; status: string; value?: unknown; error?: string }[];
   const yaml = MU(shorten(data) as Record<string, unknown>).yaml_format;
-  const body = JSON.stringify({ topic: data.topic, content: data.content, expire: data.expire });
-  const curl = `curl -X POST ${origin}/tasks -H 'content-type: application/json' -H "authorization: Bearer $JOBSHELL_API_TOKEN" -d '${body.replaceAll("'", "'\\''")}'`;
+  const curl = curlCommand(origin, taskid, JSON.stringify({ topic: data.topic, content: data.content, expire: data.expire }));
 
   const timeline = [
     html`<li><span class="step">queued</span> ${time(raw.createdAt)} <span class="note">expire ${data.expire} s</span></li>`,
@@ -40,12 +50,9 @@ export async function taskView(view: View, taskid: string, origin: string): Prom
     }</li>`,
   );
 
+  // The server reads topic, content and expire from the record: the page never carries the content.
   const again = view.write
-    ? html`<form method="post" action="/console/issue" class="inline">
-<input type="hidden" name="topic" value="${data.topic}">
-<input type="hidden" name="content" value="${JSON.stringify(data.content ?? {})}">
-<input type="hidden" name="expire" value="${data.expire}">
-<button type="submit">Issue again</button></form>`
+    ? html`<form method="post" action="/console/issue" class="inline"><input type="hidden" name="again" value="${taskid}"><button type="submit">Issue again</button></form>`
     : "";
 
   const page = html`

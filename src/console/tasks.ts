@@ -2,6 +2,7 @@
 // filtered by status, topic, job and time; text search bounded by the index ("scanned N of M,
 // continue"); find by taskid prefix. tasks.js prepends new tasks live on the first page.
 import { endStatuses } from "../record.js";
+import { shorten } from "./fold.js";
 import { html, type SafeHtml } from "./html.js";
 import { duration, errorBox, statusBadge, time, viewUrl, type View } from "./view.js";
 
@@ -103,7 +104,7 @@ export async function tasksView(view: View, query: URLSearchParams): Promise<Saf
   const rows = records.map(
     (r) => html`<tr data-taskid="${r.taskid}">
 <td><a href="/console/tasks/${r.taskid}"><code>${r.taskid.slice(0, 8)}</code></a></td>
-<td class="topic">${r.topic}</td><td>${statusBadge(r.status)}</td>
+<td class="topic">${shorten(r.topic)}</td><td>${statusBadge(r.status)}</td>
 <td>${time(r.createdAt)}</td>
 <td>${r.startedAt !== undefined && r.completedAt !== undefined ? duration(r.completedAt - r.startedAt) : ""}</td>
 <td>${r.results.map((x) => x.job).join(", ")}${r.warning ? html` <span class="warn">${r.warning}</span>` : ""}</td></tr>`,

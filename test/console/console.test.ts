@@ -262,6 +262,25 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
     await page.close();
   });
 
+  it("a long value is folded and never sent whole; a bad filter is named on the page", async () => {
+    const big = "z".repeat(200_000);
+    const taskid = await js.task("hello", { name: "big", blob: big });
+    await js.waitfor(taskid, 10);
+    const page = await watchedPage(context);
+    const reply = await page.goto(`/console/tasks/${taskid}`);
+    expect((await reply!.body()).length).toBeLessThan(60_000);
+    const fold = page.locator("details.fold").filter({ has: page.locator("summary", { hasText: /^content:/ }) });
+    expect(await fold.evaluate((d) => (d as HTMLDetailsElement).open)).toBe(false);
+    await fold.locator("summary").click();
+    await expectVisible(fold.getByText(/Showing 16,384 of 200,\d{3} characters/));
+    await page.goto("/console/tasks?since=yesterday-ish&status=done");
+    await expectVisible(page.getByRole("alert").filter({ hasText: "since must be a date and time" }));
+    await page.goto("/console/tasks?status=done");
+    await expectVisible(page.getByRole("alert").filter({ hasText: "status" }));
+    expect(page.problems).toEqual([]);
+    await page.close();
+  });
+
   it("a read-only server shows no write controls and answers writes with 403", async () => {
     const readOnly = await serve(js, { port: 0, host: "127.0.0.1", token, readOnly: true, log: () => {} });
     const ctx = await signedIn(readOnly.url, token);
