@@ -281,6 +281,30 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
     await page.close();
   });
 
+  it("reads and issues without JavaScript", async () => {
+    const ctx = await browser.newContext({ baseURL: server.url, javaScriptEnabled: false, storageState: await context.storageState() });
+    const page = await ctx.newPage();
+    await page.goto("/console/issue");
+    await page.getByLabel("Topic").fill("hello");
+    await page.getByLabel("Content (JSON object)").fill('{"name": "nojs"}');
+    await page.getByRole("button", { name: "Issue", exact: true }).click();
+    await page.waitForURL(/\/console\/tasks\/[0-9a-f]{32}$/);
+    const taskid = page.url().split("/").pop()!;
+    await js.waitfor(taskid, 10);
+    await page.reload();
+    await expectVisible(page.getByLabel("result of greet").filter({ hasText: "Hello, nojs" }));
+    await page.goto("/console/tasks?topic=hello");
+    await page.locator(`tr[data-taskid="${taskid}"]`).waitFor();
+    // The server checks the content when the page could not.
+    await page.goto("/console/issue");
+    await page.getByLabel("Topic").fill("hello");
+    await page.getByLabel("Content (JSON object)").fill("{not json");
+    await page.getByRole("button", { name: "Issue", exact: true }).click();
+    await expectVisible(page.getByRole("alert").filter({ hasText: "the content is not valid JSON" }));
+    expect(await page.getByLabel("Content (JSON object)").inputValue()).toBe("{not json");
+    await ctx.close();
+  });
+
   it("a read-only server shows no write controls and answers writes with 403", async () => {
     const readOnly = await serve(js, { port: 0, host: "127.0.0.1", token, readOnly: true, log: () => {} });
     const ctx = await signedIn(readOnly.url, token);
