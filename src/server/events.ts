@@ -26,6 +26,8 @@ export interface EventsOptions {
 
 /** Bytes the ring may hold in all: past this its oldest events go, however few they are. */
 const ringBytes = 32 * 1024 * 1024;
+/** Frames batched for one client past this many characters are written at once. */
+const batchChars = 64 * 1024;
 /** A debug line longer than this is cut (with `truncated: true`): the stream is for watching, not for data. */
 const debugLineChars = 16 * 1024;
 
@@ -64,11 +66,43 @@ class Client {
     return this.topic === undefined || event.type !== "task" || event.topic === this.topic;
   }
 
-  /** Write; false once the connection is full (the frame is still sent). */
+  /** Write, batched: frames of one turn of the event loop go out in one write (one chunk, one
+   *  system call), or at once past 64 KiB. False once the connection is full (the frame is still sent). */
   write(frame: string, id?: number): boolean {
     if (id !== undefined) this.cursor = id;
-    return this.res.write(frame);
+    this.#pending += frame;
+    if (this.#pending.length >= batchChars) return this.flush();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        if (!this.flush()) this.onFull();
+      });
+    }
+    return true;
   }
+
+  /** Write what is batched; false once the connection is full. */
+  flush(): boolean {
+    if (this.#pending === "" || this.res.destroyed) return !this.res.writableNeedDrain;
+    const text = this.#pending;
+    this.#pending = "";
+    return this.res.write(text);
+  }
+
+  /** End the stream after what is batched. */
+  end(): void {
+    const text = this.#pending;
+    this.#pending = "";
+    this.res.end(text);
+  }
+
+  /** Told when a batched write found the connection full (set by the hub). */
+  onFull: () => void = () => {};
+  /** a 'drain' is awaited */
+  draining = false;
+  #pending = "";
+  #scheduled = false;
 }
 
 export class EventHub {
@@ -141,6 +175,7 @@ export class EventHub {
     if (req.method === "HEAD") return void res.end();
     res.socket?.setNoDelay(true);
     const client = new Client(res, types, topic);
+    client.onFull = () => this.#fellBehind(client);
     this.#clients.add(client);
     res.on("close", () => this.#clients.delete(client));
     client.write("retry: 1000\n\n");
@@ -162,7 +197,7 @@ export class EventHub {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
-    for (const client of this.#clients) client.res.end();
+    for (const client of this.#clients) client.end();
     this.#clients.clear();
     await this.#debug?.catch(() => {});
     await Promise.all(this.#stops.map((stop) => stop().catch(() => {})));
@@ -170,7 +205,12 @@ export class EventHub {
 
   #fellBehind(client: Client): void {
     client.behind = true;
-    client.res.once("drain", () => this.#catchUp(client));
+    if (client.draining) return;
+    client.draining = true;
+    client.res.once("drain", () => {
+      client.draining = false;
+      this.#catchUp(client);
+    });
   }
 
   /** Write the client what the ring holds after its cursor, until its connection is full again or
@@ -255,7 +295,14 @@ export class EventHub {
         const shown = truncated ? line.slice(0, debugLineChars) : line;
         this.publish("debug", truncated ? { line: shown, truncated } : { line }, undefined, true, 64 + shown.length);
       })
-      .then((stop) => void this.#stops.push(stop));
+      .then(
+        (stop) => void this.#stops.push(stop),
+        (err: unknown) => {
+          // the next client tries again
+          this.#debug = undefined;
+          throw err;
+        },
+      );
     return this.#debug;
   }
 

@@ -2,7 +2,7 @@
 // gives it back. The sign-in page itself (GET /console/login) is the console's.
 import type { ServerResponse } from "node:http";
 import { HttpError, mediaType, readBody, type Route } from "./http.js";
-import { nextPath, sessionClearCookie, sessionSetCookie, type Sessions } from "./session.js";
+import { nextPath, overHttps, sessionClearCookie, sessionSetCookie, type Sessions } from "./session.js";
 
 export function loginRoutes(sessions: Sessions): Route[] {
   return [
@@ -19,7 +19,7 @@ export function loginRoutes(sessions: Sessions): Route[] {
           if (!sessions.required) return redirect(res, next);
           const access = sessions.tokenAccess(form.get("token") ?? "");
           if (!access) return redirect(res, `/console/login?failed=1&next=${encodeURIComponent(next)}`);
-          redirect(res, next, sessionSetCookie(sessions.issue(access)));
+          redirect(res, next, sessionSetCookie(sessions.issue(access), overHttps(req)));
         },
       },
     },

@@ -66,9 +66,15 @@ export class Sessions {
   }
 }
 
-/** The Set-Cookie header of a session: HttpOnly (no script reads it), SameSite=Strict (no other site sends it). */
-export function sessionSetCookie(value: string): string {
-  return `${sessionCookie}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${sessionSeconds}`;
+/** The Set-Cookie header of a session: HttpOnly (no script reads it), SameSite=Strict (no other site
+ *  sends it), and Secure when the browser reached the server over HTTPS (through a proxy that says so). */
+export function sessionSetCookie(value: string, secure = false): string {
+  return `${sessionCookie}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${sessionSeconds}${secure ? "; Secure" : ""}`;
+}
+
+/** Whether the browser's connection was HTTPS: ours, or a proxy's in front (X-Forwarded-Proto). */
+export function overHttps(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true || req.headers["x-forwarded-proto"] === "https";
 }
 
 /** The Set-Cookie header that ends the session. */

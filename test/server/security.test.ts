@@ -65,6 +65,10 @@ describe("security with a token", () => {
     expect(set).toContain("SameSite=Strict");
     expect(set).toContain("Path=/");
     expect(set).not.toContain(token);
+    expect(set).not.toContain("Secure");
+    // behind an HTTPS proxy that says so, the cookie is Secure too
+    const proxied = await call(base, "POST", "/console/login", { ...form, "x-forwarded-proto": "https" }, new URLSearchParams({ token }).toString());
+    expect(proxied.headers.get("set-cookie")).toMatch(/; Secure$/);
     // the cookie reads as the token does
     expect((await call(base, "GET", "/tasks", { cookie: cookie! })).status).toBe(200);
   });
