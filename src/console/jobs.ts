@@ -65,9 +65,11 @@ export function jobsView(view: View, state: EditorState = { yaml: example, repla
 <td><code>${d.source}</code></td></tr>`,
   );
   const body = html`
+<div id="job-list">
 <table aria-label="Jobs"><thead><tr><th scope="col">Job</th><th scope="col">Topics</th><th scope="col">Source</th></tr></thead>
 <tbody>${rows}</tbody></table>
 ${jobs.length === 0 ? html`<p class="empty">No jobs are defined.</p>` : ""}
+</div>
 ${editor(view, state, "Upload jobs")}`;
   return view.page({ title: "Jobs", current: "/console/jobs", module: "jobs.js" }, body);
 }

@@ -3,6 +3,7 @@
 import { createServer, connect, type AddressInfo, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext } from "playwright-core";
+import { internals } from "../../src/internals.js";
 import { open, type JobShell } from "../../src/jobshell.js";
 import { serve, type RunningServer } from "../../src/server/index.js";
 import { browserMissing, launch, watchedPage } from "./browser.js";
@@ -159,6 +160,16 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
     await page.getByRole("button", { name: "Upload" }).click();
     await page.waitForURL(/\/console\/jobs\/added$/);
     expect(js.jobs().map((d) => d.name)).toContain("added");
+    // A job another process uploads shows in an open list.
+    const list = await watchedPage(context);
+    await list.goto("/console/jobs");
+    await list.locator("#live[data-state=on]").waitFor();
+    await js.upload("- name: elsewhere\n  topics: [elsewhere.topic]\n  script: return 2\n");
+    await expectVisible(list.getByRole("link", { name: "elsewhere", exact: true }));
+    await internals(js).removeJob("elsewhere");
+    await list.getByRole("link", { name: "elsewhere", exact: true }).waitFor({ state: "detached" });
+    expect(list.problems).toEqual([]);
+    await list.close();
     await page.getByRole("link", { name: "Delete…" }).click();
     await page.getByRole("button", { name: "Delete added" }).click();
     await page.waitForURL(/\/console\/jobs$/);

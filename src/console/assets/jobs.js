@@ -1,4 +1,9 @@
-// The job editor: a problem the server reported at a line of the upload puts the caret there.
+// The jobs view: the list follows the queue's jobs live (another process may upload or delete), and
+// in the editor a problem the server reported at a line of the upload puts the caret there.
+import { live, refreshPart } from "./live.js";
+
+if (document.getElementById("job-list")) live(["jobs"], { jobs: () => refreshPart("job-list") });
+
 const editor = document.getElementById("yaml");
 if (editor) {
   for (const item of document.querySelectorAll(".problems li[data-line]")) {
