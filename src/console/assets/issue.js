@@ -1,10 +1,11 @@
-// The issue form: says which jobs the topic fans out to (warning when none), checks the content as
-// JSON while it is typed, and with "wait" issues by fetch and shows the record once the task ends.
-import { el } from "./live.js";
+// The issue form: says which jobs the topic fans out to (warning when none; the jobs followed live),
+// checks the content as JSON while it is typed, and with "wait" issues by fetch and shows the record
+// once the task ends.
+import { el, live } from "./live.js";
 
 const form = document.getElementById("issue");
 if (form) {
-  const jobs = JSON.parse(form.dataset.jobs || "[]");
+  let jobs = JSON.parse(form.dataset.jobs || "[]");
   const topic = form.elements.topic;
   const content = form.elements.content;
   const fanout = document.getElementById("fanout");
@@ -36,6 +37,15 @@ if (form) {
     check.textContent = problem ?? "Valid JSON.";
   };
   topic.addEventListener("input", showFanout);
+  // Jobs uploaded or deleted meanwhile change the suggestions and the fan-out.
+  live(["jobs"], {
+    jobs(data) {
+      jobs = data.jobs;
+      const topics = [...new Set(jobs.flatMap((j) => j.topics))].sort();
+      document.getElementById("topics").replaceChildren(...topics.map((t) => el("option", { value: t })));
+      showFanout();
+    },
+  });
   content.addEventListener("input", showCheck);
   showFanout();
   showCheck();
