@@ -374,8 +374,43 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
   });
 });
 
+
+describe.skipIf(missing !== undefined)("web console debug tail, for a browser that cannot keep up", () => {
+  it("says how many lines were dropped, and the server keeps no buffer for it", async () => {
+    const js = await open({ log: () => {} });
+    // Lines of 8 KiB, far more than the connection holds while the browser does not read.
+    await js.upload("- name: flood\n  topics: [flood]\n  script: for (let i = 0; i < task.content.n; i++) qprint(i + ' ' + 'x'.repeat(8192))\n");
+    const server = await serve(js, { port: 0, host: "127.0.0.1", log: () => {}, events: { ringSize: 50 } });
+    const line = await breakableProxy(new URL(server.url));
+    const browser = await launch();
+    try {
+      const page = await watchedPage(await browser.newContext({ baseURL: line.url }));
+      await page.goto("/console/debug");
+      await page.locator("#live[data-state=on]").waitFor();
+      line.stall();
+      await js.waitfor(await js.task("flood", { n: 3000 }), 30);
+      line.resume();
+      const dropped = page.getByRole("alert").filter({ hasText: /^\d+ lines dropped/ });
+      await dropped.waitFor({ timeout: 15_000 });
+      const count = Number((await dropped.textContent())!.split(" ")[0]);
+      expect(count).toBeGreaterThan(0);
+      expect(count).toBeLessThan(3000);
+      expect(page.problems).toEqual([]);
+    } finally {
+      await browser.close();
+      line.close();
+      await server.close();
+      await js.close();
+    }
+  });
+});
+
 /** A TCP relay to `target` whose connections can be cut (and new ones refused) until it is mended. */
-async function breakableProxy(target: URL): Promise<{ url: string; heads: string[]; cut(): void; mend(): void; close(): void }> {
+async function breakableProxy(
+  target: URL,
+): Promise<{ url: string; heads: string[]; cut(): void; mend(): void; stall(): void; resume(): void; close(): void }> {
+  /** the connections to the server: stalled, their answers are not read */
+  const upstreams = new Set<Socket>();
   let broken = false;
   /** the first bytes of every connection: the requests' heads */
   const heads: string[] = [];
@@ -383,6 +418,8 @@ async function breakableProxy(target: URL): Promise<{ url: string; heads: string
   const relay = createServer((client) => {
     if (broken) return void client.destroy();
     const upstream = connect(Number(target.port), target.hostname);
+    upstreams.add(upstream);
+    upstream.on("close", () => upstreams.delete(upstream));
     for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
       sockets.add(a);
       a.on("error", () => {});
@@ -404,6 +441,12 @@ async function breakableProxy(target: URL): Promise<{ url: string; heads: string
     },
     mend() {
       broken = false;
+    },
+    stall() {
+      for (const s of upstreams) s.pause();
+    },
+    resume() {
+      for (const s of upstreams) s.resume();
     },
     close() {
       for (const s of sockets) s.destroy();
