@@ -72,4 +72,8 @@ live(["debug"], {
     dropped.hidden = false;
     dropped.textContent = `${droppedCount} lines dropped: this browser did not keep up with the debug channel.`;
   },
+  reset() {
+    dropped.hidden = false;
+    dropped.textContent = "Lines were missed while this page was disconnected: the server no longer had them.";
+  },
 });

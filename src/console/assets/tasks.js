@@ -48,4 +48,11 @@ function onTask(event) {
   note.textContent = `${added} new ${added === 1 ? "task" : "tasks"} since this page was loaded.`;
 }
 
-if (table && table.dataset.live === "on") live(["task"], { task: onTask }, table.dataset.topic ? { topic: table.dataset.topic } : {});
+/** Events this page will never see: the list may lack tasks until it is loaded again. */
+function onMissed() {
+  note.replaceChildren("Some task events were missed while this page was disconnected: ", Object.assign(document.createElement("a"), { href: location.href, textContent: "reload" }), ".");
+}
+
+if (table && table.dataset.live === "on") {
+  live(["task"], { task: onTask, reset: onMissed, dropped: onMissed }, table.dataset.topic ? { topic: table.dataset.topic } : {});
+}
