@@ -1,7 +1,7 @@
 // View 2, `/console/tasks`: records newest first, one page at a time (the cursor in the query string),
 // filtered by status, topic, job and time; text search bounded by the index ("scanned N of M,
 // continue"); find by taskid prefix. tasks.js prepends new tasks live on the first page.
-import { endStatuses } from "../record.js";
+import { endStatuses, type TaskStatus } from "../record.js";
 import { shorten } from "./fold.js";
 import { html, type SafeHtml } from "./html.js";
 import { duration, errorBox, statusBadge, time, viewUrl, type View } from "./view.js";
@@ -57,7 +57,8 @@ export async function tasksView(view: View, query: URLSearchParams): Promise<Saf
   try {
     if (f.find !== undefined && !/^[0-9a-f]{1,32}$/.test(f.find)) throw new RangeError(`a taskid prefix is 1 to 32 hex characters, got ${JSON.stringify(f.find)}`);
     const base = {
-      status: f.status as never,
+      // tasks() checks the status itself and says what is wrong with it.
+      status: f.status as TaskStatus | undefined,
       topic: f.topic,
       job: f.job,
       since: parseTime(f.since, "since"),
