@@ -47,6 +47,20 @@ export function parseTime(text: string | undefined, name: string): number | unde
   return ms;
 }
 
+/** A time as a datetime-local field shows it: the server's local time to the second, so that a link
+ *  with epoch ms or an ISO time still fills the field and a next Apply keeps the filter. */
+function fieldTime(text: string | undefined): string {
+  let ms: number | undefined;
+  try {
+    ms = parseTime(text, "time");
+  } catch {
+    return text ?? "";
+  }
+  if (ms === undefined) return "";
+  const local = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 19);
+}
+
 export async function tasksView(view: View, query: URLSearchParams): Promise<SafeHtml> {
   const f = tasksFilter(query);
   let problem: string | undefined;
@@ -94,8 +108,8 @@ export async function tasksView(view: View, query: URLSearchParams): Promise<Saf
   <label>Topic <input name="topic" list="topic-list" value="${f.topic ?? ""}" autocomplete="off"></label>
   <datalist id="topic-list">${topics.map((t) => html`<option value="${t}"></option>`)}</datalist>
   <label>Job <select name="job"><option value="">any</option>${jobNames.map((j) => html`<option${j === f.job ? html` selected` : ""}>${j}</option>`)}</select></label>
-  <label>Since <input type="datetime-local" name="since" value="${f.since ?? ""}" step="1"></label>
-  <label>Until <input type="datetime-local" name="until" value="${f.until ?? ""}" step="1"></label>
+  <label>Since <input type="datetime-local" name="since" value="${fieldTime(f.since)}" step="1"></label>
+  <label>Until <input type="datetime-local" name="until" value="${fieldTime(f.until)}" step="1"></label>
   <label>Text in content or errors <input type="search" name="text" value="${f.text ?? ""}"></label>
   <label>Taskid prefix <input name="find" value="${f.find ?? ""}" pattern="[0-9a-fA-F]{1,32}" size="12" autocomplete="off"></label>
   <label>Per page <select name="limit">${pageSizes.map((n) => html`<option${n === f.limit ? html` selected` : ""}>${n}</option>`)}</select></label>

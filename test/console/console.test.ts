@@ -244,6 +244,12 @@ describe.skipIf(missing !== undefined)("web console in a browser", () => {
     expect(await page.locator("#tasks tbody tr").allTextContents()).toEqual(rows);
     expect(await page.getByLabel("Status").inputValue()).toBe("completed");
     expect(await page.getByLabel("Topic").inputValue()).toBe("hello");
+    // A time given as epoch ms fills the field, so that the next Apply keeps it.
+    await page.goto(`/console/tasks?since=${Date.now() - 3_600_000}`);
+    expect(await page.getByLabel("Since").inputValue()).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.waitForURL(/since=\d{4}-\d\d-\d\dT/);
+    expect(await page.locator("#tasks tbody tr").count()).toBeGreaterThan(0);
     const shared = await watchedPage(context);
     await shared.goto(url);
     expect(await shared.locator("#tasks tbody tr").allTextContents()).toEqual(rows);
