@@ -1,6 +1,7 @@
 // View 4, `/console/issue`: a form for a task. Topic with suggestions from the jobs' topics (and which
 // jobs it fans out to, checked live by issue.js), content as JSON, expire, and an optional wait that
 // shows the record once the task ends. Posted without JavaScript it goes to the task's page.
+import { defaultExpire } from "../task.js";
 import { html, type SafeHtml } from "./html.js";
 import { errorBox, type View } from "./view.js";
 
@@ -29,8 +30,8 @@ export function issueView(view: View, form: IssueForm = { topic: "", content: "{
   <label for="content">Content (JSON object)</label>
   <textarea id="content" name="content" rows="8" spellcheck="false" aria-describedby="content-check">${form.content}</textarea>
   <p id="content-check" class="note" aria-live="polite"></p>
-  <label for="expire">Expire (seconds to be started; empty for the default)</label>
-  <input id="expire" name="expire" type="number" min="0.001" step="any" value="${form.expire}">
+  <label for="expire">Expire (seconds within which a job must start it)</label>
+  <input id="expire" name="expire" type="number" min="0.001" step="any" value="${form.expire}" placeholder="${defaultExpire}">
   <label class="check"><input type="checkbox" id="wait" name="wait" value="1"> Wait and show the record when the task ends</label>
   <div><button type="submit">Issue</button></div>
 </form>
