@@ -95,7 +95,9 @@ export async function tasksView(view: View, query: URLSearchParams): Promise<Saf
       ({ records, next, scanned, total } = got);
     }
   } catch (err) {
-    problem = (err as Error).message;
+    // A filter or cursor that is wrong is said on the page; anything else is the server's failure.
+    if (!(err instanceof TypeError || err instanceof RangeError)) throw err;
+    problem = err.message;
   }
   const here = { status: f.status, topic: f.topic, job: f.job, since: f.since, until: f.until, text: f.text, find: f.find, limit: f.limit === 50 ? undefined : f.limit };
   const searching = f.text !== undefined || f.find !== undefined;
