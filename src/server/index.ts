@@ -6,6 +6,7 @@
 // health.ts, stats.ts, transactions.ts, events.ts (the live stream), login.ts.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { consoleRoutes } from "../console/index.js";
 import { ParameterError } from "../errors.js";
 import type { JobShell } from "../jobshell.js";
 import { canWrite } from "./access.js";
@@ -75,6 +76,7 @@ export async function serve(js: JobShell, options: ServeOptions): Promise<Runnin
     ...transactionRoutes(js),
     ...eventRoutes(hub),
     ...loginRoutes(sessions),
+    ...consoleRoutes(js, { sessions: sessions.required }),
   ];
   const guarded = { sessions, readOnly: options.readOnly ?? false };
 
