@@ -11,11 +11,7 @@ const waitingMs = 30_000;
 
 export async function overview(view: View): Promise<SafeHtml> {
   const { js } = view;
-  const stats = (await js.stats()) as Awaited<ReturnType<typeof js.stats>> & {
-    queues?: Record<string, number>;
-    /** when the mode knows its workers (heartbeats): each one, its last heartbeat in epoch ms */
-    workers?: { id: string; lastSeen: number; inFlight?: number }[];
-  };
+  const stats = await js.stats();
   const jobs = js.jobs();
   const recent = await js.tasks({ limit: recentForWarnings });
   const unhandled = new Map<string, number>();
@@ -25,6 +21,8 @@ export async function overview(view: View): Promise<SafeHtml> {
   const warnings: SafeHtml[] = [];
   if (js.mode === "memory" && !js.hasWorker) {
     warnings.push(html`<li>No worker is running: in memory mode only this process could run tasks, and it runs none.</li>`);
+  } else if (stats.workers?.length === 0) {
+    warnings.push(html`<li>No worker is running: no worker's heartbeat is on the server (<code>jobshell worker</code> starts one).</li>`);
   }
   // Other modes have workers elsewhere: tasks left waiting tell that none is running.
   const waiting = recent.records.filter((r) => r.status === "queued" && Date.now() - r.createdAt > waitingMs).length;
@@ -37,12 +35,12 @@ export async function overview(view: View): Promise<SafeHtml> {
   }
 
   const queues = stats.queues
-    ? html`<dl class="cards small">${Object.entries(stats.queues).map(([name, depth]) => html`<div><dt>${name}</dt><dd>${depth}</dd></div>`)}</dl>`
+    ? html`<dl class="cards small">${stats.queues.map((q) => html`<div><dt>${q.name}</dt><dd>${q.depth}${q.consumers === undefined ? "" : html` <small>(${q.consumers} consuming)</small>`}</dd></div>`)}</dl>`
     : "";
   const workers = stats.workers
     ? html`<section aria-labelledby="workers-h"><h2 id="workers-h">Workers</h2>
-        <table><thead><tr><th scope="col">Worker</th><th scope="col">Last heartbeat</th><th scope="col">In flight</th></tr></thead>
-        <tbody>${stats.workers.map((w) => html`<tr><td>${w.id}</td><td>${time(w.lastSeen)}</td><td>${w.inFlight ?? ""}</td></tr>`)}</tbody></table></section>`
+        <table><thead><tr><th scope="col">Worker</th><th scope="col">Last heartbeat</th><th scope="col">Host</th><th scope="col">Process</th></tr></thead>
+        <tbody>${stats.workers.map((w) => html`<tr><td>${w.id}</td><td>${time(w.lastSeen)}</td><td>${w.host ?? ""}</td><td>${w.pid ?? ""}</td></tr>`)}</tbody></table></section>`
     : "";
 
   const body = html`
