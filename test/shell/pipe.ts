@@ -16,15 +16,21 @@ export interface Run {
   seconds: number;
 }
 
+/** `jobshell ARGS` with its three streams piped, on the memory queue unless `env` names a server, with
+ *  no history file and no colours. */
+function spawnShell(args: string[], env: NodeJS.ProcessEnv) {
+  return spawn(process.execPath, [cli, ...args], {
+    cwd: root,
+    env: { ...process.env, JOBSHELL_HISTORY: "", NO_COLOR: "", REDIS_URL: "", AMQP_URL: "", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+}
+
 /** Run `jobshell ARGS` with `input` piped in, to its exit. */
 export function pipeToShell(input: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   const began = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      cwd: root,
-      env: { ...process.env, JOBSHELL_HISTORY: "", NO_COLOR: "", REDIS_URL: "", AMQP_URL: "", ...env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    const child = spawnShell(args, env);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -47,11 +53,7 @@ export interface LiveShell {
 
 export function liveShell(args: string[], env: NodeJS.ProcessEnv = {}): LiveShell {
   const began = Date.now();
-  const child = spawn(process.execPath, [cli, ...args], {
-    cwd: root,
-    env: { ...process.env, JOBSHELL_HISTORY: "", NO_COLOR: "", REDIS_URL: "", AMQP_URL: "", ...env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const child = spawnShell(args, env);
   let stdout = "";
   let stderr = "";
   const heard = new Set<() => void>();

@@ -40,7 +40,9 @@ export class TaskEvents {
       if (!this.watchers.delete(watcher) || this.watchers.size > 0) return;
       this.live = undefined;
       clearInterval(this.renewTimer);
-      if (!this.closed) await this.conn.subscriber.unsubscribe(this.layout.channels.tasks);
+      // Not awaited: messages heard after this find no watcher, and a server that is gone must not
+      // hold up whoever stops watching (a closing REST server); a later watch() subscribes after it.
+      if (!this.closed) this.conn.subscriber.unsubscribe(this.layout.channels.tasks).catch(() => {});
     };
   }
 
