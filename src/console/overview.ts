@@ -34,8 +34,9 @@ export async function overview(view: View): Promise<SafeHtml> {
     warnings.push(html`<li>${count} of the last ${recent.records.length} tasks went to topic <code>${topic}</code>, which no job handles.</li>`);
   }
 
-  const queues = stats.queues
-    ? html`<dl class="cards small">${stats.queues.map((q) => html`<div><dt>${q.name}</dt><dd>${q.depth}${q.consumers === undefined ? "" : html` <small>(${q.consumers} consuming)</small>`}</dd></div>`)}</dl>`
+  // Memory mode's one queue is the depth above already.
+  const queues = stats.queues && js.mode !== "memory"
+    ? html`<p class="note" id="queues-h">Queues on the server</p><dl class="cards small" aria-labelledby="queues-h">${stats.queues.map((q) => html`<div><dt>${q.name}</dt><dd>${q.depth}${q.consumers === undefined ? "" : html` <small>(${q.consumers} consuming)</small>`}</dd></div>`)}</dl>`
     : "";
   const workers = stats.workers
     ? html`<section aria-labelledby="workers-h"><h2 id="workers-h">Workers</h2>
