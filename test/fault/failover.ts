@@ -59,6 +59,9 @@ export interface Run {
   lost: number;
   /** accepted, and not ended in time: taskid and last status */
   unfinished: string[];
+  /** ended, but not completed by the one job: status and warning (a job definition lost with the
+   *  server's writes leaves tasks completed with "no job handles topic") */
+  otherwise: string[];
   /** tasks run more than once (attempt > 1): at-least-once allows them */
   rerun: number;
 }
@@ -117,24 +120,34 @@ export async function runThrough(run: FailoverRun): Promise<Run> {
     issued: run.count,
     accepted: result.accepted.length,
     failed: result.others,
-    completed: ended.filter((r) => r.status === "completed" && r.results.length === 1).length,
+    completed: ended.filter(completedByTheJob).length,
+    otherwise: ended.filter((r) => !completedByTheJob(r)).map((r) => `${r.status} ${r.warning ?? r.results.map((x) => x.error ?? x.status).join(", ")}`.trim()),
     lost: records.filter((r) => r === undefined).length,
     unfinished,
     rerun: ended.filter((r) => r.attempt > 1).length,
   };
 }
 
+function completedByTheJob(r: TaskRecordData): boolean {
+  return r.status === "completed" && r.results.length === 1;
+}
+
 /** One line of figures, and the errors of the task() calls that threw, counted. */
 export function report(what: string, run: Run): void {
-  const failed = new Map<string, number>();
-  for (const e of run.failed) {
-    const what = e.replace(/(Redis|RabbitMQ) at \S+: /, "").replace(/\b[0-9a-f]{32}\b/g, "…").slice(0, 160);
-    failed.set(what, (failed.get(what) ?? 0) + 1);
-  }
+  const failed = count(run.failed.map((e) => e.replace(/(Redis|RabbitMQ) at \S+: /, "").replace(/\b[0-9a-f]{32}\b/g, "…").slice(0, 160)));
   console.log(
     `${what}: ${run.issued} issued, ${run.accepted} accepted (task() returned), ${run.failed.length} threw, ` +
-      `${run.completed} completed, ${run.lost} lost, ${run.unfinished.length} not ended in time, ${run.rerun} run again` +
+      `${run.completed} completed, ${run.otherwise.length} ended otherwise, ${run.lost} lost, ${run.unfinished.length} not ended in time, ` +
+      `${run.rerun} run again` +
+      [...count(run.otherwise)].map(([how, n]) => `\n  ${n} ended ${how}`).join("") +
       run.unfinished.slice(0, 5).map((u) => `\n  not ended: ${u}`).join("") +
       [...failed].map(([e, n]) => `\n  ${n} × ${e}`).join(""),
   );
+}
+
+/** How many times each text occurs. */
+function count(texts: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const t of texts) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return counts;
 }
