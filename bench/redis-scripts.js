@@ -48,8 +48,9 @@ async function round(batch) {
     push = await timed(groups.map((group) => () => redis.evalsha(sha.push, 3, keys.normal, keys.idle, keys.deletions, p, 1e6, Date.now(), "", 0, 0, `${p}ended`, due(), ...group.flatMap(task))));
     take = await timed(
       groups.map((_, n) => async () => {
-        const reply = await redis.evalsha(sha.take, 7, keys.normal, keys.recovery, keys.backup, keys.alive, keys.workers, keys.idle, keys.deletions, p, `${p}ended`, Date.now(), "w1", batch, 10000, n + 1, due());
-        // [listed, startedAt, then taskid, attempt, task, expire, createdAt per task]
+        const reply = await redis.evalsha(sha.take, 7, keys.normal, keys.recovery, keys.backup, keys.alive, keys.workers, keys.idle, keys.deletions, p, `${p}ended`, Date.now(), "w1", batch, 10000, n + 1, due(), rows.length);
+        // Every task taken so far is in Backup, known to the worker. The reply: [listed, startedAt, then
+        // taskid, attempt, task, expire, createdAt per task]
         const flat = JSON.parse(reply);
         for (let i = 2; i < flat.length; i += 5) rows.push([...flat.slice(i, i + 5), flat[1]]);
       }),

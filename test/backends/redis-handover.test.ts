@@ -28,4 +28,23 @@ describe("Redis handover", () => {
     h.received(`[${first}]`);
     expect(h.mustLook).toBe(false);
   });
+
+  it("listed with no free slot (handovers on their way fill them), it waits for those, then looks again", () => {
+    const handed = (n: number, taskid: string) => `[${n},1000,"${taskid}",1,{"topic":"t","content":{}},60,900]`;
+    const h = handover();
+    const first = h.nextListing();
+    h.took(first, undefined, 0, 0, 2);
+    // The take after a wake-up ran before the reply of a push that handed this worker two tasks.
+    h.received(`[${first}]`);
+    const second = h.nextListing();
+    h.took(second, h.listing, 0, 0, 0);
+    expect(h.mustLook).toBe(false);
+    h.received(handed(first, "a"));
+    expect(h.handed.map((row) => row[0])).toEqual(["a"]);
+    expect(h.mustLook).toBe(true);
+    // The reply came before the take's answer: it looks again once take() has returned it.
+    const third = h.nextListing();
+    h.took(third, h.listing, 0, 0, 0);
+    expect(h.mustLook).toBe(true);
+  });
 });

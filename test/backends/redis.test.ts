@@ -568,6 +568,41 @@ for (const deployment of deployments) {
       expect(await producer.waitfor(id, 10)).toMatchObject({ status: "completed", attempt: 1, results: [{ value: 1 }] });
       expect(await redis.llen(`${p}backup:${me}`)).toBe(0);
     });
+
+    maybe("tasks handed over but not yet heard of fill a take's slots: it moves only the rest, and lists only those free", async () => {
+      const { backends: [worker], redis, p } = await twoBackends("unheard");
+      const me = worker.workerId;
+      const stop = new AbortController();
+      const queued = [1, 2, 3, 4, 5, 6].map((n) => newTask("noop", { n }, 60));
+      for (const task of queued) await worker.push(task, 100);
+      const held = await worker.take(2, stop.signal);
+      // What its own push does when it hands two tasks over, the reply still on its way: the records
+      // started, the taskids in its Backup.
+      const unheard = [7, 8].map((n) => newTask("noop", { n }, 60));
+      const now = String(Date.now());
+      for (const { taskid } of unheard) {
+        const fields = { task: JSON.stringify({ topic: "noop", content: {} }), expire: "60", createdAt: now, status: "started", attempt: "1", startedAt: now, owner: me };
+        await redis.multi().hset(`${p}task:${taskid}`, fields).rpush(`${p}backup:${me}`, taskid).exec();
+      }
+      // A finish sent just before the take has run when the take does: its task is not one of the unheard.
+      const finishing = worker.finish([{ lease: held[0], outcome: { status: "completed", completedAt: Date.now(), results: [] } }]);
+      const taken = await worker.take(4, stop.signal);
+      await finishing;
+      expect(taken.map((l) => l.task.taskid)).toEqual([queued[2].taskid, queued[3].taskid]);
+      expect(await redis.llen(`${p}backup:${me}`)).toBe(1 + 2 + 2);
+      // The next look, for two, has no slot left: it moves nothing and lists the worker with none free.
+      const looking = worker.take(2, stop.signal);
+      await expect.poll(() => redis.hget(`${p}idle`, me), { timeout: 5000 }).toMatch(/^0:\d+$/);
+      const waiting = [queued[4].taskid, queued[5].taskid];
+      expect(await redis.lrange(`${p}normal`, 0, -1)).toEqual(waiting);
+      // So its own push hands it nothing: the task waits in Normal, queued (and wakes it).
+      const pushed = newTask("noop", { n: 9 }, 60);
+      await worker.push(pushed, 100);
+      expect(await redis.lrange(`${p}normal`, 0, -1)).toEqual([...waiting, pushed.taskid]);
+      expect(await redis.hget(`${p}task:${pushed.taskid}`, "status")).toBe("queued");
+      stop.abort();
+      expect(await looking).toEqual([]);
+    });
   });
 }
 

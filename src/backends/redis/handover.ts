@@ -6,12 +6,21 @@
 // elsewhere, a give-back or a rescue only wakes it (`[n]` on its inbox channel) to take the tasks: a
 // worker of another process may have died since it listed itself.
 //
-//                 take finds nothing: listed as n, `free` = max slots
-//                 (ended at once if a wake-up [n] came before the take's answer)
+//                 take finds nothing: listed as n, `free` = max − unheard slots
+//                 (ended at once if a wake-up [n] came before the take's answer,
+//                 or `free` is 0 and a handover has come)
 //     LOOKING ───────────────────────────────────────────────────────▶ LISTED n
 //        ▲                                                              │ a claim or handover under n:
-//        │   its slots filled, a wake-up [n], or idleLookMs passed      │ `handed` += tasks,
-//        └──────────────────────────────────────────────────────────────┘ `received` += their count
+//        │   its slots filled, a wake-up [n], idleLookMs passed,        │ `handed` += tasks,
+//        │   or (`free` 0) a handover under an older listing            │ `received` += their count
+//        └──────────────────────────────────────────────────────────────┘
+//
+//     A take is told how many tasks of Backup this worker knows of (held, minus those whose finish,
+//     retry or give-back went before it): the others, `unheard`, were handed over by a push of this
+//     process whose reply is on its way (the push went first on the connection, so its reply comes
+//     before the take's answer, though after the take was sent). They fill slots: the take moves at
+//     most max − unheard, so a worker never holds more than it asked for: more would wait behind its
+//     full slots, started, and could no longer expire.
 //
 //     any state ── needsReclaim ──▶ RECLAIM ──▶ LOOKING
 //       RECLAIM: `staleBelow` = listings + 1, the listing and `handed` dropped, then every taskid in
@@ -36,7 +45,7 @@ import { takenRows, type TakenRow } from "./tasks.js";
 const idleLookMs = 1000;
 
 /** An idle listing of this worker: its number, the slots it offered, the tasks received under it. It has
- *  ended once they fill its slots, or a wake-up came. */
+ *  ended once they fill its slots, or a wake-up came (offering none: once a handover came). */
 export interface Listing {
   n: number;
   free: number;
@@ -92,10 +101,14 @@ export class Handover {
   }
 
   /** A take ran as listing `n`: `listed` is 0 if its previous listing (`before`) was taken by a push or
-   *  a wake-up. Not all of their handovers came if `before` had not ended: a reclaim gives them back. */
-  took(n: number, before: Listing | undefined, listed: number, found: number, max: number): void {
+   *  a wake-up. Not all of their handovers came if `before` had not ended: a reclaim gives them back.
+   *  Finding nothing, it listed this worker with `free` slots: fewer than asked for while handovers
+   *  were on their way here, none if they fill them all. With none, the worker waits only for those
+   *  (come already, or to come), then looks again. */
+  took(n: number, before: Listing | undefined, listed: number, found: number, free: number): void {
     if (before && !before.ended && listed === 0) this.needsReclaim = true;
-    this.listing = found === 0 ? { n, free: max, received: 0, ended: this.wokenFor >= n } : undefined;
+    const ended = this.wokenFor >= n || (free === 0 && this.handed.length > 0);
+    this.listing = found === 0 ? { n, free, received: 0, ended } : undefined;
   }
 
   /** How many of the first tasks of a push this process's worker claims, idle as it is: as many as its
@@ -130,6 +143,8 @@ export class Handover {
       listing.received += rows.length;
       if (rows.length === 0 || listing.received >= listing.free) listing.ended = true;
     }
+    // Listed with no free slot, the worker awaited a handover under an older listing.
+    if (listing?.free === 0 && rows.length > 0) listing.ended = true;
     for (const row of rows) this.handed.push(row);
     this.wake();
   }

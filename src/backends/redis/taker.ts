@@ -16,6 +16,8 @@ import { takenRows, type RedisLease, type TakenRow } from "./tasks.js";
 export class Taker {
   /** taskids this worker has taken and not yet finished or given back */
   readonly held = new Set<string>();
+  /** how many of `held` a finish, retry or give-back sent and not yet answered takes out of Backup */
+  private leaving = 0;
   /** the last take found some tasks, but fewer than it asked for */
   private drained = false;
   private closed = false;
@@ -79,17 +81,35 @@ export class Taker {
   }
 
   /** Taking and starting are one script call: a batch costs one round trip. Finding nothing, the
-   *  script lists this worker as idle. */
+   *  script lists this worker as idle. It is told how many tasks in Backup this worker knows of: the
+   *  others were handed over by a push whose reply is on its way here, and take slots of the `max`. */
   private async takeAndStart(max: number): Promise<TakenRow[]> {
     const { layout, handover } = this;
     const n = handover.nextListing();
     const before = handover.listing;
     const now = nowMs();
-    const args = [layout.prefix, layout.channels.ended, now, this.workerId, max, this.heartbeat.ttlMs, n, this.sweeper.deletionDue(now)];
+    // The releases sent are before this take on the connection: their tasks have left Backup when it runs.
+    const known = this.held.size - this.leaving + handover.handed.length;
+    const args = [layout.prefix, layout.channels.ended, now, this.workerId, max, this.heartbeat.ttlMs, n, this.sweeper.deletionDue(now), known];
     const keys: Parameters<Scripts["takeTasks"]>[0] = [layout.normal, layout.recovery, layout.backup, layout.alive, layout.workers, layout.idle, layout.deletions];
-    const { header: listed, rows } = takenRows(await this.scripts.takeTasks(keys, args));
-    handover.took(n, before, listed, rows.length, max);
+    const { header: listed, rows, free } = takenRows(await this.scripts.takeTasks(keys, args));
+    handover.took(n, before, listed, rows.length, free);
     return rows;
+  }
+
+  /** A call that takes held tasks out of Backup: sent, they count no more for a take sent after it;
+   *  answered, they are held no more (failed, they stay held: it may not have run). */
+  private async release<T>(taskids: string[], call: Promise<T>): Promise<T> {
+    let counted = 0;
+    for (const taskid of taskids) if (this.held.has(taskid)) counted++;
+    this.leaving += counted;
+    try {
+      const reply = await call;
+      for (const taskid of taskids) this.held.delete(taskid);
+      return reply;
+    } finally {
+      this.leaving -= counted;
+    }
   }
 
   /** Backup's tasks that this worker does not hold go to Recovery; it is unlisted as idle, and the
@@ -113,8 +133,10 @@ export class Taker {
       const attempt = started.started ? started.attempt : 0;
       args.push(task.taskid, outcome.status, outcome.completedAt, JSON.stringify(outcome.results), outcome.warning ?? "", startedAt, attempt);
     }
-    const written = await this.scripts.finishTasks([layout.backup, layout.deletions], args);
-    for (const { lease } of done) this.held.delete(lease.task.taskid);
+    const written = await this.release(
+      done.map(({ lease }) => lease.task.taskid),
+      this.scripts.finishTasks([layout.backup, layout.deletions], args),
+    );
     this.records.finished(done, written === done.length, this.handover.claimedHere);
   }
 
@@ -123,8 +145,10 @@ export class Taker {
     const now = nowMs();
     const args: (string | number)[] = [layout.prefix, layout.channels.ended, now, this.sweeper.deletionDue(now), this.maxAttempts];
     for (const { lease, why } of tries) args.push(lease.task.taskid, why);
-    await this.scripts.retryTasks([layout.backup, layout.recovery, layout.idle, layout.deletions], args);
-    for (const { lease } of tries) this.held.delete(lease.task.taskid);
+    await this.release(
+      tries.map(({ lease }) => lease.task.taskid),
+      this.scripts.retryTasks([layout.backup, layout.recovery, layout.idle, layout.deletions], args),
+    );
     // Waiters here take this worker's tasks' ends from it, not from the channel: they read the record
     // again (queued to be tried again, or failed after max_attempts).
     const outcome: Outcome = { status: "failed", results: [], completedAt: now };
@@ -135,11 +159,8 @@ export class Taker {
     const { layout } = this;
     const args: string[] = [layout.prefix];
     for (const lease of leases) args.push(lease.task.taskid);
-    await this.scripts.giveBackTasks([layout.backup, layout.normal, layout.idle], args);
-    for (const lease of leases) {
-      this.held.delete(lease.task.taskid);
-      this.handover.claimedHere.delete(lease.task.taskid);
-    }
+    await this.release(args.slice(1), this.scripts.giveBackTasks([layout.backup, layout.normal, layout.idle], args));
+    for (const lease of leases) this.handover.claimedHere.delete(lease.task.taskid);
   }
 
   /** Whether this worker holds the task, or has it handed over: its end will be told in this process. */

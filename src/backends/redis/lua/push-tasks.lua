@@ -13,7 +13,8 @@
 -- (attempt 1, owned by it) and put in its Backup, and its listing (if still that one) loses their
 -- slots. Else, if that worker is listed idle, the first tasks, as many as it has free slots, are handed
 -- over to it: started at once, put in its Backup and returned as `[listing number, startedAt, tasks...]`,
--- so they start without a take round trip; it stays listed with the slots it has left. Only the pushing
+-- so they start without a take round trip; it stays listed with the slots it has left (listed with none,
+-- it awaits a handover on its way and is only woken). Only the pushing
 -- process's own worker is handed tasks: it is alive, as it pushes. A worker of another process may have
 -- died since it listed itself (its heartbeat outlives it by up to its ttl), and a task started for it
 -- would neither run nor expire until rescued: those workers are woken to take the tasks, and a take
@@ -77,6 +78,7 @@ end
 local function handOver(worker, listed)
   local free, listing = string.match(listed, '(%d+):(%d+)')
   free = tonumber(free)
+  if free == 0 then return false end
   local ids, parts = {}, {'[', listing, ',', now}
   while #ids < free and fresh() do
     addTaken(parts, ARGV[i], '1', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])

@@ -8,19 +8,27 @@
 -- KEYS[7] the deletions set
 -- ARGV[1] key prefix; ARGV[2] the ended channel; ARGV[3] now (ms); ARGV[4] worker id; ARGV[5] max
 -- ARGV[6] heartbeat ttl (ms); ARGV[7] listing number; ARGV[8] when records ended now are due for deletion
+-- ARGV[9] how many of the tasks in Backup the worker knows it holds (those whose finish, retry or
+-- give-back it has sent are not counted: sent before on the same connection, they have left Backup)
 -- Returns one JSON text (one text is read much faster than nested replies), flat: 1 if the worker was
 -- still listed as idle (0 if a push or a wake-up took its listing), the startedAt of this take, then
--- per task its taskid, code, task, expire and createdAt (task as stored, null if the record is gone):
+-- per task its taskid, code, task, expire and createdAt (task as stored, null if the record is gone);
+-- finding none, `[listed, free slots it was listed with]`. The codes:
 -- - queued -> started, attempt+1, owned by this worker: code = the attempt;
 -- - queued, never started and past its expire -> expired: code 0 (a task started once never expires);
 -- - anything else (ended, or its record gone past task_record_ttl): code -1.
 -- While some process watches, each start and expiry is published (include/task-events.lua).
 -- Atomically: renews the worker's heartbeat (its value: now) and membership (so a worker wrongly presumed dead is known
--- again before it holds anything) and unlists it as idle. Moves up to `max` taskids from Recovery
--- first, then Normal, into Backup, and starts each in the same step; tasks with code 0 or -1 leave
--- Backup at once. If there were none, lists the worker as idle with `max` free slots under the listing
--- number given, so that the next push hands tasks straight to it.
+-- again before it holds anything) and unlists it as idle. Tasks in Backup beyond those the worker knows
+-- of were handed over by a push of its own process whose reply has not reached it yet: they will run
+-- there, so they fill slots too, and `room` = max minus their count (at least 0). Moves up to `room`
+-- taskids from Recovery first, then Normal, into Backup, and starts each in the same step; tasks with
+-- code 0 or -1 leave Backup at once. If there were none, lists the worker as idle with `room` free slots
+-- (0 too: then a push hands it nothing and wakes it instead) under the listing number given, so
+-- that the next push hands tasks straight to it.
 local prefix, channel, now, worker, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local room = max - math.max(0, redis.call('LLEN', KEYS[3]) - tonumber(ARGV[9]))
+if room < 0 then room = 0 end
 local due = ARGV[8]
 --@include add-taken
 --@include for-deletion
@@ -32,8 +40,8 @@ local listed = redis.call('HDEL', KEYS[6], worker)
 local nextAttempt = {['0'] = '1', ['1'] = '2', ['2'] = '3'}
 local ids, parts = {}, {'[', listed, ',', ARGV[3]}
 for _, source in ipairs({KEYS[2], KEYS[1]}) do
-  if #ids < max then
-    local moved = redis.call('LRANGE', source, 0, max - #ids - 1)
+  if #ids < room then
+    local moved = redis.call('LRANGE', source, 0, room - #ids - 1)
     if #moved > 0 then
       redis.call('LTRIM', source, #moved, -1)
       redis.call('RPUSH', KEYS[3], unpack(moved))
@@ -42,8 +50,8 @@ for _, source in ipairs({KEYS[2], KEYS[1]}) do
   end
 end
 if #ids == 0 then
-  redis.call('HSET', KEYS[6], worker, max .. ':' .. ARGV[7])
-  return '[' .. listed .. ']'
+  redis.call('HSET', KEYS[6], worker, room .. ':' .. ARGV[7])
+  return '[' .. listed .. ',' .. room .. ']'
 end
 local expired = {}
 for _, id in ipairs(ids) do
