@@ -36,6 +36,7 @@ local i, last, nowMs = first, #ARGV, tonumber(ARGV[3])
 --@include for-deletion
 --@include wake-idle-workers
 --@include task-events
+--@include end-expired
 local indexed = {}
 -- A task past its expire is never handed over: a take ends it.
 local function fresh() return i <= last and nowMs <= ARGV[i + 3] + ARGV[i + 2] * 1000 end
@@ -64,9 +65,7 @@ local function dropEndedAtHead(most)
     if f[1] == 'queued' then
       -- Started once (given back, rescued), or within its expire: it waits.
       if f[4] or nowMs <= f[2] + f[3] * 1000 then break end
-      redis.call('HSET', key, 'status', 'expired', 'completedAt', now)
-      redis.call('PUBLISH', channel, id)
-      taskEvent('ended', id, 'expired', now)
+      endExpired(key, id, now)
       ended[#ended + 1] = id
     elseif f[1] == 'started' then
       break

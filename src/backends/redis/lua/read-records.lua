@@ -12,6 +12,7 @@
 local prefix, now, channel, due = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 --@include for-deletion
 --@include task-events
+--@include end-expired
 local parts, expired = {'['}, {}
 for i = 5, #ARGV do
   local id = ARGV[i]
@@ -25,10 +26,8 @@ for i = 5, #ARGV do
     local status, attempt, completedAt = f[1], f[2] or '0', f[6]
     if status == 'queued' and attempt == '0' and now > f[3] + f[4] * 1000 then
       status, completedAt = 'expired', ARGV[2]
-      redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[2])
+      endExpired(key, id, ARGV[2], f[7])
       expired[#expired + 1] = id
-      redis.call('PUBLISH', channel, id)
-      taskEvent('ended', id, 'expired', ARGV[2], f[7])
     end
     parts[#parts + 1] = '["' .. status .. '",' .. attempt .. ',' .. (f[3] or 'null') .. ',' .. (f[4] or 'null') .. ',' ..
       (f[5] or 'null') .. ',' .. (completedAt or 'null') .. ',' .. (f[7] or 'null') .. ',' .. (f[8] or 'null') .. ',' ..

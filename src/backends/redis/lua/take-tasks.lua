@@ -33,6 +33,7 @@ local due = ARGV[8]
 --@include add-taken
 --@include for-deletion
 --@include task-events
+--@include end-expired
 redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[6])
 redis.call('SADD', KEYS[5], worker)
 local listed = redis.call('HDEL', KEYS[6], worker)
@@ -64,10 +65,8 @@ for _, id in ipairs(ids) do
     redis.call('LREM', KEYS[3], 1, id)
   -- Arithmetic reads the texts as numbers itself: tonumber() would parse each one twice.
   elseif attempt == '0' and now > f[2] + f[3] * 1000 then
-    redis.call('HSET', key, 'status', 'expired', 'completedAt', ARGV[3])
+    endExpired(key, id, ARGV[3], f[5])
     expired[#expired + 1] = id
-    redis.call('PUBLISH', channel, id)
-    taskEvent('ended', id, 'expired', ARGV[3], f[5])
     redis.call('LREM', KEYS[3], 1, id)
     addTaken(parts, id, '0', f[5], f[3], f[2])
   else
