@@ -11,6 +11,12 @@ export const defaultLimit = 50;
 
 const statuses: readonly TaskStatus[] = ["queued", "started", "completed", "failed", "expired"];
 
+/** A time as GET /tasks and the console's filters take it: epoch milliseconds, or an ISO 8601 date and
+ *  time (`2026-11-28T09:47:27Z`, `2026-12-07T09:30`); NaN for anything else. */
+export function parseListingTime(text: string): number {
+  return /^\d+$/.test(text) ? Number(text) : /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
+}
+
 /** Where a record stands in the listing: records are listed by this key, descending. */
 export interface RecordKey {
   createdAt: number;

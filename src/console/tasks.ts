@@ -2,6 +2,7 @@
 // filtered by status, topic, job and time; text search bounded by the index ("scanned N of M,
 // continue"); find by taskid prefix. tasks.js prepends new tasks live on the first page.
 import { endStatuses, type TaskStatus } from "../record.js";
+import { parseListingTime } from "../record-query.js";
 import { shorten } from "./fold.js";
 import { html, type SafeHtml } from "./html.js";
 import { duration, errorBox, statusBadge, time, viewUrl, type View } from "./view.js";
@@ -42,7 +43,7 @@ export function tasksFilter(query: URLSearchParams): TasksFilter {
 /** A time from the form: a datetime-local value (read as the server's local time), an ISO time or epoch ms. */
 export function parseTime(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
-  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  const ms = parseListingTime(text);
   if (!Number.isFinite(ms)) throw new RangeError(`${name} must be a date and time such as 2026-12-07T09:30, got ${JSON.stringify(text)}`);
   return ms;
 }

@@ -6,6 +6,7 @@ import { internals } from "../internals.js";
 import { recordMU, type JobShell } from "../jobshell.js";
 import { decimalNumber } from "../params.js";
 import { hasEnded } from "../record.js";
+import { parseListingTime } from "../record-query.js";
 import { HttpError, readJsonObject, sendJson, validate, type ObjectSchema, type Route } from "./http.js";
 
 /** The longest `wait?timeout=` accepted, in seconds. */
@@ -131,7 +132,7 @@ export function recordQuery(query: URLSearchParams): Partial<RecordQuery> {
 
 /** A time in the query: epoch milliseconds, or an ISO 8601 date and time. */
 export function timeQuery(raw: string, name: string): number {
-  const ms = /^\d+$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : Number.NaN;
+  const ms = parseListingTime(raw);
   if (!Number.isFinite(ms)) {
     throw new HttpError("invalid_query", `${name} must be a time: epoch milliseconds or ISO 8601 such as 2026-11-28T09:47:27Z, got ${JSON.stringify(raw)}`);
   }
