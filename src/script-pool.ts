@@ -75,7 +75,6 @@ class ScriptThread {
 
 export class ScriptPool {
   private threads: ScriptThread[] = [];
-  private runsById = new Map<number, PoolRun>();
   private nextRun = 0;
   private watchdog?: NodeJS.Timeout;
   private readonly transactions = new Map<string, Transaction>();
@@ -102,7 +101,6 @@ export class ScriptPool {
     const id = this.nextRun++;
     const run: PoolRun = { id, job: name, taskid: task.taskid, deadline: performance.now() + this.options.scriptTimeout * 1000, done };
     t.runs.set(id, run);
-    this.runsById.set(id, run);
     if (!t.referenced) {
       // A thread with runs keeps the process up, as the timers of an in-process script would.
       t.thread.ref();
@@ -190,7 +188,7 @@ export class ScriptPool {
           this.answer(t, message[1], message[3], message[4] as unknown[]);
           break;
         case "log": {
-          const run = this.runsById.get(message[1]);
+          const run = t.runs.get(message[1]);
           this.options.log({ level: message[2], message: message[3], job: run?.job, taskid: run?.taskid });
           break;
         }
@@ -221,7 +219,6 @@ export class ScriptPool {
     const run = t.runs.get(id);
     if (!run) return undefined;
     t.runs.delete(id);
-    this.runsById.delete(id);
     if (t.runs.size === 0 && t.referenced) {
       t.thread.unref();
       t.referenced = false;
@@ -299,7 +296,7 @@ export class ScriptPool {
           void this.end(t, `its thread was ended: job ${first.job} (task ${first.taskid}) blocked it past job_script_timeout`, blocked);
         }
       }
-      if (this.runsById.size === 0) {
+      if (this.threads.every((t) => t.runs.size === 0)) {
         clearInterval(this.watchdog);
         this.watchdog = undefined;
       }
