@@ -5,7 +5,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { Console } from "node:console";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { inspect } from "node:util";
+import { inspect, types } from "node:util";
 import vm from "node:vm";
 import { json, sharedBuiltinNames, TaskLogger, type LogSink } from "../builtins.js";
 import { callout, type CalloutRequest } from "../callout.js";
@@ -45,44 +45,45 @@ function interrupted(): boolean {
 
 /**
  * A builtin that ends what is left of an interrupted block instead of acting or printing for it.
- * The promise it returns says "did you forget await?" when used as its value (see awaitable).
+ * The promise it returns says "did you forget await?" when used as its value (see awaitablePrototype).
  */
 function guarded<F extends (...args: any[]) => unknown>(name: string, fn: F): F {
+  const prototype = awaitablePrototype(name);
   // Own properties too: the text a command shows when typed without parentheses.
   return Object.assign((...args: unknown[]) => {
     if (interrupted()) throw new BlockCancelled();
     const result = fn(...args);
-    return result instanceof Promise ? awaitable(name, result) : result;
+    // The builtins' promises are their own, made for this call: changed in place, not wrapped.
+    if (result instanceof Promise) Object.setPrototypeOf(result, prototype);
+    return result;
   }, fn) as unknown as F;
 }
 
-/** The promises of the shell's builtins, by the builtin that returned them (see forgotAwait). */
-const builtinPromises = new WeakMap<object, string>();
+/** The builtin that returned a promise, by the prototype it was given (see forgotAwait). */
+const builtinPrototypes = new Map<object, string>();
 
 /** What a promise and every object have: the rest is a field of the value it will resolve with. */
 const promiseMembers = new Set([...Object.getOwnPropertyNames(Promise.prototype), ...Object.getOwnPropertyNames(Object.prototype)]);
 
 /**
- * A builtin's promise that throws "did you forget await?" when a field of its value is read from it
- * (`record(id).status`), where a plain promise would give undefined in silence.
+ * The prototype of a builtin's promises: a promise still, whose lookups of anything a promise does not
+ * have throw "did you forget await?" (`record(id).status`), where a plain promise would give undefined
+ * in silence. One per builtin, so that a call costs no wrapper.
  */
-function awaitable<T>(name: string, promise: Promise<T>): Promise<T> {
-  const proxy = new Proxy(promise, {
-    get(target, key) {
-      if (typeof key === "symbol" || promiseMembers.has(key)) {
-        const value: unknown = Reflect.get(target, key, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      }
+function awaitablePrototype(name: string): object {
+  const prototype = new Proxy(Object.create(Promise.prototype) as object, {
+    get(target, key, receiver) {
+      if (typeof key === "symbol" || promiseMembers.has(key)) return Reflect.get(target, key, receiver);
       throw new TypeError(`${name}() returns a promise: did you forget await? (await ${name}(...)).${key}`);
     },
   });
-  builtinPromises.set(proxy, name);
-  return proxy;
+  builtinPrototypes.set(prototype, name);
+  return prototype;
 }
 
 /** For a builtin's promise shown as a block's value: the line that says how to get its value. */
 export function forgotAwait(value: unknown): string | undefined {
-  const name = typeof value === "object" && value !== null ? builtinPromises.get(value) : undefined;
+  const name = types.isPromise(value) ? builtinPrototypes.get(Object.getPrototypeOf(value)) : undefined;
   return name && `${name}() returns a promise: did you forget await? (await ${name}(...) gives its value)`;
 }
 
