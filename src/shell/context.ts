@@ -99,7 +99,7 @@ export interface ShellContextOptions {
   colors: Colors;
   /** a command called inside a block (`debug()`) that the block must let finish before it ends */
   track(done: Promise<unknown>): void;
-  /** the waitfor() calls not ended yet, for the shell's progress line */
+  /** the waitfor() calls not ended yet, for the shell's progress line (on a terminal) */
   progress?: { waiting: number };
 }
 
@@ -140,19 +140,26 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
       }, seconds * 1000);
     });
 
+  const { progress } = options;
+  const waitEnded = () => void progress!.waiting--;
+
   const logSink: LogSink = ({ level, message }) => {
     if (interrupted()) throw new BlockCancelled();
     out.line(`${level.toUpperCase()} ${message}`);
   };
   // A topic no job handles is said at once: the task is issued all the same, as the source does.
+  // Whether one does is known at the call (the common case: no promise more); if none does, the jobs
+  // are looked at again once the task is queued.
   const issueAs = (name: string) =>
-    namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) =>
-      js.task(topic, content, expire).then((taskid) => {
+    namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) => {
+      const issued = js.task(topic, content, expire);
+      if (typeof topic !== "string" || internals(js).handlesTopic(topic)) return issued;
+      return issued.then((taskid) => {
         const unhandled = unhandledTopic(js.jobs(), topic);
         if (unhandled && !interrupted()) out.line(colors.yellow(`warning: ${unhandled}`));
         return taskid;
-      }),
-    );
+      });
+    });
 
   const script: Record<ScriptBuiltinName, unknown> = {
     task: issueAs("task"),
@@ -172,10 +179,9 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
       // `waitfor(id, {timeout: 5})` too, as job scripts and the library take it.
       const seconds = isPlainObject(timeout) ? timeout.timeout : timeout;
       const waiting = js.waitfor(taskid, { timeout: seconds ?? 60, signal: runningBlock.getStore() });
-      const { progress } = options;
       if (progress) {
         progress.waiting++;
-        waiting.finally(() => progress.waiting--).catch(() => {});
+        waiting.then(waitEnded, waitEnded);
       }
       return waiting;
     }),
