@@ -47,8 +47,8 @@ function interrupted(): boolean {
  * A builtin that ends what is left of an interrupted block instead of acting or printing for it.
  * The promise it returns says "did you forget await?" when used as its value (see awaitablePrototype).
  */
-function guarded<F extends (...args: any[]) => unknown>(name: string, fn: F): F {
-  const prototype = awaitablePrototype(name);
+function guarded<F extends (...args: any[]) => unknown>(name: string, fn: F, realmPromise: PromiseConstructor): F {
+  const prototype = awaitablePrototype(name, realmPromise);
   // Own properties too: the text a command shows when typed without parentheses.
   return Object.assign((...args: unknown[]) => {
     if (interrupted()) throw new BlockCancelled();
@@ -60,23 +60,34 @@ function guarded<F extends (...args: any[]) => unknown>(name: string, fn: F): F 
 }
 
 /** The builtin that returned a promise, by the prototype it was given (see forgotAwait). */
-const builtinPrototypes = new Map<object, string>();
+const builtinPrototypes = new WeakMap<object, string>();
 
 /** What a promise and every object have: the rest is a field of the value it will resolve with. */
 const promiseMembers = new Set([...Object.getOwnPropertyNames(Promise.prototype), ...Object.getOwnPropertyNames(Object.prototype)]);
 
 /**
- * The prototype of a builtin's promises: a promise still, whose lookups of anything a promise does not
- * have throw "did you forget await?" (`record(id).status`), where a plain promise would give undefined
- * in silence. One per builtin, so that a call costs no wrapper.
+ * The prototype of a builtin's promises, one per builtin and shell context, so that a call costs no
+ * wrapper. Still a promise (to util.inspect and instanceof), but:
+ * - its constructor is the Promise of the shell's context, so that `await` and `Promise.all` there
+ *   take it as one of their own, where a promise of this realm would first be adopted by a new one;
+ * - a lookup of anything a promise does not have throws "did you forget await?" (`record(id).status`),
+ *   where a plain promise would give undefined in silence. The Proxy that throws it comes after the
+ *   methods, so that the lookups of `await` and `Promise.all` go through no trap.
  */
-function awaitablePrototype(name: string): object {
-  const prototype = new Proxy(Object.create(Promise.prototype) as object, {
+function awaitablePrototype(name: string, realmPromise: PromiseConstructor): object {
+  const forgotAwait = new Proxy(Object.create(Promise.prototype) as object, {
     get(target, key, receiver) {
       if (typeof key === "symbol" || promiseMembers.has(key)) return Reflect.get(target, key, receiver);
       throw new TypeError(`${name}() returns a promise: did you forget await? (await ${name}(...)).${key}`);
     },
   });
+  const own = (value: unknown) => ({ value, writable: true, configurable: true });
+  const prototype = Object.create(forgotAwait, {
+    constructor: own(realmPromise),
+    then: own(Promise.prototype.then),
+    catch: own(Promise.prototype.catch),
+    finally: own(Promise.prototype.finally),
+  }) as object;
   builtinPrototypes.set(prototype, name);
   return prototype;
 }
@@ -113,7 +124,8 @@ const hostGlobals = [
   "AbortSignal", "performance", "process", "crypto", "atob", "btoa",
 ] as const;
 
-export function shellBuiltins(options: ShellContextOptions): Record<string, unknown> {
+/** The builtins; `realmPromise`, the Promise of the context they are for (see awaitablePrototype). */
+export function shellBuiltins(options: ShellContextOptions, realmPromise: PromiseConstructor = Promise): Record<string, unknown> {
   const { js, out, commands, colors } = options;
 
   const print = (...args: unknown[]) => {
@@ -237,7 +249,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     record: namedParameters("record", ["taskid"], (taskid) => js.record(taskid)),
   };
   for (const [name, value] of Object.entries(builtins)) {
-    if (typeof value === "function") builtins[name] = guarded(name, value as (...args: unknown[]) => unknown);
+    if (typeof value === "function") builtins[name] = guarded(name, value as (...args: unknown[]) => unknown, realmPromise);
   }
   return builtins;
 }
@@ -256,7 +268,6 @@ export function keywordCallees(builtins: Record<string, unknown>): Set<string> {
 
 /** A fresh context holding the builtins, a console that prints through the shell, and the host's timers and web APIs. */
 export function createShellContext(options: ShellContextOptions): { context: vm.Context; keywordCallees: Set<string> } {
-  const builtins = shellBuiltins(options);
   // console.log of an interrupted block prints nothing (a throw here would not reach it).
   const sink = options.out.printer(() => !interrupted());
   const sandbox: Record<string, unknown> = {
@@ -267,7 +278,10 @@ export function createShellContext(options: ShellContextOptions): { context: vm.
   for (const name of hostGlobals) {
     if (name in globalThis) sandbox[name] = (globalThis as Record<string, unknown>)[name];
   }
+  const context = vm.createContext(sandbox, { name: "jobshell" });
+  // The builtins come once the context is there: their promises take its Promise as constructor.
+  const builtins = shellBuiltins(options, vm.runInContext("Promise", context) as PromiseConstructor);
   Object.assign(sandbox, builtins);
   Object.defineProperty(sandbox, keywordsFunction, { value: keywords, enumerable: false, writable: false });
-  return { context: vm.createContext(sandbox, { name: "jobshell" }), keywordCallees: keywordCallees(builtins) };
+  return { context, keywordCallees: keywordCallees(builtins) };
 }
