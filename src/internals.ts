@@ -25,6 +25,8 @@ export interface JobShellInternals {
   recordWhenEnded(taskid: string, seconds: number, signal?: AbortSignal): Promise<RecordMU | undefined>;
   /** remove the job of that name from the queue; false when there is none */
   removeJob(name: string): Promise<boolean>;
+  /** whether a job known now runs the tasks of `topic` (as the worker routes them) */
+  handlesTopic(topic: string): boolean;
   /** reload the job definitions from the queue */
   refreshJobs(): Promise<void>;
   /** hear once per outage that the queue server was lost, and once that it was regained */

@@ -307,6 +307,11 @@ export class JobShell {
     return this.#registry.list();
   }
 
+  /** @internal whether a job known now runs the tasks of `topic` (as the worker routes them) */
+  handlesTopic(topic: string): boolean {
+    return this.#registry.jobsFor(topic).length > 0;
+  }
+
   /** @internal remove the job of that name from the queue; false when there is none */
   async removeJob(name: string): Promise<boolean> {
     const removed = await this.#backend.jobs.remove(name);

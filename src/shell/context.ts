@@ -5,7 +5,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { Console } from "node:console";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { inspect } from "node:util";
+import { inspect, types } from "node:util";
 import vm from "node:vm";
 import { json, sharedBuiltinNames, TaskLogger, type LogSink } from "../builtins.js";
 import { callout, type CalloutRequest } from "../callout.js";
@@ -45,44 +45,56 @@ function interrupted(): boolean {
 
 /**
  * A builtin that ends what is left of an interrupted block instead of acting or printing for it.
- * The promise it returns says "did you forget await?" when used as its value (see awaitable).
+ * The promise it returns says "did you forget await?" when used as its value (see awaitablePrototype).
  */
-function guarded<F extends (...args: any[]) => unknown>(name: string, fn: F): F {
+function guarded<F extends (...args: any[]) => unknown>(name: string, fn: F, realmPromise: PromiseConstructor): F {
+  const prototype = awaitablePrototype(name, realmPromise);
   // Own properties too: the text a command shows when typed without parentheses.
   return Object.assign((...args: unknown[]) => {
     if (interrupted()) throw new BlockCancelled();
     const result = fn(...args);
-    return result instanceof Promise ? awaitable(name, result) : result;
+    // The builtins' promises are their own, made for this call: changed in place, not wrapped.
+    if (result instanceof Promise) Object.setPrototypeOf(result, prototype);
+    return result;
   }, fn) as unknown as F;
 }
 
-/** The promises of the shell's builtins, by the builtin that returned them (see forgotAwait). */
-const builtinPromises = new WeakMap<object, string>();
+/** The builtin that returned a promise, by the prototype it was given (see forgotAwait). */
+const builtinPrototypes = new WeakMap<object, string>();
 
 /** What a promise and every object have: the rest is a field of the value it will resolve with. */
 const promiseMembers = new Set([...Object.getOwnPropertyNames(Promise.prototype), ...Object.getOwnPropertyNames(Object.prototype)]);
 
 /**
- * A builtin's promise that throws "did you forget await?" when a field of its value is read from it
- * (`record(id).status`), where a plain promise would give undefined in silence.
+ * The prototype of a builtin's promises, one per builtin and shell context, so that a call costs no
+ * wrapper. Still a promise (to util.inspect and instanceof), but:
+ * - its constructor is the Promise of the shell's context, so that `await` and `Promise.all` there
+ *   take it as one of their own, where a promise of this realm would first be adopted by a new one;
+ * - a lookup of anything a promise does not have throws "did you forget await?" (`record(id).status`),
+ *   where a plain promise would give undefined in silence. The Proxy that throws it comes after the
+ *   methods, so that the lookups of `await` and `Promise.all` go through no trap.
  */
-function awaitable<T>(name: string, promise: Promise<T>): Promise<T> {
-  const proxy = new Proxy(promise, {
-    get(target, key) {
-      if (typeof key === "symbol" || promiseMembers.has(key)) {
-        const value: unknown = Reflect.get(target, key, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      }
+function awaitablePrototype(name: string, realmPromise: PromiseConstructor): object {
+  const forgotAwait = new Proxy(Object.create(Promise.prototype) as object, {
+    get(target, key, receiver) {
+      if (typeof key === "symbol" || promiseMembers.has(key)) return Reflect.get(target, key, receiver);
       throw new TypeError(`${name}() returns a promise: did you forget await? (await ${name}(...)).${key}`);
     },
   });
-  builtinPromises.set(proxy, name);
-  return proxy;
+  const own = (value: unknown) => ({ value, writable: true, configurable: true });
+  const prototype = Object.create(forgotAwait, {
+    constructor: own(realmPromise),
+    then: own(Promise.prototype.then),
+    catch: own(Promise.prototype.catch),
+    finally: own(Promise.prototype.finally),
+  }) as object;
+  builtinPrototypes.set(prototype, name);
+  return prototype;
 }
 
 /** For a builtin's promise shown as a block's value: the line that says how to get its value. */
 export function forgotAwait(value: unknown): string | undefined {
-  const name = typeof value === "object" && value !== null ? builtinPromises.get(value) : undefined;
+  const name = types.isPromise(value) ? builtinPrototypes.get(Object.getPrototypeOf(value)) : undefined;
   return name && `${name}() returns a promise: did you forget await? (await ${name}(...) gives its value)`;
 }
 
@@ -98,7 +110,7 @@ export interface ShellContextOptions {
   colors: Colors;
   /** a command called inside a block (`debug()`) that the block must let finish before it ends */
   track(done: Promise<unknown>): void;
-  /** the waitfor() calls not ended yet, for the shell's progress line */
+  /** the waitfor() calls not ended yet, for the shell's progress line (on a terminal) */
   progress?: { waiting: number };
 }
 
@@ -112,7 +124,8 @@ const hostGlobals = [
   "AbortSignal", "performance", "process", "crypto", "atob", "btoa",
 ] as const;
 
-export function shellBuiltins(options: ShellContextOptions): Record<string, unknown> {
+/** The builtins; `realmPromise`, the Promise of the context they are for (see awaitablePrototype). */
+export function shellBuiltins(options: ShellContextOptions, realmPromise: PromiseConstructor = Promise): Record<string, unknown> {
   const { js, out, commands, colors } = options;
 
   const print = (...args: unknown[]) => {
@@ -139,19 +152,26 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
       }, seconds * 1000);
     });
 
+  const { progress } = options;
+  const waitEnded = () => void progress!.waiting--;
+
   const logSink: LogSink = ({ level, message }) => {
     if (interrupted()) throw new BlockCancelled();
     out.line(`${level.toUpperCase()} ${message}`);
   };
   // A topic no job handles is said at once: the task is issued all the same, as the source does.
+  // Whether one does is known at the call (the common case: no promise more); if none does, the jobs
+  // are looked at again once the task is queued.
   const issueAs = (name: string) =>
-    namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) =>
-      js.task(topic, content, expire).then((taskid) => {
+    namedParameters(name, ["topic", "content", "expire"], (topic, content, expire) => {
+      const issued = js.task(topic, content, expire);
+      if (typeof topic !== "string" || internals(js).handlesTopic(topic)) return issued;
+      return issued.then((taskid) => {
         const unhandled = unhandledTopic(js.jobs(), topic);
         if (unhandled && !interrupted()) out.line(colors.yellow(`warning: ${unhandled}`));
         return taskid;
-      }),
-    );
+      });
+    });
 
   const script: Record<ScriptBuiltinName, unknown> = {
     task: issueAs("task"),
@@ -171,10 +191,9 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
       // `waitfor(id, {timeout: 5})` too, as job scripts and the library take it.
       const seconds = isPlainObject(timeout) ? timeout.timeout : timeout;
       const waiting = js.waitfor(taskid, { timeout: seconds ?? 60, signal: runningBlock.getStore() });
-      const { progress } = options;
       if (progress) {
         progress.waiting++;
-        waiting.finally(() => progress.waiting--).catch(() => {});
+        waiting.then(waitEnded, waitEnded);
       }
       return waiting;
     }),
@@ -230,7 +249,7 @@ export function shellBuiltins(options: ShellContextOptions): Record<string, unkn
     record: namedParameters("record", ["taskid"], (taskid) => js.record(taskid)),
   };
   for (const [name, value] of Object.entries(builtins)) {
-    if (typeof value === "function") builtins[name] = guarded(name, value as (...args: unknown[]) => unknown);
+    if (typeof value === "function") builtins[name] = guarded(name, value as (...args: unknown[]) => unknown, realmPromise);
   }
   return builtins;
 }
@@ -249,7 +268,6 @@ export function keywordCallees(builtins: Record<string, unknown>): Set<string> {
 
 /** A fresh context holding the builtins, a console that prints through the shell, and the host's timers and web APIs. */
 export function createShellContext(options: ShellContextOptions): { context: vm.Context; keywordCallees: Set<string> } {
-  const builtins = shellBuiltins(options);
   // console.log of an interrupted block prints nothing (a throw here would not reach it).
   const sink = options.out.printer(() => !interrupted());
   const sandbox: Record<string, unknown> = {
@@ -260,7 +278,10 @@ export function createShellContext(options: ShellContextOptions): { context: vm.
   for (const name of hostGlobals) {
     if (name in globalThis) sandbox[name] = (globalThis as Record<string, unknown>)[name];
   }
+  const context = vm.createContext(sandbox, { name: "jobshell" });
+  // The builtins come once the context is there: their promises take its Promise as constructor.
+  const builtins = shellBuiltins(options, vm.runInContext("Promise", context) as PromiseConstructor);
   Object.assign(sandbox, builtins);
   Object.defineProperty(sandbox, keywordsFunction, { value: keywords, enumerable: false, writable: false });
-  return { context: vm.createContext(sandbox, { name: "jobshell" }), keywordCallees: keywordCallees(builtins) };
+  return { context, keywordCallees: keywordCallees(builtins) };
 }

@@ -31,6 +31,28 @@ export async function runBlock(
   settle: () => Promise<void>,
   whileSynchronous?: <T>(start: () => T) => T,
 ): Promise<BlockOutcome> {
+  try {
+    return await runInBlock(program, context, signal, settle, whileSynchronous);
+  } finally {
+    // While runningBlock is in use, node runs hooks for every promise of the process (the worker's
+    // and the REST API's too): it is let go between blocks, unless a block stopped with Ctrl-C may
+    // still run. What is left of a block that was not stopped has a signal that never aborts: with
+    // no store it acts just the same.
+    if (signal.aborted) blockStopped = true;
+    else if (!blockStopped) runningBlock.disable();
+  }
+}
+
+/** Whether a block was stopped with Ctrl-C: what is left of it needs runningBlock from then on. */
+let blockStopped = false;
+
+async function runInBlock(
+  program: TransformedBlock,
+  context: vm.Context,
+  signal: AbortSignal,
+  settle: () => Promise<void>,
+  whileSynchronous?: <T>(start: () => T) => T,
+): Promise<BlockOutcome> {
   let running: Promise<{ value?: unknown } | undefined>;
   try {
     const script = new vm.Script(program.code, { filename: blockFilename });

@@ -37,6 +37,11 @@ export function splitArguments(args: unknown[]): { positional: unknown[]; named:
  */
 export function namedParameters<R>(name: string, params: readonly string[], fn: (...args: any[]) => R): (...args: unknown[]) => R {
   return (...args: unknown[]) => {
+    if (!isKeywords(args[args.length - 1])) {
+      // The common call, positional arguments only: copied in place, no split.
+      for (let i = 0; i < args.length; i++) args[i] = toHost(args[i]);
+      return fn(...args);
+    }
     const { positional, named } = splitArguments(args);
     const call = [...positional];
     for (const [key, value] of Object.entries(named)) {
@@ -75,20 +80,27 @@ export function recordArguments(name: string, args: unknown[]): Record<string, u
   return Object.assign(merged, named);
 }
 
-/** Plain objects and arrays (of any realm) copied into this one; MU records and everything else kept as they are. */
-export function toHost(value: unknown, seen = new Map<object, unknown>()): unknown {
+/**
+ * Plain objects and arrays (of any realm) copied into this one; MU records and everything else kept
+ * as they are. `seen` (what is copied already: shared and circular references) is made only once a
+ * value holds an object.
+ */
+export function toHost(value: unknown, seen?: Map<object, unknown>): unknown {
   if (typeof value !== "object" || value === null || isMU(value)) return value;
-  const done = seen.get(value);
+  const done = seen?.get(value);
   if (done !== undefined) return done;
   if (Array.isArray(value)) {
     const copy: unknown[] = [];
-    seen.set(value, copy);
-    for (const item of value) copy.push(toHost(item, seen));
+    seen?.set(value, copy);
+    for (const item of value) copy.push(typeof item === "object" && item !== null ? toHost(item, (seen ??= new Map([[value, copy]]))) : item);
     return copy;
   }
   if (!isPlainObject(value)) return value;
   const copy: Record<string, unknown> = {};
-  seen.set(value, copy);
-  for (const key of Object.keys(value)) copy[key] = toHost((value as Record<string, unknown>)[key], seen);
+  seen?.set(value, copy);
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    copy[key] = typeof item === "object" && item !== null ? toHost(item, (seen ??= new Map([[value, copy]]))) : item;
+  }
   return copy;
 }

@@ -111,7 +111,7 @@ class ShellSession {
       commands: this.commands,
       colors: this.colors,
       track: (done) => this.track(done),
-      progress: this.progress,
+      progress: options.terminal ? this.progress : undefined,
     });
     this.context = context;
     this.readerOptions = { keywordCallees, keywordsFunction };

@@ -208,6 +208,16 @@ describe("the shell with piped input", { timeout: 60_000 }, () => {
     expect(shown.stdout).toBe("Promise { undefined }\nrecord() returns a promise: did you forget await? (await record(...) gives its value)\n");
   });
 
+  it("gives builtins' promises that await and Promise.all in the shell take as their own", async () => {
+    const input = [
+      'p = record("0".repeat(32))',
+      "print(p.constructor === Promise, (await Promise.all([p, p])).length, await p.then(r => r ?? 'none'))",
+      "",
+    ].join("\n");
+    const run = await jobshell(input);
+    expect(run.stdout).toBe("true 2 none\n");
+  });
+
   it("survives a promise nobody awaited that fails", async () => {
     const run = await jobshell('task("")\n\nprint("alive")\n\n');
     expect(run.stdout).toContain("topic must be a non-empty string");

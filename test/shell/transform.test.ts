@@ -1,7 +1,7 @@
 import vm from "node:vm";
 import { describe, expect, it } from "vitest";
 import { BlockSyntaxError, transformBlock } from "../../src/shell/transform.js";
-import { keywords, isKeywords } from "../../src/shell/keywords.js";
+import { keywords, isKeywords, toHost } from "../../src/shell/keywords.js";
 
 const options = { keywordCallees: new Set(["task", "dict", "json.dumps"]), keywordsFunction: "__keywords__" };
 
@@ -164,3 +164,18 @@ function catchError(fn: () => unknown): unknown {
   }
   throw new Error("expected an error");
 }
+
+describe("the copy of the shell's values into the host's realm", () => {
+  it("copies plain objects and arrays of any depth, keeping shared and circular references", () => {
+    const [value, flat] = vm.runInNewContext("const a = {x: 1}; const o = {a, b: a, list: [a, [1, 2]], n: null}; o.self = o; [o, {k: 'v'}]");
+    const copy = toHost(value) as Record<string, any>;
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(copy.a).toBe(copy.b);
+    expect(copy.list[0]).toBe(copy.a);
+    expect(copy.self).toBe(copy);
+    expect(Object.getPrototypeOf(copy.list)).toBe(Array.prototype);
+    expect(copy.list[1]).toEqual([1, 2]);
+    expect(toHost(flat)).toEqual({ k: "v" });
+    expect(Object.getPrototypeOf(toHost(flat))).toBe(Object.prototype);
+  });
+});
