@@ -24,7 +24,7 @@ type Result = [string, 0 | 1] | JobResult;
 
 /** The body of a stream message of format 2. */
 export function encodeBatch(events: RecordEvent[]): Buffer {
-  const base = events[0].at;
+  const base = events.length > 0 ? events[0].at : 0;
   const time = (t: number): number => {
     const after = t - base;
     return after + base === t ? after * tick : (String(t) as unknown as number);
