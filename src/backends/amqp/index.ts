@@ -52,6 +52,9 @@ const publishPatienceMs = 30_000;
 /** Tasks a full queue sheds from its head at most per refused task(): the next refusal sheds more. */
 const shedBatch = 1000;
 
+/** A task message's properties: one object for all of them. */
+const persistent = { persistent: true } as const;
+
 /** Tasks published and not yet confirmed by the broker, at most (see ./publish-window.ts). */
 const publishWindowSize = 64;
 
@@ -387,8 +390,9 @@ export class AmqpBackend implements Backend {
       if (ch) {
         // No per-message TTL: the broker would drop a started task that went back to the queue when
         // its worker died once past its expire, and it would never run again. Workers decide expiry.
+        // No other property either (the taskid is in the body): each costs the broker time a message.
         const outcome = await new Promise<unknown>((resolve) => {
-          ch.sendToQueue(queue, body, { persistent: true, messageId: task.taskid, contentType: "application/json" }, (err) => resolve(err));
+          ch.sendToQueue(queue, body, persistent, (err) => resolve(err));
         });
         if (!outcome) return;
         if (isNack(outcome)) {

@@ -21,12 +21,10 @@ import type { AmqpConnection } from "./connection.js";
 import { recordStreamOptions, type Layout } from "./layout.js";
 import { TaskWaiters } from "../waiters.js";
 import { droppable, fold, taskidOf, type RecordEvent, type StoredRecord } from "./fold.js";
+import { decodeBatch, encodeBatch, formatVersion } from "./encoding.js";
 
-/** One stream message: the events one process appended in one turn. */
-interface EventBatch {
-  origin: string;
-  /** this process's number for the batch: reading it back retires its events from the overlay */
-  batch: number;
+/** A stream message of format 1 (./encoding.ts has the others): the events one process appended in one turn. */
+interface EventBatchV1 {
   events: RecordEvent[];
 }
 
@@ -62,6 +60,8 @@ export class RecordLog {
   private batches = 0;
   private waiters = new TaskWaiters();
   private markers = new Map<string, () => void>();
+  /** formats of the stream's messages this build cannot read, once told */
+  private unknownFormats = new Set<unknown>();
   private outbox: Pending[] = [];
   private inflight = new Set<Pending>();
   private flushScheduled = false;
@@ -268,9 +268,9 @@ export class RecordLog {
     while (this.outbox.length > 0) {
       const pending = this.outbox.shift()!;
       this.inflight.add(pending);
-      const body = Buffer.from(JSON.stringify({ origin: this.origin, batch: pending.batch, events: pending.events } satisfies EventBatch));
-      const headers = { origin: this.origin, batch: pending.batch };
-      ch.sendToQueue(this.layout.records, body, { persistent: true, headers }, (err) => {
+      // The origin and the batch's number: reading it back retires its events from the overlay.
+      const headers = { v: formatVersion, origin: this.origin, batch: pending.batch };
+      ch.sendToQueue(this.layout.records, encodeBatch(pending.events), { persistent: true, headers }, (err) => {
         if (!this.inflight.has(pending)) return; // sent again on a new connection
         if (err && !isNack(err)) return; // the channel went: setup sends it again on the next one
         this.inflight.delete(pending);
@@ -302,12 +302,23 @@ export class RecordLog {
           this.retire(headers.batch);
         }
       } else {
-        for (const ev of (JSON.parse(msg.content.toString()) as EventBatch).events) this.apply(ev);
+        for (const ev of this.decode(headers.v, msg.content)) this.apply(ev);
       }
     } catch (err) {
       this.onError(err);
     }
     if (ch === this.reader) ch.ack(msg);
+  }
+
+  /** The events of another process's batch; none, said once, from a format this build does not know. */
+  private decode(version: unknown, body: Buffer): RecordEvent[] {
+    if (version === formatVersion) return decodeBatch(body);
+    if (version === undefined) return (JSON.parse(body.toString()) as EventBatchV1).events;
+    if (!this.unknownFormats.has(version)) {
+      this.unknownFormats.add(version);
+      this.onError(new Error(`the record stream ${this.layout.records} holds events of format ${String(version)}, which this jobshell (format ${formatVersion}) cannot read: they are skipped; upgrade this process`));
+    }
+    return [];
   }
 
   private apply(ev: RecordEvent): void {
