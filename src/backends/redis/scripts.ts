@@ -58,8 +58,9 @@ class ScriptCall extends Command {
       parts[at++] = key;
     }
     for (const value of values) {
+      // A number's text is ASCII: one byte a character.
       const arg = typeof value === "string" ? value : String(value);
-      parts[at++] = separator(Buffer.byteLength(arg));
+      parts[at++] = separator(typeof value === "string" ? Buffer.byteLength(arg) : arg.length);
       parts[at++] = arg;
     }
     parts[at] = "\r\n";
