@@ -122,6 +122,7 @@ async function endElsewhere(redis: Inspector, p: string, taskid: string): Promis
 interface WaitingParts {
   records: {
     listenForEnds(): Promise<void>;
+    heard(message: string): void;
     outstanding: number;
     inFlight: Set<unknown>;
     waiters: { size: number };
@@ -387,6 +388,29 @@ for (const deployment of deployments) {
       await expect.poll(() => redis.hexists(`${p}idle`, me), { timeout: 5000 }).toBe(1);
       await worker.close();
       expect(await redis.hexists(`${p}idle`, me)).toBe(0);
+    });
+
+    maybe("a worker's ends are published while a process other than its own listens, not for its own", async () => {
+      const { worker, producer, me } = await idleWorkerAndProducer("own-ends", `- {name: noop, topics: [noop], script: "return 1"}`);
+      const records = partsOf(worker).records;
+      const heard: string[] = [];
+      const hear = records.heard.bind(records);
+      records.heard = (message) => {
+        heard.push(message);
+        hear(message);
+      };
+      await records.listenForEnds();
+      expect(await worker.waitfor(await worker.task("noop", {}, 60), 10)).toMatchObject({ status: "completed" });
+      // Its own process is told by the worker itself; a cluster publishes every end (a waiter may
+      // listen on another node).
+      if (deployment.name === "redis") expect(heard).toEqual([]);
+      // Both listen: the other process's waiter is told at once, not by its look every 2 s.
+      await records.listenForEnds();
+      await partsOf(producer).records.listenForEnds();
+      const began = Date.now();
+      expect(await producer.waitfor(await producer.task("noop", {}, 60), 10)).toMatchObject({ status: "completed" });
+      expect(Date.now() - began).toBeLessThan(1500);
+      await expect.poll(() => heard.some((message) => message.startsWith(`[${JSON.stringify(me)},`)), { timeout: 1000 }).toBe(true);
     });
 
     maybe("round trips to a worker of another process are never left to its once-a-second look", async () => {

@@ -10,6 +10,8 @@
 //   <p>index                                     every record's taskid by createdAt (a sorted set), for listing
 //   <p>watching                                  exists (with a TTL) while some process watches task events
 //   <p>ended, <p>jobs-changed                    pub/sub: a task ended; the job set changed
+//   <p>ended:<worker>                            pub/sub, no messages: subscribed with <p>ended by that
+//                                                worker's process, which its finish script tells apart
 //   <p>task-events                               pub/sub: tasks queued, started, ended, while watched
 //   <p>inbox:<worker>                            pub/sub: wake-ups of that worker, listed idle
 // The debug channel is the plain pub/sub channel `debug_channel` (xaas.hotspot.channel).
@@ -26,7 +28,7 @@ export class Layout {
   /** this process's worker's Backup list and heartbeat */
   readonly backup: string;
   readonly alive: string;
-  readonly channels: { ended: string; jobs: string; debug: string; inbox: string; tasks: string };
+  readonly channels: { ended: string; endedHere: string; jobs: string; debug: string; inbox: string; tasks: string };
 
   constructor(namespace: string, workerId: string, debugChannel: string) {
     const p = (this.prefix = `{${namespace}}:`);
@@ -40,7 +42,7 @@ export class Layout {
     this.watching = `${p}watching`;
     this.backup = this.backupOf(workerId);
     this.alive = this.aliveOf(workerId);
-    this.channels = { ended: `${p}ended`, jobs: `${p}jobs-changed`, debug: debugChannel, inbox: `${p}inbox:${workerId}`, tasks: `${p}task-events` };
+    this.channels = { ended: `${p}ended`, endedHere: `${p}ended:${workerId}`, jobs: `${p}jobs-changed`, debug: debugChannel, inbox: `${p}inbox:${workerId}`, tasks: `${p}task-events` };
   }
 
   task(taskid: string): string {

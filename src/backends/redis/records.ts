@@ -295,7 +295,9 @@ export class Records {
 
   private listenForEnds(): Promise<void> {
     clearTimeout(this.quietTimer);
-    this.endsSubscription ??= this.conn.subscriber.subscribe(this.layout.channels.ended).catch((err: unknown) => {
+    // One command for both, so that the server has both or neither (see lua/finish-tasks.lua).
+    const { ended, endedHere } = this.layout.channels;
+    this.endsSubscription ??= this.conn.subscriber.subscribe(ended, endedHere).catch((err: unknown) => {
       this.endsSubscription = undefined;
       throw err;
     });
@@ -312,7 +314,7 @@ export class Records {
       this.endsSubscription = undefined;
       this.hearingEnds = false;
       this.forgetFresh();
-      this.conn.subscriber.unsubscribe(this.layout.channels.ended).catch(this.onError);
+      this.conn.subscriber.unsubscribe(this.layout.channels.ended, this.layout.channels.endedHere).catch(this.onError);
     }, quietMs);
     this.quietTimer.unref();
   }

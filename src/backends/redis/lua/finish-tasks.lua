@@ -14,10 +14,13 @@
 -- not written back as a partial one. Waiters are told with one message for the whole batch on the
 -- ended channel, a JSON array of this worker's id (its own process has told its waiters already), then
 -- the outcomes written, each [taskid, status, completedAt, startedAt, attempt, results, warning], so
--- they need not read the records back; it is built only while somebody subscribes to the channel (a
--- waiter subscribes before it reads the record, so no end slips between the two). PUBSUB NUMSUB counts
--- this server's subscribers only: on a cluster, where a waiter may listen on another node (every node
--- hears every message), the caller asks for the message always.
+-- they need not read the records back; it is built only while somebody other than this worker's own
+-- process subscribes to the channel (a waiter subscribes before it reads the record, so no end slips
+-- between the two). That process subscribes to `<ended>:<worker id>` in the same command as to the
+-- ended channel (and leaves both in one), so the server counts it on both or on neither: the difference
+-- of the two counts is everybody else. PUBSUB NUMSUB counts this server's subscribers only: on a
+-- cluster, where a waiter may listen on another node (every node hears every message), the caller asks
+-- for the message always.
 -- While some process watches, each end is published (include/task-events.lua).
 local prefix, channel, due, always = ARGV[1], ARGV[2], ARGV[3], ARGV[5] == '1'
 --@include for-deletion
@@ -63,7 +66,11 @@ for id, i in pairs(leaving) do
   if redis.call('LREM', KEYS[1], 1, id) == 1 then write(id, i) end
 end
 if #ids > 0 then forDeletion(KEYS[2], ids) end
-if #written > 0 and (always or redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0) then
+local function othersListen()
+  local counts = redis.call('PUBSUB', 'NUMSUB', channel, channel .. ':' .. ARGV[4])
+  return counts[2] > counts[4]
+end
+if #written > 0 and (always or othersListen()) then
   local ended = {}
   for j, i in ipairs(written) do
     ended[j] = '[' .. cjson.encode(ARGV[i]) .. ',"' .. ARGV[i + 1] .. '",' .. ARGV[i + 2] .. ',' .. ARGV[i + 5] .. ',' ..
