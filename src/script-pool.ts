@@ -109,7 +109,8 @@ export class ScriptPool {
       t.referenced = true;
     }
     t.outbox.push(id, name, task.taskid, task.topic, task.content, task.expire, task.createdAt, task.attempt);
-    this.flushSoon();
+    // With no other run in flight, this step's runs go as soon as the step's calls are made.
+    this.flushSoon(this.runsById.size === 1);
     this.armWatchdog();
   }
 
@@ -149,10 +150,11 @@ export class ScriptPool {
     this.flushSoon();
   }
 
-  private flushSoon(): void {
+  private flushSoon(now = false): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    setImmediate(this.flush);
+    if (now) queueMicrotask(this.flush);
+    else setImmediate(this.flush);
   }
 
   private readonly flush = (): void => {
