@@ -72,6 +72,10 @@ export class Queue {
       if (i < claimed) rows.push([task.taskid, 1, stored, task.expire, task.createdAt, now]);
     }
     this.records.pushing(batch.map((p) => p.task));
+    // The claimed tasks go to the script threads before the push goes to Redis: writing to Redis lets
+    // the server run on this core before the write returns, and the claimed tasks' runs are the
+    // longer way to their outcomes. Writes keep their order: the outcomes still follow the push.
+    if (claimed > 0) this.conn.holdWrites();
     try {
       let resent = false;
       const replying = this.scripts.pushTasks([layout.normal, layout.idle, layout.deletions], args, () => (resent = true));
