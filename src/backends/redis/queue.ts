@@ -39,24 +39,25 @@ export class Queue {
    *  tasks; a full chunk goes at once, so that Redis stores it while this process makes the next. */
   push(task: QueuedTask, limit: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.pending.length === 0) queueMicrotask(() => this.flushPushes());
+      if (this.pending.length === 0) queueMicrotask(() => this.flushPushes(true));
       this.pending.push({ task, limit, resolve, reject });
       if (this.pending.length >= pushChunk) this.flushPushes();
     });
   }
 
-  private flushPushes(): void {
+  /** `stepEnded`: the task() calls of the step are all made (else a full chunk goes while they go on). */
+  private flushPushes(stepEnded = false): void {
     const pending = this.pending;
     this.pending = [];
     for (let i = 0; i < pending.length; ) {
       let end = i + 1;
       while (end < pending.length && end - i < pushChunk && pending[end].limit === pending[i].limit) end++;
-      void this.pushBatch(pending.slice(i, end));
+      void this.pushBatch(pending.slice(i, end), stepEnded);
       i = end;
     }
   }
 
-  private async pushBatch(batch: PendingPush[]): Promise<void> {
+  private async pushBatch(batch: PendingPush[], stepEnded: boolean): Promise<void> {
     const { layout, handover } = this;
     const limit = batch[0].limit;
     const now = nowMs();
@@ -74,8 +75,9 @@ export class Queue {
     this.records.pushing(batch.map((p) => p.task));
     // The claimed tasks go to the script threads before the push goes to Redis: writing to Redis lets
     // the server run on this core before the write returns, and the claimed tasks' runs are the
-    // longer way to their outcomes. Writes keep their order: the outcomes still follow the push.
-    if (claimed > 0) this.conn.holdWrites();
+    // longer way to their outcomes. Writes keep their order: the outcomes still follow the push. (A
+    // full chunk made while task() calls go on is not held: it would wait for the last of them.)
+    if (claimed > 0 && stepEnded) this.conn.holdWrites();
     try {
       let resent = false;
       const replying = this.scripts.pushTasks([layout.normal, layout.idle, layout.deletions], args, () => (resent = true));
