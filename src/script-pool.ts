@@ -4,7 +4,8 @@
 // ended (terminate()) when a script blocks it past job_script_timeout or calls process.exit(); its
 // runs then end `lost` (the task may be tried again, see Worker) and a new thread takes its place.
 // The builtins that belong to this process (qprint, logger, issue, waitfor, transaction) answer the
-// threads' messages here. Messages are batched: one postMessage per thread per turn of the event loop.
+// threads' messages here. Messages are batched: one postMessage per thread per turn of the event loop
+// (the runs given to a pool with none in flight go at once).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker as Thread } from "node:worker_threads";
