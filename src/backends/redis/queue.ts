@@ -33,6 +33,8 @@ export class Queue {
     private readonly handover: Handover,
     private readonly records: Records,
     private readonly workerId: string,
+    /** this process's worker runs job scripts in threads */
+    private readonly scriptThreads: boolean,
   ) {}
 
   /** The task() calls made in one synchronous step go to Redis in script calls of up to pushChunk
@@ -76,8 +78,9 @@ export class Queue {
     // The claimed tasks go to the script threads before the push goes to Redis: writing to Redis lets
     // the server run on this core before the write returns, and the claimed tasks' runs are the
     // longer way to their outcomes. Writes keep their order: the outcomes still follow the push. (A
-    // full chunk made while task() calls go on is not held: it would wait for the last of them.)
-    if (claimed > 0 && stepEnded) this.conn.holdWrites();
+    // full chunk made while task() calls go on is not held: it would wait for the last of them. Jobs
+    // run in this thread are better off with Redis woken by the push while they run.)
+    if (claimed > 0 && stepEnded && this.scriptThreads) this.conn.holdWrites();
     try {
       let resent = false;
       const replying = this.scripts.pushTasks([layout.normal, layout.idle, layout.deletions], args, () => (resent = true));
