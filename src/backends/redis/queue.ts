@@ -75,11 +75,12 @@ export class Queue {
       if (i < claimed) rows.push([task.taskid, 1, stored, task.expire, task.createdAt, now]);
     }
     this.records.pushing(batch.map((p) => p.task));
-    // The claimed tasks go to the script threads before the push goes to Redis: writing to Redis lets
-    // the server run on this core before the write returns, and the claimed tasks' runs are the
-    // longer way to their outcomes. Writes keep their order: the outcomes still follow the push. (A
-    // full chunk made while task() calls go on is not held: it would wait for the last of them. Jobs
-    // run in this thread are better off with Redis woken by the push while they run.)
+    // The claimed tasks go to the script threads before the push goes to Redis, which is written as the
+    // turn ends: writing to Redis lets the server run on this core before the write returns, and the
+    // claimed tasks' runs are the longer way to their outcomes (their thread wakes first). Writes keep
+    // their order: the outcomes still follow the push. (A full chunk made while task() calls go on is
+    // not held: it would wait for the last of them. Jobs run in this thread are better off with Redis
+    // woken by the push while they run.)
     if (claimed > 0 && stepEnded && this.scriptThreads) this.conn.holdWrites();
     try {
       let resent = false;
