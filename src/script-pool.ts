@@ -4,7 +4,8 @@
 // ended (terminate()) when a script blocks it past job_script_timeout or calls process.exit(); its
 // runs then end `lost` (the task may be tried again, see Worker) and a new thread takes its place.
 // The builtins that belong to this process (qprint, logger, issue, waitfor, transaction) answer the
-// threads' messages here. Messages are batched: one postMessage per thread per turn of the event loop.
+// threads' messages here. Messages are batched: one postMessage per thread per turn of the event loop
+// (the runs given to a pool with none in flight go at once).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker as Thread } from "node:worker_threads";
@@ -107,7 +108,8 @@ export class ScriptPool {
       t.referenced = true;
     }
     t.outbox.push(id, name, task.taskid, task.topic, task.content, task.expire, task.createdAt, task.attempt);
-    this.flushSoon();
+    // With no other run in flight, this step's runs go as soon as the step's calls are made.
+    this.flushSoon(t.runs.size === 1 && this.threads.every((other) => other === t || other.runs.size === 0));
     this.armWatchdog();
   }
 
@@ -147,10 +149,11 @@ export class ScriptPool {
     this.flushSoon();
   }
 
-  private flushSoon(): void {
+  private flushSoon(now = false): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    setImmediate(this.flush);
+    if (now) queueMicrotask(this.flush);
+    else setImmediate(this.flush);
   }
 
   private readonly flush = (): void => {

@@ -12,7 +12,7 @@ export async function openBackend(params: Params, namespace?: string): Promise<B
   }
   if (params.redisUrl) {
     const { createRedisBackend } = await import("./redis/index.js");
-    return createRedisBackend(params.redisUrl, { ...options, namespace: namespace ?? params.redisPrefix, waitReplicas: params.redisWaitReplicas });
+    return createRedisBackend(params.redisUrl, { ...options, namespace: namespace ?? params.redisPrefix, waitReplicas: params.redisWaitReplicas, scriptThreads: !params.jobInProcess });
   }
   return new MemoryBackend(options);
 }

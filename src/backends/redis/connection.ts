@@ -122,6 +122,16 @@ export class RedisConnection {
     if (this.subscriber instanceof Cluster) this.subscriber.on("-node", renewed);
   }
 
+  /** Holds the client's writes until this turn of the event loop ends, then sends them at once and in
+   *  order (a single server only: a cluster's connections are its own). */
+  holdWrites(): void {
+    const client = this.client;
+    if (client instanceof Cluster || !client.stream || client.stream.writableCorked > 0) return;
+    const stream = client.stream;
+    stream.cork();
+    setImmediate(() => stream.uncork());
+  }
+
   /** The client's lost connections so far: see confirmWrites. */
   get generation(): number {
     return this.#generation;

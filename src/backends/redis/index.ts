@@ -50,6 +50,8 @@ export interface RedisBackendOptions extends BackendOptions {
   waitReplicas?: number;
   /** reports errors handled by retrying (a lost connection, say) */
   onError?: (err: unknown) => void;
+  /** job scripts run in the script pool's threads (not job_in_process): see Queue (default false) */
+  scriptThreads?: boolean;
 }
 
 export async function createRedisBackend(url: string, options: RedisBackendOptions): Promise<Backend> {
@@ -93,7 +95,7 @@ export class RedisBackend implements Backend {
     const heartbeat = (this.heartbeat = new Heartbeat(conn, scripts, layout, workerId, (options.heartbeatTtl ?? 10) * 1000, sweeper, maxAttempts, onError));
     const handover = (this.handover = new Handover(conn.subscriber, layout.channels.inbox));
     const records = (this.records = new Records(conn, scripts, layout, sweeper, workerId, (taskid) => this.taker.runsHere(taskid), onError));
-    this.queue = new Queue(conn, scripts, layout, sweeper, handover, records, workerId);
+    this.queue = new Queue(conn, scripts, layout, sweeper, handover, records, workerId, options.scriptThreads ?? false);
     this.taker = new Taker(scripts, layout, workerId, handover, heartbeat, sweeper, records, maxAttempts, conn.client instanceof Cluster);
     this.jobs = new RedisJobStore(conn, scripts, layout);
     this.debug = new DebugChannel(conn, layout.channels.debug, slot);

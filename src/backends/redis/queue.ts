@@ -33,30 +33,33 @@ export class Queue {
     private readonly handover: Handover,
     private readonly records: Records,
     private readonly workerId: string,
+    /** this process's worker runs job scripts in threads */
+    private readonly scriptThreads: boolean,
   ) {}
 
   /** The task() calls made in one synchronous step go to Redis in script calls of up to pushChunk
    *  tasks; a full chunk goes at once, so that Redis stores it while this process makes the next. */
   push(task: QueuedTask, limit: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.pending.length === 0) queueMicrotask(() => this.flushPushes());
+      if (this.pending.length === 0) queueMicrotask(() => this.flushPushes(true));
       this.pending.push({ task, limit, resolve, reject });
       if (this.pending.length >= pushChunk) this.flushPushes();
     });
   }
 
-  private flushPushes(): void {
+  /** `stepEnded`: the task() calls of the step are all made (else a full chunk goes while they go on). */
+  private flushPushes(stepEnded = false): void {
     const pending = this.pending;
     this.pending = [];
     for (let i = 0; i < pending.length; ) {
       let end = i + 1;
       while (end < pending.length && end - i < pushChunk && pending[end].limit === pending[i].limit) end++;
-      void this.pushBatch(pending.slice(i, end));
+      void this.pushBatch(pending.slice(i, end), stepEnded);
       i = end;
     }
   }
 
-  private async pushBatch(batch: PendingPush[]): Promise<void> {
+  private async pushBatch(batch: PendingPush[], stepEnded: boolean): Promise<void> {
     const { layout, handover } = this;
     const limit = batch[0].limit;
     const now = nowMs();
@@ -72,6 +75,13 @@ export class Queue {
       if (i < claimed) rows.push([task.taskid, 1, stored, task.expire, task.createdAt, now]);
     }
     this.records.pushing(batch.map((p) => p.task));
+    // The claimed tasks go to the script threads before the push goes to Redis, which is written as the
+    // turn ends: writing to Redis lets the server run on this core before the write returns, and the
+    // claimed tasks' runs are the longer way to their outcomes (their thread wakes first). Writes keep
+    // their order: the outcomes still follow the push. (A full chunk made while task() calls go on is
+    // not held: it would wait for the last of them. Jobs run in this thread are better off with Redis
+    // woken by the push while they run.)
+    if (claimed > 0 && stepEnded && this.scriptThreads) this.conn.holdWrites();
     try {
       let resent = false;
       const replying = this.scripts.pushTasks([layout.normal, layout.idle, layout.deletions], args, () => (resent = true));

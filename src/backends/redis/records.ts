@@ -42,6 +42,8 @@ class Wait implements Waiter<Ended> {
   /** the record as last read, or as pushed */
   rec: TaskRecordData | QueuedTask | undefined = undefined;
   answered = false;
+  /** it may learn of its task's end only from the ended channel (see Records.listening) */
+  listens = false;
   // TaskWaiters' own
   deadline = 0;
   offAbort: (() => void) | undefined = undefined;
@@ -81,6 +83,10 @@ export class Records {
   private readonly waiters = new TaskWaiters<Ended>();
   /** waitEnded() calls not answered yet */
   private outstanding = 0;
+  /** those of them that may learn of their task's end only from the ended channel: the others wait for
+   *  a task this process's worker runs, and need the channel not (the finish script publishes every
+   *  end while anybody listens, this process's own included) */
+  private listening = 0;
   /** the reads asked for in this turn, sent at its end */
   private pending?: Batch;
   /** reads sent, not answered yet */
@@ -133,11 +139,11 @@ export class Records {
       const now = nowMs();
       const wait = new Wait(taskid, now + timeoutMs, signal, resolve, reject, this.woken);
       this.outstanding += 1;
-      clearTimeout(this.quietTimer);
       if (signal?.aborted || now >= wait.until || fresh === readIt) this.read(wait);
       else if (fresh !== undefined) {
         // Pushed while the ends were heard, and none told since: it has not ended.
         wait.rec = fresh;
+        if (!this.runsHere(taskid)) this.listen(wait);
         this.park(wait, Math.min(wait.until, expiresAt(fresh) + 1, now + recheckMs));
       } else if (this.runsHere(taskid)) {
         // Run by this process's worker, not yet finished: the end is told here (see finished), so the
@@ -193,7 +199,15 @@ export class Records {
     else this.read(wait);
   };
 
+  private listen(wait: Wait): void {
+    if (wait.listens) return;
+    wait.listens = true;
+    this.listening += 1;
+    clearTimeout(this.quietTimer);
+  }
+
   private read(wait: Wait): void {
+    this.listen(wait);
     const waits = this.batch().waits;
     const same = waits.get(wait.taskid);
     if (same) same.push(wait);
@@ -215,14 +229,16 @@ export class Records {
     if (wait.answered) return;
     wait.answered = true;
     wait.resolve(rec);
-    if (--this.outstanding === 0) this.stopListeningSoon();
+    this.outstanding -= 1;
+    if (wait.listens && --this.listening === 0) this.stopListeningSoon();
   }
 
   private fail(wait: Wait, err: unknown): void {
     if (wait.answered) return;
     wait.answered = true;
     wait.reject(err);
-    if (--this.outstanding === 0) this.stopListeningSoon();
+    this.outstanding -= 1;
+    if (wait.listens && --this.listening === 0) this.stopListeningSoon();
   }
 
   /** This turn's reads, sent once the turn is over. */
@@ -310,7 +326,7 @@ export class Records {
     clearTimeout(this.quietTimer);
     if (!this.endsSubscription) return;
     this.quietTimer = setTimeout(() => {
-      if (this.outstanding > 0 || !this.endsSubscription || this.closed) return;
+      if (this.listening > 0 || !this.endsSubscription || this.closed) return;
       this.endsSubscription = undefined;
       this.hearingEnds = false;
       this.forgetFresh();
