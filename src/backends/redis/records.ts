@@ -84,8 +84,7 @@ export class Records {
   /** waitEnded() calls not answered yet */
   private outstanding = 0;
   /** those of them that may learn of their task's end only from the ended channel: the others wait for
-   *  a task this process's worker runs, and need the channel not (the finish script publishes every
-   *  end while anybody listens, this process's own included) */
+   *  a task this process's worker runs, whose end the worker tells here */
   private listening = 0;
   /** the reads asked for in this turn, sent at its end */
   private pending?: Batch;
