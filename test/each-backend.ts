@@ -1,7 +1,8 @@
 // The backends the contract suite runs on. A queue mode joins the suite by adding one entry here.
 import { randomBytes } from "node:crypto";
-import { it } from "vitest";
+import { afterAll, beforeAll, it } from "vitest";
 import type { Backend, BackendOptions } from "../src/backend.js";
+import { open, type JobShell, type OpenOptions } from "../src/jobshell.js";
 import { MemoryBackend } from "../src/backends/memory.js";
 
 export interface BackendUnderTest {
@@ -118,3 +119,44 @@ export const itWhen =
       if (!ready()) return ctx.skip();
       await fn();
     }, timeout);
+
+/**
+ * For a describe() on one backend: checks its server before the tests (requireServer) and closes and
+ * cleans up after them whatever `start()` opened. `start()` opens a JobShell on a fresh queue, or on
+ * `namespace` (a second process on the same queue), and uploads `yaml` when given.
+ */
+export function backendSuite(backend: BackendUnderTest) {
+  let available = false;
+  const namespaces: string[] = [];
+  const opened: JobShell[] = [];
+  const connections: Backend[] = [];
+
+  beforeAll(async () => {
+    available = await requireServer(backend);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(opened.map((js) => js.close()));
+    await Promise.allSettled(connections.map((b) => b.close()));
+    for (const ns of namespaces) await backend.cleanup?.(ns);
+  });
+
+  async function start(options: OpenOptions & { label?: string; yaml?: string | false } = {}) {
+    const { label = "t", yaml = false, namespace = uniqueNamespace(label), ...rest } = options;
+    if (!namespaces.includes(namespace)) namespaces.push(namespace);
+    const b = await backend.connect({
+      namespace,
+      taskRecordTtl: rest.taskRecordTtl ?? 3600,
+      debugChannel: rest.debugChannel ?? `${namespace}.debug`,
+      maxAttempts: rest.maxAttempts,
+    });
+    connections.push(b);
+    const logs: { level: string; message: string; job?: string; taskid?: string }[] = [];
+    const js = await open({ backend: b, log: (e) => logs.push(e), ...rest });
+    opened.push(js);
+    if (yaml) await js.upload(yaml, { replace: true });
+    return { js, logs, namespace, backend: b };
+  }
+
+  return { available: () => available, start };
+}

@@ -2,12 +2,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect } from "vitest";
-import type { Backend } from "../../src/backend.js";
+import { describe, expect } from "vitest";
 import { JobDefinitionError, QueueFullError, TimeoutError, UnknownTaskError } from "../../src/errors.js";
 import { internals } from "../../src/internals.js";
-import { open, type JobShell, type OpenOptions } from "../../src/jobshell.js";
-import { backends, itWhen, requireServer, uniqueNamespace } from "../each-backend.js";
+import type { JobShell } from "../../src/jobshell.js";
+import { backendSuite, backends, itWhen } from "../each-backend.js";
 
 const timestamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d$/;
 
@@ -51,40 +50,11 @@ const exampleJobs = `
 
 for (const backend of backends) {
   describe(`contract on ${backend.name}`, () => {
-    let available = false;
-    const namespaces: string[] = [];
-    const opened: JobShell[] = [];
-    const connections: Backend[] = [];
-
-    beforeAll(async () => {
-      available = await requireServer(backend);
-    });
-
-    afterAll(async () => {
-      await Promise.allSettled(opened.map((js) => js.close()));
-      await Promise.allSettled(connections.map((b) => b.close()));
-      for (const ns of namespaces) await backend.cleanup?.(ns);
-    });
-
+    const suite = backendSuite(backend);
     /** A JobShell on a fresh queue (or on `namespace`, to be a second process on the same queue). */
-    async function start(options: OpenOptions & { label?: string; yaml?: string | false } = {}) {
-      const { label = "t", yaml = exampleJobs, namespace = uniqueNamespace(label), ...rest } = options;
-      if (!namespaces.includes(namespace)) namespaces.push(namespace);
-      const b = await backend.connect({
-        namespace,
-        taskRecordTtl: rest.taskRecordTtl ?? 3600,
-        debugChannel: rest.debugChannel ?? `${namespace}.debug`,
-        maxAttempts: rest.maxAttempts,
-      });
-      connections.push(b);
-      const logs: { level: string; message: string; job?: string; taskid?: string }[] = [];
-      const js = await open({ backend: b, log: (e) => logs.push(e), ...rest });
-      opened.push(js);
-      if (yaml) await js.upload(yaml, { replace: true });
-      return { js, logs, namespace, backend: b };
-    }
+    const start = (options: Parameters<typeof suite.start>[0] = {}) => suite.start({ yaml: exampleJobs, ...options });
 
-    const maybe = itWhen(() => available);
+    const maybe = itWhen(suite.available);
 
     maybe("task() returns a 32-hex taskid and waitfor() the completed task record", async () => {
       const { js } = await start();

@@ -1,11 +1,11 @@
 // The record index and the task events (tasks(), onTask()), specified once and run on every backend
 // of backends.ts: what GET /tasks, GET /events and the console are built on.
-import { afterAll, beforeAll, describe, expect } from "vitest";
-import type { Backend, TaskEvent } from "../../src/backend.js";
-import { open, type JobShell, type OpenOptions } from "../../src/jobshell.js";
+import { describe, expect } from "vitest";
+import type { TaskEvent } from "../../src/backend.js";
+import type { JobShell } from "../../src/jobshell.js";
 import { scanLimit } from "../../src/record-query.js";
 import { newTask } from "../../src/task.js";
-import { backends, itWhen, requireServer, uniqueNamespace } from "../each-backend.js";
+import { backendSuite, backends, itWhen } from "../each-backend.js";
 
 const jobs = `
 - name: echo
@@ -22,32 +22,9 @@ const jobs = `
 
 for (const backend of backends) {
   describe(`record index on ${backend.name}`, () => {
-    let available = false;
-    const namespaces: string[] = [];
-    const opened: JobShell[] = [];
-    const connections: Backend[] = [];
-
-    beforeAll(async () => {
-      available = await requireServer(backend);
-    });
-
-    afterAll(async () => {
-      await Promise.allSettled(opened.map((js) => js.close()));
-      await Promise.allSettled(connections.map((b) => b.close()));
-      for (const ns of namespaces) await backend.cleanup?.(ns);
-    });
-
-    /** A JobShell on a fresh queue, or on `namespace` (another process on the same queue). */
-    async function start(options: OpenOptions & { namespace?: string; yaml?: boolean } = {}): Promise<{ js: JobShell; namespace: string; queue: Backend }> {
-      const { namespace = uniqueNamespace("index"), yaml = true, ...rest } = options;
-      if (!namespaces.includes(namespace)) namespaces.push(namespace);
-      const b = await backend.connect({ namespace, taskRecordTtl: rest.taskRecordTtl ?? 3600, debugChannel: `${namespace}.debug` });
-      connections.push(b);
-      const js = await open({ backend: b, log: () => {}, ...rest });
-      opened.push(js);
-      if (yaml) await js.upload(jobs, { replace: true });
-      return { js, namespace, queue: b };
-    }
+    const suite = backendSuite(backend);
+    /** A JobShell on a fresh queue with the jobs above, or on `namespace` (another process on the same queue). */
+    const start = (options: Parameters<typeof suite.start>[0] = {}) => suite.start({ label: "index", yaml: jobs, ...options });
 
     /** Every taskid of the listing, page by page. */
     async function listAll(js: JobShell, query: Parameters<JobShell["tasks"]>[0] = {}, between?: () => Promise<void>): Promise<string[]> {
@@ -61,7 +38,7 @@ for (const backend of backends) {
       }
     }
 
-    const maybe = itWhen(() => available, 60_000);
+    const maybe = itWhen(suite.available, 60_000);
 
     maybe("lists records newest first, paged to the end with no repeat and no gap while tasks arrive", async () => {
       const { js } = await start({ worker: false });
@@ -78,7 +55,7 @@ for (const backend of backends) {
     });
 
     maybe("filters by status, topic, job and time range", async () => {
-      const { js, queue } = await start();
+      const { js, backend: queue } = await start();
       const echo = await js.task("echo", { which: "echo" });
       const fanout = await js.task("fanout", { which: "fanout" });
       const broken = await js.task("broken", { which: "broken" });
